@@ -1,0 +1,50 @@
+# Two commands matter: `make run` (serve the API) and `make test` (everything CI checks).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BACKEND := backend
+UV ?= uv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: uv
+uv:
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+
+.PHONY: install
+install: uv ## Install the backend's locked dependencies into backend/.venv
+	cd $(BACKEND) && $(UV) sync --frozen --quiet
+
+.PHONY: migrate
+migrate: install ## Apply database migrations (DATABASE_URL, default: embedded SQLite)
+	cd $(BACKEND) && $(UV) run --frozen alembic upgrade head
+
+.PHONY: run
+run: migrate ## Serve the API on http://127.0.0.1:8000 (embedded SQLite when nothing is set)
+	cd $(BACKEND) && $(UV) run --frozen uvicorn app.main:app --host $(HOST) --port $(PORT)
+
+.PHONY: lint
+lint: install ## ruff (lint + format check) and mypy (strict for app/)
+	cd $(BACKEND) && $(UV) run --frozen ruff check .
+	cd $(BACKEND) && $(UV) run --frozen ruff format --check .
+	cd $(BACKEND) && $(UV) run --frozen mypy
+
+.PHONY: test-postgres
+test-postgres: install ## Test suite on PostgreSQL (TEST_DATABASE_URL or the local server), with coverage
+	cd $(BACKEND) && $(UV) run --frozen pytest --cov --cov-report=term --cov-report=xml:coverage.xml
+
+.PHONY: test-sqlite
+test-sqlite: install ## Test suite on a temporary SQLite file
+	cd $(BACKEND) && TEST_DB=sqlite $(UV) run --frozen pytest -q -p no:cacheprovider
+
+.PHONY: test
+test: lint test-postgres test-sqlite ## Everything CI runs: lint, types, tests on PostgreSQL and SQLite
+
+.PHONY: requirements
+requirements: uv ## Re-export requirements*.txt from uv.lock
+	cd $(BACKEND) && $(UV) export --frozen --no-dev --no-hashes --no-emit-project -o requirements.txt --quiet
+	cd $(BACKEND) && $(UV) export --frozen --only-dev --no-hashes --no-emit-project -o requirements-dev.txt --quiet

@@ -1,0 +1,200 @@
+"""Application settings: the only place that reads the environment.
+
+Everything is validated when the app starts; a bad value stops it with one line that names
+the variable (see ``load_settings``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BACKEND_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = BACKEND_DIR.parent
+DEFAULT_SQLITE_PATH = PROJECT_DIR / "data" / "app.db"
+
+# The algorithms Better-Auth's jwt plugin can mint (keyPairConfig.alg). HMAC is never allowed:
+# a verifier holding only public keys must not accept symmetric signatures.
+BETTER_AUTH_ALGORITHMS = ("EdDSA", "RS256", "PS256", "ES256", "ES512")
+SUPPORTED_ALGORITHMS = frozenset(
+    {*BETTER_AUTH_ALGORITHMS, "Ed25519", "RS384", "RS512", "PS384", "PS512", "ES384"}
+)
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class JwksSource(StrEnum):
+    HTTP = "http"
+    DATABASE = "database"
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, the way Better-Auth derives ``iss``/``aud``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Service configuration. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=(PROJECT_DIR / ".env", BACKEND_DIR / ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # --- service ---
+    environment: Environment = Environment.DEVELOPMENT
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    cors_origins: CsvList = Field(default_factory=list)
+    docs_enabled: bool = True
+
+    # --- database ---
+    database_url: str = ""
+    database_statement_cache: bool = True
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    database_echo: bool = False
+
+    # --- Better-Auth / tokens ---
+    better_auth_url: str = "http://localhost:3000"
+    better_auth_secret: str = ""
+    jwks_url: str = ""
+    jwks_source: JwksSource = JwksSource.HTTP
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_algorithms: CsvList = Field(default_factory=lambda: list(BETTER_AUTH_ALGORITHMS))
+    jwt_leeway_seconds: int = Field(default=5, ge=0, le=60)
+    jwt_max_token_bytes: int = Field(default=8192, ge=512, le=65536)
+    jwks_cache_ttl_seconds: int = Field(default=300, ge=1, le=86400)
+    jwks_min_ttl_seconds: int = Field(default=30, ge=0, le=86400)
+    jwks_refetch_cooldown_seconds: float = Field(default=10.0, ge=0, le=3600)
+    jwks_max_stale_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
+    jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    jwks_max_response_bytes: int = Field(default=256 * 1024, ge=1024, le=8 * 1024 * 1024)
+    session_cookie_name: str = "better-auth.session_token"
+
+    # --- authorisation ---
+    admin_roles: CsvList = Field(default_factory=lambda: ["admin"])
+    known_roles: CsvList = Field(default_factory=lambda: ["user", "admin"])
+
+    # --- rate limiting ---
+    rate_limit_enabled: bool = True
+    rate_limit_per_ip: str = "120/minute"
+    rate_limit_per_user: str = "60/minute"
+    redis_url: str = ""
+
+    @field_validator("cors_origins", "jwt_algorithms", "admin_roles", "known_roles", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("better_auth_url", "jwks_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"http", "https"}:
+            raise ValueError("must be an http(s) URL")
+        if value and not urlsplit(value).netloc:
+            raise ValueError("must include a host")
+        return value.rstrip("/")
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _algorithms(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must list at least one algorithm")
+        unknown = [alg for alg in value if alg not in SUPPORTED_ALGORITHMS]
+        if unknown:
+            raise ValueError(
+                f"unsupported algorithm(s) {', '.join(unknown)}; "
+                f"choose from {', '.join(sorted(SUPPORTED_ALGORITHMS))}"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if not (scheme.startswith("postgres") or scheme.startswith("sqlite")):
+            raise ValueError("must be a postgres:// , postgresql:// or sqlite:// URL")
+        return value
+
+    @field_validator("admin_roles", "known_roles")
+    @classmethod
+    def _roles(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must list at least one role")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        # Better-Auth defaults iss and aud to the origin of its baseURL; so do we.
+        origin = url_origin(self.better_auth_url)
+        if not self.jwks_url:
+            self.jwks_url = f"{self.better_auth_url}/api/auth/jwks"
+        if not self.jwt_issuer:
+            self.jwt_issuer = origin
+        if not self.jwt_audience:
+            self.jwt_audience = origin
+        if not self.database_url:
+            self.database_url = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+        missing_admin = [role for role in self.admin_roles if role not in self.known_roles]
+        if missing_admin:
+            self.known_roles = [*self.known_roles, *missing_admin]
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per bad variable: ``DATABASE_URL: must be a postgres:// ... URL``."""
+    lines = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item["loc"]).upper() or "SETTINGS"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"invalid setting {name}: {message}")
+    return "; ".join(lines)
+
+
+class SettingsError(RuntimeError):
+    """Raised at start-up when the environment holds an invalid value."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(format_validation_error(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

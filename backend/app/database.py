@@ -1,0 +1,155 @@
+"""Async engine, session factory and the URL translation users expect.
+
+People paste whatever their provider shows them: ``postgres://``, ``postgresql://``, Neon URLs
+with libpq-only query arguments (``sslmode``, ``channel_binding``) that asyncpg rejects. We
+translate those into asyncpg's connect arguments instead of failing. Without a configured URL the
+service runs on an embedded SQLite file, stored the way Better-Auth stores it there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from app.config import Settings
+
+_SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+# libpq arguments asyncpg has no use for; dropping them is safe. channel_binding=require asks
+# libpq to insist on SCRAM-PLUS; asyncpg negotiates SCRAM itself and has no such switch.
+_DROPPED_LIBPQ_ARGS = {"channel_binding", "gssencmode", "target_session_attrs", "sslrootcert"}
+
+
+class DatabaseUrlError(ValueError):
+    """The configured ``DATABASE_URL`` cannot be used."""
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """What ``create_async_engine`` needs, derived from ``DATABASE_URL``."""
+
+    url: URL
+    connect_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dialect(self) -> str:
+        return self.url.get_backend_name()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+
+def _postgres_target(url: URL, statement_cache: bool) -> DatabaseTarget:
+    query = dict(url.query)
+    connect_args: dict[str, Any] = {}
+    sslmode = query.pop("sslmode", None) or query.pop("ssl", None)
+    if isinstance(sslmode, tuple):
+        sslmode = sslmode[-1]
+    if sslmode is not None:
+        if sslmode not in _SSL_MODES and sslmode not in {"true", "false"}:
+            raise DatabaseUrlError(
+                f"DATABASE_URL: unsupported sslmode {sslmode!r}; use one of {sorted(_SSL_MODES)}"
+            )
+        mode = {"true": "require", "false": "disable"}.get(sslmode, sslmode)
+        connect_args["ssl"] = mode
+    for name in _DROPPED_LIBPQ_ARGS:
+        query.pop(name, None)
+    if "connect_timeout" in query:
+        connect_args["timeout"] = float(str(query.pop("connect_timeout")))
+    if "application_name" in query:
+        connect_args.setdefault("server_settings", {})["application_name"] = str(
+            query.pop("application_name")
+        )
+    if "options" in query:
+        raise DatabaseUrlError("DATABASE_URL: the libpq 'options' argument is not supported")
+    if not statement_cache:
+        # PgBouncer in transaction mode (Neon's "-pooler" endpoints) cannot keep prepared
+        # statements per client: disable asyncpg's cache and give every statement a unique name.
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = lambda: f"__asyncpg_{uuid.uuid4()}__"
+        query["prepared_statement_cache_size"] = "0"
+    return DatabaseTarget(
+        url=url.set(drivername="postgresql+asyncpg", query=query), connect_args=connect_args
+    )
+
+
+def resolve_database_target(raw_url: str, *, statement_cache: bool = True) -> DatabaseTarget:
+    """Turn a pasted ``DATABASE_URL`` into an async SQLAlchemy URL and connect arguments."""
+    text = raw_url.strip()
+    if text.startswith("postgres://"):
+        text = "postgresql://" + text.removeprefix("postgres://")
+    try:
+        url = make_url(text)
+    except Exception as error:  # SQLAlchemy raises ArgumentError with the URL inside
+        raise DatabaseUrlError("DATABASE_URL: not a valid database URL") from error
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return _postgres_target(url, statement_cache)
+    if backend == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return DatabaseTarget(url=url.set(drivername="sqlite+aiosqlite"))
+    raise DatabaseUrlError(f"DATABASE_URL: unsupported database {backend!r}")
+
+
+def _enable_sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Better-Auth declares ON DELETE CASCADE; SQLite ignores it unless asked per connection.
+    # isolation_level=None hands transaction control to SQLAlchemy ("begin" hook below), the
+    # documented recipe that makes SAVEPOINT work on pysqlite/aiosqlite.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def create_engine(settings: Settings, target: DatabaseTarget | None = None) -> AsyncEngine:
+    target = target or resolve_database_target(
+        settings.database_url, statement_cache=settings.database_statement_cache
+    )
+    options: dict[str, Any] = {
+        "echo": settings.database_echo,
+        "connect_args": target.connect_args,
+        "pool_pre_ping": True,
+    }
+    if not target.is_sqlite:
+        options |= {
+            "pool_size": settings.database_pool_size,
+            "max_overflow": settings.database_max_overflow,
+            "pool_timeout": settings.database_pool_timeout_seconds,
+        }
+    engine = create_async_engine(target.url, **options)
+    if target.is_sqlite:
+        event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def session_scope(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One session per request. Services commit their own work; leftovers are rolled back."""
+    async with sessionmaker() as session:
+        yield session

@@ -1,0 +1,92 @@
+"""Application factory. ``uvicorn app.main:app`` serves the module-level instance."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+from app.config import Settings, SettingsError, get_settings
+from app.database import create_engine, create_sessionmaker
+from app.routers import health
+from app.services.state import AppState
+from app.utils.exceptions import install_exception_handlers
+from app.utils.logging import configure_logging, get_logger
+from app.utils.middleware import RequestContextMiddleware
+
+API_PREFIX = "/api/v1"
+logger = get_logger(__name__)
+
+
+def _operation_id(route: APIRoute) -> str:
+    """``users-list_users``: a generated TypeScript client reads well with these."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+async def build_state(settings: Settings) -> AppState:
+    engine = create_engine(settings)
+    # One shared client: connection pooling for the JWKS fetches; redirects are never followed.
+    http_client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        http_client=http_client,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await build_state(settings)
+        app.state.services = state
+        logger.info("started", environment=settings.environment.value)
+        try:
+            yield
+        finally:
+            await state.aclose()
+            logger.info("stopped")
+
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="FastAPI Better-Auth backend",
+        version="0.1.0",
+        summary="A FastAPI service that trusts a Better-Auth server and shares its database.",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        generate_unique_id_function=_operation_id,
+    )
+    install_exception_handlers(app)
+    app.include_router(health.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _create_default_app() -> FastAPI:
+    try:
+        return create_app()
+    except SettingsError as error:
+        # One clear line naming the variable, not a traceback.
+        raise SystemExit(str(error)) from None
+
+
+app = _create_default_app()

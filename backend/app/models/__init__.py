@@ -1,0 +1,19 @@
+"""ORM models. Importing this package registers every table on ``Base.metadata``."""
+
+from app.models.account import Account
+from app.models.base import Base, generate_id, utc_now
+from app.models.jwks import Jwks
+from app.models.session import Session
+from app.models.user import User
+from app.models.verification import Verification
+
+__all__ = [
+    "Account",
+    "Base",
+    "Jwks",
+    "Session",
+    "User",
+    "Verification",
+    "generate_id",
+    "utc_now",
+]

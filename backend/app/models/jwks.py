@@ -1,0 +1,29 @@
+"""The jwt plugin's ``jwks`` table. Only ``publicKey`` is of use here; ``privateKey`` is
+encrypted with the auth server's secret and never read by this service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, generate_id, utc_now
+from app.models.types import UtcDateTime
+
+
+class Jwks(Base):
+    __tablename__ = "jwks"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    public_key: Mapped[str] = mapped_column("publicKey", Text, nullable=False)
+    private_key: Mapped[str] = mapped_column("privateKey", Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UtcDateTime, nullable=False, default=utc_now
+    )
+    expires_at: Mapped[datetime | None] = mapped_column("expiresAt", UtcDateTime)
+    alg: Mapped[str | None] = mapped_column(Text)
+    crv: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"Jwks(id={self.id!r}, alg={self.alg!r})"

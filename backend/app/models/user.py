@@ -1,0 +1,60 @@
+"""Better-Auth's ``user`` table (core fields + the admin plugin's role and ban fields)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, generate_id, utc_now
+from app.models.types import IntBoolean, UtcDateTime
+
+if TYPE_CHECKING:
+    from app.models.account import Account
+    from app.models.session import Session
+
+DEFAULT_ROLE = "user"
+
+
+class User(Base):
+    __tablename__ = "user"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    email: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    email_verified: Mapped[bool] = mapped_column(
+        "emailVerified", IntBoolean, nullable=False, default=False
+    )
+    image: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt",
+        UtcDateTime,
+        nullable=False,
+        default=utc_now,
+        server_default=text("CURRENT_TIMESTAMP"),
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt",
+        UtcDateTime,
+        nullable=False,
+        default=utc_now,
+        onupdate=utc_now,
+        server_default=text("CURRENT_TIMESTAMP"),
+    )
+    # Admin plugin. Nullable in Better-Auth's DDL, but Better-Auth fills role/banned in code.
+    role: Mapped[str | None] = mapped_column(Text, default=DEFAULT_ROLE)
+    banned: Mapped[bool | None] = mapped_column(IntBoolean, default=False)
+    ban_reason: Mapped[str | None] = mapped_column("banReason", Text)
+    ban_expires: Mapped[datetime | None] = mapped_column("banExpires", UtcDateTime)
+
+    sessions: Mapped[list[Session]] = relationship(
+        back_populates="user", lazy="raise", passive_deletes=True
+    )
+    accounts: Mapped[list[Account]] = relationship(
+        back_populates="user", lazy="raise", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r})"

@@ -1,0 +1,39 @@
+"""Public probes for orchestrators: no authentication, no rate limit."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.schemas.common import LiveStatus, Problem, ReadyStatus
+from app.services.health import HealthService
+from app.utils.dependencies import AppStateDep
+from app.utils.exceptions import problem_response
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("/live", summary="Process is up")
+async def live() -> LiveStatus:
+    return LiveStatus()
+
+
+@router.get(
+    "/ready",
+    summary="Dependencies answer",
+    response_model=ReadyStatus,
+    responses={503: {"model": Problem, "description": "A dependency is unavailable"}},
+)
+async def ready(state: AppStateDep) -> JSONResponse | ReadyStatus:
+    health = HealthService(state.engine)
+    checks = {"database": await health.check_database()}
+    if any(check.status == "unavailable" for check in checks.values()):
+        return problem_response(
+            "/health/ready",
+            status=503,
+            code="NOT_READY",
+            detail="a dependency is unavailable",
+            headers={"Retry-After": "5"},
+            extra={"checks": {name: check.model_dump() for name, check in checks.items()}},
+        )
+    return ReadyStatus(status="ok", checks=checks)

@@ -1,0 +1,108 @@
+"""Typed application errors.
+
+Services raise these; ``app.utils.exceptions`` renders every one of them as
+``application/problem+json`` (RFC 9457). This module imports nothing from FastAPI so that
+services can use it (imports run routers -> services -> models; utils is below everything).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class AppError(Exception):
+    """An error with a stable machine ``code``, an HTTP status and a human title."""
+
+    status: ClassVar[int] = 500
+    default_code: ClassVar[str] = "INTERNAL_ERROR"
+    title: ClassVar[str] = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.code = code or self.default_code
+        self.detail = detail or self.title
+        self.headers: dict[str, str] = dict(headers or {})
+        self.extra: dict[str, Any] = dict(extra or {})
+        super().__init__(f"{self.code}: {self.detail}")
+
+
+class BadRequest(AppError):
+    status = 400
+    default_code = "BAD_REQUEST"
+    title = "Bad Request"
+
+
+class Unauthorized(AppError):
+    """401 with an RFC 6750 ``WWW-Authenticate`` challenge."""
+
+    status = 401
+    default_code = "TOKEN_INVALID"
+    title = "Unauthorized"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        realm: str = "api",
+        token_present: bool = True,
+    ) -> None:
+        description = (detail or self.title).replace('"', "'")
+        # RFC 6750 §3.1: no error attribute when the request carried no credentials at all.
+        challenge = (
+            f'Bearer realm="{realm}", error="invalid_token", error_description="{description}"'
+            if token_present
+            else f'Bearer realm="{realm}"'
+        )
+        super().__init__(detail, code=code, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(AppError):
+    status = 403
+    default_code = "FORBIDDEN"
+    title = "Forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    default_code = "NOT_FOUND"
+    title = "Not Found"
+
+
+class Conflict(AppError):
+    status = 409
+    default_code = "CONFLICT"
+    title = "Conflict"
+
+
+class UnprocessableEntity(AppError):
+    status = 422
+    default_code = "VALIDATION_ERROR"
+    title = "Unprocessable Content"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    default_code = "RATE_LIMITED"
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    default_code = "SERVICE_UNAVAILABLE"
+    title = "Service Unavailable"
+
+    def __init__(
+        self, detail: str | None = None, *, code: str | None = None, retry_after: int = 5
+    ) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})

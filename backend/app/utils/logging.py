@@ -1,0 +1,78 @@
+"""Structured logging: JSON lines by default, readable console output for development.
+
+structlog renders both its own events and records from the standard ``logging`` module (ours,
+uvicorn's, SQLAlchemy's) through one formatter, so every line has the same shape and carries
+the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from structlog.types import EventDict, Processor
+
+from app.utils.request_context import current_request_id
+
+_HANDLER_NAME = "app-structured"
+
+
+def _add_request_id(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    request_id = current_request_id()
+    if request_id is not None and "request_id" not in event_dict:
+        event_dict["request_id"] = request_id
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        _add_request_id,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if fmt == "json" else _identity,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    handler.set_name(_HANDLER_NAME)
+    root = logging.getLogger()
+    # Replace only our own handler: test harnesses (pytest's caplog) attach theirs to root too.
+    root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # uvicorn's access log would duplicate our request line (and print full query strings).
+    logging.getLogger("uvicorn.access").handlers = []
+    logging.getLogger("uvicorn.access").propagate = False
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+
+
+def _identity(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    return event_dict
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger

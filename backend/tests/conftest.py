@@ -1,0 +1,111 @@
+"""Shared fixtures: one real database for the run, migrated once with the real migrations;
+per-test isolation by an outer transaction that is rolled back (see style.md)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.config import Settings
+from app.database import create_engine, create_sessionmaker
+from app.main import create_app
+from app.services.state import AppState
+from app.utils.dependencies import get_db_session
+from tests.support.database import ProvisionedDatabase, migrate, provision_test_database
+
+TEST_SECRET = "test-secret-test-secret-test-secret-0123"
+TEST_AUTH_URL = "http://127.0.0.1:39999"
+
+
+@pytest.fixture(scope="session")
+def test_database() -> Iterator[ProvisionedDatabase]:
+    database = provision_test_database()
+    try:
+        yield database
+    finally:
+        database.cleanup()
+
+
+@pytest.fixture(scope="session")
+def dialect(test_database: ProvisionedDatabase) -> str:
+    return test_database.dialect
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "environment": "test",
+        "log_format": "console",
+        "log_level": "WARNING",
+        "better_auth_url": TEST_AUTH_URL,
+        "better_auth_secret": TEST_SECRET,
+        "jwks_fetch_timeout_seconds": 0.5,
+        "jwks_refetch_cooldown_seconds": 0.2,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(test_database: ProvisionedDatabase) -> Settings:
+    return make_settings(test_database.url)
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside an outer transaction; services' commits become savepoint releases."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
+
+
+def build_test_app(settings: Settings, engine: AsyncEngine) -> tuple[FastAPI, AppState]:
+    app = create_app(settings)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        http_client=httpx.AsyncClient(follow_redirects=False, trust_env=False),
+    )
+    app.state.services = state
+    return app, state
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, engine: AsyncEngine, db_session: AsyncSession
+) -> AsyncIterator[FastAPI]:
+    application, state = build_test_app(settings, engine)
+
+    async def _session() -> AsyncIterator[AsyncSession]:
+        yield db_session
+
+    application.dependency_overrides[get_db_session] = _session
+    yield application
+    await state.http_client.aclose()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http

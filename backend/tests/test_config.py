@@ -1,0 +1,169 @@
+"""Settings validation and DATABASE_URL translation."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from app.config import DEFAULT_SQLITE_PATH, Settings, SettingsError, load_settings
+from app.database import DatabaseUrlError, resolve_database_target
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+class TestDefaults:
+    def test_derives_better_auth_urls(self) -> None:
+        s = settings(better_auth_url="https://auth.example.com/")
+        assert s.better_auth_url == "https://auth.example.com"
+        assert s.jwks_url == "https://auth.example.com/api/auth/jwks"
+        assert s.jwt_issuer == "https://auth.example.com"
+        assert s.jwt_audience == "https://auth.example.com"
+
+    def test_issuer_is_the_origin_without_path(self) -> None:
+        s = settings(better_auth_url="http://127.0.0.1:3000/auth")
+        assert s.jwt_issuer == "http://127.0.0.1:3000"
+        assert s.jwks_url == "http://127.0.0.1:3000/auth/api/auth/jwks"
+
+    def test_explicit_values_win(self) -> None:
+        s = settings(jwks_url="http://keys.local/jwks", jwt_issuer="iss", jwt_audience="aud")
+        assert (s.jwks_url, s.jwt_issuer, s.jwt_audience) == (
+            "http://keys.local/jwks",
+            "iss",
+            "aud",
+        )
+
+    def test_sqlite_is_the_embedded_default(self) -> None:
+        assert settings().database_url == f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+    def test_defaults_match_better_auth(self) -> None:
+        s = settings()
+        assert s.jwt_algorithms == ["EdDSA", "RS256", "PS256", "ES256", "ES512"]
+        assert s.better_auth_url == "http://localhost:3000"
+        assert s.log_format == "json"
+
+    def test_csv_lists_from_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CORS_ORIGINS", "http://a.test, http://b.test")
+        monkeypatch.setenv("JWT_ALGORITHMS", "EdDSA,RS256")
+        monkeypatch.setenv("ADMIN_ROLES", "admin,owner")
+        s = Settings(_env_file=None)  # type: ignore[call-arg]
+        assert s.cors_origins == ["http://a.test", "http://b.test"]
+        assert s.jwt_algorithms == ["EdDSA", "RS256"]
+        assert "owner" in s.known_roles
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("name", "value", "fragment"),
+        [
+            ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+            ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
+            ("BETTER_AUTH_URL", "ftp://x", "BETTER_AUTH_URL"),
+            ("BETTER_AUTH_URL", "http://", "BETTER_AUTH_URL"),
+            ("JWT_ALGORITHMS", "HS256", "JWT_ALGORITHMS"),
+            ("JWT_ALGORITHMS", "none", "JWT_ALGORITHMS"),
+            ("JWT_LEEWAY_SECONDS", "120", "JWT_LEEWAY_SECONDS"),
+            ("DATABASE_URL", "mysql://root@localhost/db", "DATABASE_URL"),
+            ("ENVIRONMENT", "moon", "ENVIRONMENT"),
+            ("JWKS_SOURCE", "ldap", "JWKS_SOURCE"),
+        ],
+    )
+    def test_bad_value_names_the_variable(
+        self, monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+    ) -> None:
+        monkeypatch.setenv(name, value)
+        with pytest.raises(SettingsError) as caught:
+            load_settings()
+        message = str(caught.value)
+        assert fragment in message
+        assert "\n" not in message
+
+    def test_validation_error_is_raised_directly_too(self) -> None:
+        with pytest.raises(ValidationError):
+            settings(jwt_leeway_seconds=-1)
+
+    def test_app_exits_with_one_line(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import subprocess
+        import sys
+
+        env = {"LOG_FORMAT": "xml", "PATH": "/usr/bin:/bin"}
+        result = subprocess.run(
+            [sys.executable, "-c", "import app.main"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode != 0
+        assert result.stderr.strip().splitlines()[-1].startswith("invalid setting LOG_FORMAT")
+        assert "Traceback" not in result.stderr
+
+
+class TestDatabaseUrl:
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "postgres://u:p@db.example.com:5432/app",
+            "postgresql://u:p@db.example.com:5432/app",
+            "postgresql+asyncpg://u:p@db.example.com:5432/app",
+        ],
+    )
+    def test_postgres_spellings_become_asyncpg(self, raw: str) -> None:
+        target = resolve_database_target(raw)
+        assert target.url.drivername == "postgresql+asyncpg"
+        assert target.url.host == "db.example.com"
+        assert target.url.database == "app"
+        assert target.connect_args == {}
+
+    def test_neon_url_is_translated(self) -> None:
+        raw = (
+            "postgresql://neondb_owner:secret@ep-cool-1234.eu-central-1.aws.neon.tech/neondb"
+            "?sslmode=require&channel_binding=require"
+        )
+        target = resolve_database_target(raw)
+        assert target.url.drivername == "postgresql+asyncpg"
+        assert dict(target.url.query) == {}
+        assert target.connect_args == {"ssl": "require"}
+
+    def test_pooled_endpoint_disables_statement_cache(self) -> None:
+        raw = "postgresql://u:p@ep-x-pooler.neon.tech/db?sslmode=require"
+        target = resolve_database_target(raw, statement_cache=False)
+        assert target.connect_args["statement_cache_size"] == 0
+        assert target.url.query["prepared_statement_cache_size"] == "0"
+        name_a = target.connect_args["prepared_statement_name_func"]()
+        name_b = target.connect_args["prepared_statement_name_func"]()
+        assert name_a != name_b
+
+    def test_libpq_extras(self) -> None:
+        target = resolve_database_target(
+            "postgresql://u@h/db?connect_timeout=7&application_name=api&sslmode=verify-full"
+        )
+        assert target.connect_args == {
+            "timeout": 7.0,
+            "server_settings": {"application_name": "api"},
+            "ssl": "verify-full",
+        }
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "postgresql://u@h/db?sslmode=sometimes",
+            "postgresql://u@h/db?options=-csearch_path%3Dx",
+            "mysql://u@h/db",
+            "not a url",
+        ],
+    )
+    def test_rejected(self, raw: str) -> None:
+        with pytest.raises(DatabaseUrlError):
+            resolve_database_target(raw)
+
+    def test_sqlite_uses_aiosqlite_and_creates_folder(self, tmp_path: object) -> None:
+        from pathlib import Path
+
+        folder = Path(str(tmp_path)) / "nested" / "dir"
+        target = resolve_database_target(f"sqlite:///{folder}/app.db")
+        assert target.url.drivername == "sqlite+aiosqlite"
+        assert target.is_sqlite
+        assert folder.is_dir()
