@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, text
@@ -12,12 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Jwks, Session, User, Verification, generate_id
 from app.models.types import format_iso_utc, parse_iso_utc
-
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "better-auth-vectors"
+from tests.support.vectors import load_tokens_file
 
 
 def vector_rows() -> dict[str, dict[str, object]]:
-    data = json.loads((VECTORS / "tokens.json").read_text())
+    data = load_tokens_file()
     return {name: json.loads(row) for name, row in data["rows"].items()}
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-VECTORS_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "better-auth-vectors"
+from tests.support.vectors import VECTORS_DIR
+
 BETTER_AUTH_TABLES = ("user", "session", "account", "verification", "jwks")
 
 
