@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app.config import Settings, SettingsError, get_settings
-from app.database import create_engine, create_sessionmaker
-from app.routers import health
-from app.services.state import AppState
+from app.database import create_engine
+from app.routers import auth, health
+from app.services.state import build_app_state
 from app.utils.exceptions import install_exception_handlers
 from app.utils.logging import configure_logging, get_logger
 from app.utils.middleware import RequestContextMiddleware
@@ -28,26 +27,15 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-async def build_state(settings: Settings) -> AppState:
-    engine = create_engine(settings)
-    # One shared client: connection pooling for the JWKS fetches; redirects are never followed.
-    http_client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-    return AppState(
-        settings=settings,
-        engine=engine,
-        sessionmaker=create_sessionmaker(engine),
-        http_client=http_client,
-    )
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await build_state(settings)
+        state = build_app_state(settings, create_engine(settings))
         app.state.services = state
+        state.warm_keys()
         logger.info("started", environment=settings.environment.value)
         try:
             yield
@@ -68,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_exception_handlers(app)
     app.include_router(health.router)
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth.router)
+    app.include_router(api)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -3,7 +3,7 @@ per-test isolation by an outer transaction that is rolled back (see style.md).""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
-from app.database import create_engine, create_sessionmaker
+from app.database import create_engine
 from app.main import create_app
-from app.services.state import AppState
+from app.services.state import AppState, build_app_state
 from app.utils.dependencies import get_db_session
 from tests.support.database import ProvisionedDatabase, migrate, provision_test_database
 
@@ -79,29 +79,44 @@ async def db_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 
 def build_test_app(settings: Settings, engine: AsyncEngine) -> tuple[FastAPI, AppState]:
+    """The real app around the test engine (ASGITransport does not run the lifespan)."""
     app = create_app(settings)
-    state = AppState(
-        settings=settings,
-        engine=engine,
-        sessionmaker=create_sessionmaker(engine),
-        http_client=httpx.AsyncClient(follow_redirects=False, trust_env=False),
-    )
+    state = build_app_state(settings, engine)
     app.state.services = state
     return app, state
 
 
+AppFactory = Callable[..., Awaitable[FastAPI]]
+
+
 @pytest.fixture
-async def app(
+async def app_factory(
     settings: Settings, engine: AsyncEngine, db_session: AsyncSession
-) -> AsyncIterator[FastAPI]:
-    application, state = build_test_app(settings, engine)
+) -> AsyncIterator[AppFactory]:
+    """Apps with setting overrides, all on the test's transaction-bound session."""
+    states: list[AppState] = []
 
-    async def _session() -> AsyncIterator[AsyncSession]:
-        yield db_session
+    async def factory(**overrides: object) -> FastAPI:
+        # Rebuilt (not copied) so that derived values such as JWKS_URL follow the overrides.
+        app_settings = make_settings(settings.database_url, **overrides) if overrides else settings
+        application, state = build_test_app(app_settings, engine)
+        states.append(state)
 
-    application.dependency_overrides[get_db_session] = _session
-    yield application
-    await state.http_client.aclose()
+        async def _session() -> AsyncIterator[AsyncSession]:
+            yield db_session
+
+        application.dependency_overrides[get_db_session] = _session
+        return application
+
+    yield factory
+    for state in states:
+        await state.key_cache.aclose()
+        await state.http_client.aclose()
+
+
+@pytest.fixture
+async def app(app_factory: AppFactory) -> FastAPI:
+    return await app_factory()
 
 
 @pytest.fixture

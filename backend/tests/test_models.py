@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, Jwks, Session, User, Verification, generate_id
-from app.models.types import format_iso_utc, parse_iso_utc
+from app.utils.timefmt import format_iso_utc, parse_iso_utc
 from tests.support.vectors import load_tokens_file
 
 

@@ -15,6 +15,8 @@ from sqlalchemy import Boolean, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
+from app.utils.timefmt import format_iso_utc, parse_iso_utc
+
 
 class SqliteDate(UserDefinedType[str]):
     """The ``date`` column type Better-Auth declares on SQLite (TEXT values in practice)."""
@@ -23,25 +25,6 @@ class SqliteDate(UserDefinedType[str]):
 
     def get_col_spec(self, **kw: Any) -> str:
         return "DATE"
-
-
-def format_iso_utc(value: datetime) -> str:
-    """``2026-11-26T17:46:11.446Z``: JavaScript's ``Date.prototype.toISOString`` format."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def parse_iso_utc(value: str | int | float) -> datetime:
-    """Parse what Better-Auth (or a hand-written row) stores in a SQLite date column."""
-    if isinstance(value, int | float):
-        # Epoch milliseconds: what a JS Date becomes when bound without conversion.
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

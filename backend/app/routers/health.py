@@ -26,8 +26,10 @@ async def live() -> LiveStatus:
 )
 async def ready(state: AppStateDep) -> JSONResponse | ReadyStatus:
     health = HealthService(state.engine)
-    checks = {"database": await health.check_database()}
-    if any(check.status == "unavailable" for check in checks.values()):
+    checks = {"database": await health.check_database(), "keys": health.check_keys(state.key_cache)}
+    # Only the database gates readiness: with the auth server down, cached keys keep verifying
+    # tokens, and pulling every replica out of rotation would turn a degraded API into none.
+    if checks["database"].status == "unavailable":
         return problem_response(
             "/health/ready",
             status=503,
@@ -36,4 +38,5 @@ async def ready(state: AppStateDep) -> JSONResponse | ReadyStatus:
             headers={"Retry-After": "5"},
             extra={"checks": {name: check.model_dump() for name, check in checks.items()}},
         )
-    return ReadyStatus(status="ok", checks=checks)
+    overall = "ok" if all(check.status == "ok" for check in checks.values()) else "degraded"
+    return ReadyStatus(status=overall, checks=checks)

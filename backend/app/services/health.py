@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.schemas.common import CheckResult
+from app.services.jwks import JwksCache
 
 DATABASE_CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -26,3 +27,19 @@ class HealthService:
         except Exception as error:  # any driver error means "not ready", never a 500
             return CheckResult(status="unavailable", detail=type(error).__name__)
         return CheckResult(status="ok")
+
+    @staticmethod
+    def check_keys(key_cache: JwksCache) -> CheckResult:
+        """The key source's state: ``ok``, ``degraded`` (serving stale keys or none fetched yet)
+        or ``unavailable`` (no usable keys after a failure)."""
+        status = key_cache.status()
+        info = {
+            "state": status["state"],
+            "keys": status["keys"],
+            "lastSuccessAge": status["last_success_age"],
+        }
+        if status["state"] == "ok":
+            return CheckResult(status="ok", info=info)
+        if status["state"] == "unavailable":
+            return CheckResult(status="unavailable", detail=status["last_error"], info=info)
+        return CheckResult(status="degraded", detail=status["last_error"], info=info)

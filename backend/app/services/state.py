@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import Settings
+from app.config import JwksSource, Settings
+from app.services.auth import TokenVerifier
+from app.services.jwks import HttpKeySource, JwksCache, KeySource
+from app.services.jwks_database import DatabaseKeySource
+from app.services.rate_limit import RateLimiter, storage_for
 
 
 @dataclass
@@ -16,7 +22,61 @@ class AppState:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     http_client: httpx.AsyncClient
+    key_cache: JwksCache
+    verifier: TokenVerifier
+    rate_limiter: RateLimiter
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def warm_keys(self) -> None:
+        """Fetch the keys in the background: start-up never waits for the auth server."""
+        task = asyncio.create_task(self.key_cache.warm())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def aclose(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.key_cache.aclose()
         await self.http_client.aclose()
         await self.engine.dispose()
+
+
+def build_key_source(
+    settings: Settings,
+    http_client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> KeySource:
+    if settings.jwks_source is JwksSource.DATABASE:
+        return DatabaseKeySource(sessionmaker)
+    return HttpKeySource(
+        http_client,
+        settings.jwks_url,
+        timeout=settings.jwks_fetch_timeout_seconds,
+        max_bytes=settings.jwks_max_response_bytes,
+    )
+
+
+def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
+    """Wire the services around an engine (the lifespan's, or a test's)."""
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    # One shared client: connection pooling for the JWKS fetches; redirects are never followed.
+    http_client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    key_cache = JwksCache.from_settings(
+        build_key_source(settings, http_client, sessionmaker), settings
+    )
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        http_client=http_client,
+        key_cache=key_cache,
+        verifier=TokenVerifier.from_settings(settings, key_cache),
+        rate_limiter=RateLimiter(
+            storage_for(settings.redis_url),
+            per_ip=settings.rate_limit_per_ip,
+            per_user=settings.rate_limit_per_user,
+            enabled=settings.rate_limit_enabled,
+        ),
+    )

@@ -1,16 +1,44 @@
-"""FastAPI dependencies and their ``Annotated`` aliases, defined once and used everywhere."""
+"""FastAPI dependencies and their ``Annotated`` aliases, defined once and used everywhere.
+
+Credentials, in order of precedence: the ``Authorization: Bearer`` header (a JWT or a
+Better-Auth session token), then Better-Auth's session cookie. When both are present the header
+wins and the cookie is not looked at: the header is what the client chose to send for this
+call, and a stale cookie from another account must not override it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.database import session_scope
+from app.models.user import User
+from app.services.identity import IdentityService, Principal
+from app.services.roles import has_any_role
 from app.services.state import AppState
+from app.utils.errors import Forbidden, Unauthorized
+
+SECURE_COOKIE_PREFIX = "__Secure-"
+
+# Declared for OpenAPI (the "Authorize" button); the header is parsed below so that a
+# malformed Authorization header gets a precise 401 instead of being ignored.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="BetterAuthBearer",
+    description="A JWT from Better-Auth's `/api/auth/token` (or `set-auth-jwt` header), "
+    "or a session token from the bearer plugin's `set-auth-token` header.",
+)
+cookie_scheme = APIKeyCookie(
+    name="better-auth.session_token",
+    auto_error=False,
+    scheme_name="BetterAuthSessionCookie",
+    description="Better-Auth's signed session cookie (`__Secure-` prefixed on https).",
+)
 
 
 def get_app_state(request: Request) -> AppState:
@@ -34,3 +62,89 @@ async def get_db_session(state: AppStateDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_db_session)]
+
+
+def client_ip(request: Request) -> str:
+    """The peer address. Behind a proxy, uvicorn's --proxy-headers makes it the client's."""
+    return request.client.host if request.client else "unknown"
+
+
+async def rate_limit_ip(request: Request, state: AppStateDep) -> None:
+    await state.rate_limiter.check("ip", client_ip(request))
+
+
+def _bearer_from_header(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise Unauthorized("use the Bearer authorization scheme", code="TOKEN_INVALID")
+    value = value.strip()
+    if not value:
+        raise Unauthorized("empty bearer token", code="TOKEN_INVALID")
+    return value
+
+
+def _session_cookie(request: Request, settings: Settings) -> str | None:
+    name = settings.session_cookie_name
+    return request.cookies.get(SECURE_COOKIE_PREFIX + name) or request.cookies.get(name)
+
+
+async def get_principal(
+    request: Request,
+    state: AppStateDep,
+    db: SessionDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    _cookie: Annotated[str | None, Security(cookie_scheme)],
+) -> Principal:
+    identity = IdentityService(db, state.verifier, secret=state.settings.better_auth_secret)
+    bearer = _bearer_from_header(request)
+    if bearer is not None:
+        principal = await identity.authenticate(bearer)
+    else:
+        cookie = _session_cookie(request, state.settings)
+        if cookie is None:
+            raise Unauthorized("authentication required", code="TOKEN_MISSING", token_present=False)
+        principal = await identity.authenticate_session_token(cookie, from_cookie=True)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_current_user(principal: CurrentPrincipal) -> User:
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def rate_limit_user(principal: CurrentPrincipal, state: AppStateDep) -> None:
+    await state.rate_limiter.check("user", principal.user.id)
+
+
+def require_role(*roles: str) -> Callable[[User], Awaitable[User]]:
+    """Dependency factory: the current user must hold one of ``roles`` (403 otherwise)."""
+    if not roles:
+        raise ValueError("require_role needs at least one role")
+
+    async def dependency(user: CurrentUser) -> User:
+        if not has_any_role(user.role, roles):
+            raise Forbidden(
+                f"requires one of the roles: {', '.join(roles)}", code="INSUFFICIENT_ROLE"
+            )
+        return user
+
+    return dependency
+
+
+async def require_admin(user: CurrentUser, settings: SettingsDep) -> User:
+    """An admin as ``ADMIN_ROLES`` defines it."""
+    if not has_any_role(user.role, settings.admin_roles):
+        raise Forbidden("requires an admin role", code="INSUFFICIENT_ROLE")
+    return user
+
+
+AdminUser = Annotated[User, Depends(require_admin)]

@@ -1,0 +1,77 @@
+/**
+ * The one Better-Auth configuration, shared by the server (server.ts) and the migrations (migrate.ts).
+ * Plugins: jwt, admin, bearer; email + password sign-in. Everything else stays at Better-Auth's defaults,
+ * so the schema and tokens match /work/shared/better-auth-reference.md.
+ */
+import { betterAuth } from "better-auth";
+import { admin } from "better-auth/plugins/admin";
+import { bearer } from "better-auth/plugins/bearer";
+import { jwt, type JWKOptions } from "better-auth/plugins/jwt";
+import Database from "better-sqlite3";
+import pg from "pg";
+
+import type { Config } from "./config.ts";
+
+export type DatabaseHandle =
+  | { kind: "postgres"; pool: pg.Pool; close: () => Promise<void> }
+  | { kind: "sqlite"; db: Database.Database; close: () => Promise<void> };
+
+export function openDatabase(config: Config): DatabaseHandle {
+  const target = config.database;
+  if (target.kind === "postgres") {
+    const pool = new pg.Pool({ connectionString: target.connectionString, max: 10 });
+    // An idle client losing its connection (database restart) must not crash the process.
+    pool.on("error", (error) => console.error(`[auth-server] idle database connection failed: ${error.message}`));
+    return { kind: "postgres", pool, close: () => pool.end() };
+  }
+  const db = new Database(target.filename);
+  // Shared with the Python backend: wait for its locks instead of failing, and honour ON DELETE CASCADE.
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  return {
+    kind: "sqlite",
+    db,
+    close: async () => {
+      db.close();
+    },
+  };
+}
+
+function keyPairConfig(config: Config): JWKOptions {
+  return config.jwtAlg === "EdDSA" ? { alg: "EdDSA", crv: "Ed25519" } : { alg: config.jwtAlg };
+}
+
+/**
+ * Header in which server.ts passes the TCP peer address to Better-Auth (always overwritten, never taken
+ * from the client). Better-Auth reads client IPs only from headers; without it, rate limiting falls back
+ * to one shared bucket and sessions get an empty ipAddress.
+ */
+export const CLIENT_IP_HEADER = "x-auth-server-client-ip";
+
+export function createAuth(config: Config, database: DatabaseHandle) {
+  return betterAuth({
+    database: database.kind === "postgres" ? database.pool : database.db,
+    secret: config.secret,
+    baseURL: config.baseURL,
+    trustedOrigins: config.trustedOrigins,
+    emailAndPassword: { enabled: true },
+    telemetry: { enabled: false },
+    // A single-address X-Forwarded-For from a proxy in front wins (Better-Auth's default header);
+    // otherwise the peer address of the connection.
+    advanced: { ipAddress: { ipAddressHeaders: ["x-forwarded-for", CLIENT_IP_HEADER] } },
+    ...(config.rateLimitEnabled === undefined ? {} : { rateLimit: { enabled: config.rateLimitEnabled } }),
+    plugins: [
+      jwt({
+        jwks: {
+          keyPairConfig: keyPairConfig(config),
+          ...(config.jwtRotationInterval === undefined ? {} : { rotationInterval: config.jwtRotationInterval }),
+          ...(config.jwtGracePeriod === undefined ? {} : { gracePeriod: config.jwtGracePeriod }),
+        },
+      }),
+      admin(),
+      bearer(),
+    ],
+  });
+}
+
+export type Auth = ReturnType<typeof createAuth>;

@@ -1,0 +1,164 @@
+/**
+ * Settings, read from the environment in one place. Nothing else reads process.env.
+ *
+ * DATABASE_URL accepts the same URLs as the Python backend (SQLAlchemy style):
+ *   postgres://, postgresql://, postgresql+asyncpg://  -> pg Pool (the "+driver" part is dropped)
+ *   sqlite:///relative.db, sqlite:////absolute.db        -> better-sqlite3 (3 slashes = relative, 4 = absolute)
+ *   sqlite+aiosqlite:///...                              -> same, "+driver" dropped
+ *   file:relative.db, file:/absolute.db, file:///abs.db -> better-sqlite3
+ * Unset: <repo>/data/app.db, the backend's default file.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const JWT_ALGORITHMS = ["EdDSA", "RS256", "ES256", "PS256", "ES512"] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+export type DatabaseTarget =
+  | { kind: "postgres"; connectionString: string; display: string }
+  | { kind: "sqlite"; filename: string; display: string };
+
+export interface Config {
+  production: boolean;
+  database: DatabaseTarget;
+  secret: string;
+  secretIsDevDefault: boolean;
+  baseURL: string;
+  host: string;
+  port: number;
+  jwtAlg: JwtAlgorithm;
+  jwtRotationInterval?: number;
+  jwtGracePeriod?: number;
+  trustedOrigins: string[];
+  rateLimitEnabled?: boolean;
+}
+
+export class ConfigError extends Error {}
+
+/** This package's folder (auth-server/), whatever the current directory. */
+export const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const DEFAULT_SQLITE_PATH = path.resolve(PACKAGE_DIR, "..", "data", "app.db");
+
+export const DEV_SECRET = "dev-only-insecure-better-auth-secret-do-not-use-in-production";
+
+type Env = Record<string, string | undefined>;
+
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  return raw ? raw : undefined;
+}
+
+/**
+ * Relative SQLite paths are relative to the directory the command was started from.
+ * `npm run` changes into this package's folder but keeps the caller's folder in INIT_CWD.
+ */
+function callerDir(env: Env): string {
+  return value(env, "INIT_CWD") ?? process.cwd();
+}
+
+function sqliteTarget(rawPath: string, env: Env, display: string): DatabaseTarget {
+  const file = rawPath.split("?")[0];
+  if (file === "" || file === ":memory:") {
+    return { kind: "sqlite", filename: ":memory:", display };
+  }
+  const filename = path.resolve(callerDir(env), file);
+  mkdirSync(path.dirname(filename), { recursive: true });
+  return { kind: "sqlite", filename, display };
+}
+
+/** Hide the password when printing a URL. */
+function redact(url: string): string {
+  return url.replace(/^([a-z0-9+.-]+:\/\/[^:/@]*:)[^@]*@/i, "$1***@");
+}
+
+export function parseDatabaseUrl(raw: string | undefined, env: Env = process.env): DatabaseTarget {
+  if (!raw) {
+    mkdirSync(path.dirname(DEFAULT_SQLITE_PATH), { recursive: true });
+    return { kind: "sqlite", filename: DEFAULT_SQLITE_PATH, display: `sqlite:///${DEFAULT_SQLITE_PATH}` };
+  }
+  const match = /^([a-z][a-z0-9.-]*)(\+[a-z0-9_]+)?:(.*)$/i.exec(raw);
+  if (!match) throw new ConfigError("DATABASE_URL: not a database URL");
+  const scheme = match[1].toLowerCase();
+  const rest = match[3];
+  if (scheme === "postgres" || scheme === "postgresql") {
+    // pg reads sslmode itself; channel_binding (Neon) is accepted and ignored by pg. pg 8 already treats
+    // require/verify-ca as verify-full (and warns about it on every start): say so explicitly to keep the
+    // same strict behaviour without the warning. `uselibpqcompat=true` in the URL opts into libpq semantics.
+    let connectionString = `postgresql:${rest}`;
+    if (!/[?&]uselibpqcompat=true(&|$)/i.test(connectionString)) {
+      connectionString = connectionString.replace(/([?&]sslmode=)(require|verify-ca)(?=&|$)/i, "$1verify-full");
+    }
+    return { kind: "postgres", connectionString, display: redact(connectionString) };
+  }
+  if (scheme === "sqlite") {
+    // SQLAlchemy: sqlite:///rel/path.db (relative), sqlite:////abs/path.db (absolute), sqlite:// (memory).
+    if (!rest.startsWith("//")) throw new ConfigError("DATABASE_URL: sqlite URLs look like sqlite:///path/to/file.db");
+    return sqliteTarget(rest.slice(3), env, raw);
+  }
+  if (scheme === "file") {
+    if (rest.startsWith("//")) return sqliteTarget(fileURLToPath(`file:${rest.split("?")[0]}`), env, raw);
+    return sqliteTarget(rest, env, raw);
+  }
+  throw new ConfigError(`DATABASE_URL: unsupported scheme '${scheme}' (use postgresql://, sqlite:/// or file:)`);
+}
+
+function parseSeconds(env: Env, name: string): number | undefined {
+  const raw = value(env, name);
+  if (raw === undefined) return undefined;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds <= 0) throw new ConfigError(`${name}: must be a positive whole number of seconds`);
+  return seconds;
+}
+
+function parseBoolean(env: Env, name: string): boolean | undefined {
+  const raw = value(env, name)?.toLowerCase();
+  if (raw === undefined) return undefined;
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off"].includes(raw)) return false;
+  throw new ConfigError(`${name}: must be true or false`);
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const production = value(env, "NODE_ENV") === "production";
+
+  const explicitSecret = value(env, "BETTER_AUTH_SECRET");
+  if (!explicitSecret && production) {
+    throw new ConfigError("BETTER_AUTH_SECRET: required when NODE_ENV=production (generate one with `openssl rand -base64 32`)");
+  }
+
+  const baseURL = (value(env, "BETTER_AUTH_URL") ?? "http://localhost:3000").replace(/\/+$/, "");
+  try {
+    new URL(baseURL);
+  } catch {
+    throw new ConfigError("BETTER_AUTH_URL: not a URL (e.g. http://localhost:3000)");
+  }
+
+  const portRaw = value(env, "PORT") ?? "3000";
+  const port = Number(portRaw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError("PORT: must be a port number");
+
+  const algRaw = value(env, "JWT_ALG") ?? "EdDSA";
+  const jwtAlg = JWT_ALGORITHMS.find((alg) => alg.toLowerCase() === algRaw.toLowerCase());
+  if (!jwtAlg) throw new ConfigError(`JWT_ALG: must be one of ${JWT_ALGORITHMS.join(", ")}`);
+
+  const trustedOrigins = (value(env, "TRUSTED_ORIGINS") ?? "")
+    .split(",")
+    .map((origin) => origin.trim().replace(/\/+$/, ""))
+    .filter(Boolean);
+
+  return {
+    production,
+    database: parseDatabaseUrl(value(env, "DATABASE_URL"), env),
+    secret: explicitSecret ?? DEV_SECRET,
+    secretIsDevDefault: !explicitSecret,
+    baseURL,
+    host: value(env, "HOST") ?? "127.0.0.1",
+    port,
+    jwtAlg,
+    jwtRotationInterval: parseSeconds(env, "JWT_ROTATION_INTERVAL"),
+    jwtGracePeriod: parseSeconds(env, "JWT_GRACE_PERIOD"),
+    trustedOrigins,
+    rateLimitEnabled: parseBoolean(env, "BETTER_AUTH_RATE_LIMIT"),
+  };
+}

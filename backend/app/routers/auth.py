@@ -1,0 +1,74 @@
+"""``/api/v1/auth``: who the caller is, and token introspection for other services."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from app.routers.responses import problem_responses
+from app.schemas.auth import IntrospectionRequest, IntrospectionResponse, SessionInfo
+from app.schemas.user import UserRead
+from app.services.identity import IdentityService
+from app.services.introspection import introspect
+from app.utils.dependencies import (
+    AppStateDep,
+    CurrentPrincipal,
+    SessionDep,
+    rate_limit_ip,
+    rate_limit_user,
+)
+
+router = APIRouter(
+    prefix="/auth",
+    tags=["auth"],
+    dependencies=[Depends(rate_limit_ip)],
+    responses=problem_responses(429),
+)
+
+
+@router.get(
+    "/me",
+    summary="The current user",
+    description="The signed-in user, read fresh from the database (role and ban state included).",
+    response_model=UserRead,
+    dependencies=[Depends(rate_limit_user)],
+    responses=problem_responses(401, 403, 503),
+)
+async def me(principal: CurrentPrincipal) -> UserRead:
+    return UserRead.model_validate(principal.user)
+
+
+@router.get(
+    "/session",
+    summary="How the caller is authenticated",
+    response_model=SessionInfo,
+    dependencies=[Depends(rate_limit_user)],
+    responses=problem_responses(401, 403, 503),
+)
+async def session_info(principal: CurrentPrincipal) -> SessionInfo:
+    return SessionInfo(
+        user_id=principal.user.id,
+        roles=principal.roles,
+        token_type=principal.token_type,
+        issued_at=principal.issued_at,
+        expires_at=principal.expires_at,
+        session_id=principal.session_id,
+    )
+
+
+@router.post(
+    "/verify",
+    summary="Introspect a token",
+    description=(
+        "For other services: is this JWT or session token one this API would accept right now "
+        "(signature, claims, user exists and is not banned)? Answers `active: false` with a "
+        "reason code otherwise; 503 when the answer depends on an unreachable key source."
+    ),
+    response_model=IntrospectionResponse,
+    response_model_exclude_none=True,
+    responses=problem_responses(422, 503),
+)
+async def verify(
+    body: IntrospectionRequest, state: AppStateDep, db: SessionDep
+) -> IntrospectionResponse:
+    identity = IdentityService(db, state.verifier, secret=state.settings.better_auth_secret)
+    return await introspect(identity, body.token)

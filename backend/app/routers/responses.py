@@ -1,0 +1,30 @@
+"""Error responses declared on routes, so the OpenAPI contract lists every problem answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.schemas.common import Problem
+
+_DESCRIPTIONS = {
+    401: "Missing, invalid or expired credentials (see `WWW-Authenticate`)",
+    403: "Authenticated but not allowed (role or ban)",
+    404: "No such resource",
+    409: "The request conflicts with the current state",
+    422: "Invalid input; `errors` lists each field",
+    429: "Rate limit exceeded; retry after `Retry-After` seconds",
+    503: "A dependency (database or key source) is unavailable; retry after `Retry-After`",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {
+            "model": Problem,
+            "description": _DESCRIPTIONS[status],
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+        for status in statuses
+    }

@@ -1,0 +1,25 @@
+"""Base for API models: Better-Auth's camelCase names on the wire, snake_case in Python."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+from app.utils.timefmt import format_iso_utc
+
+# Dates as Better-Auth's JSON carries them: "2026-11-26T17:46:11.446Z".
+IsoDateTime = Annotated[
+    datetime, PlainSerializer(format_iso_utc, return_type=str, when_used="json")
+]
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        from_attributes=True,
+        serialize_by_alias=True,
+    )

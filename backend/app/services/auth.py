@@ -1,0 +1,255 @@
+"""Verification of Better-Auth credentials: JWTs (``/api/auth/token``) and session tokens.
+
+Every failure is ``Unauthorized`` with a stable ``code`` (``TOKEN_INVALID``, ``TOKEN_EXPIRED``,
+``TOKEN_ISSUER``, ``TOKEN_AUDIENCE``, ``KEY_NOT_FOUND``, ``SESSION_INVALID``) and a short detail
+that never contains the credential; only an unreachable key source gives
+``ServiceUnavailable(KEY_SOURCE_UNAVAILABLE)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol
+from urllib.parse import unquote
+
+from app.services.jose_backend import (
+    ASYMMETRIC_ALGORITHMS,
+    VerificationKey,
+    algorithm_matches_key,
+    decode_verified,
+    read_header,
+)
+from app.utils.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+MAX_KID_LENGTH: Final = 256
+MAX_SUBJECT_LENGTH: Final = 255
+# NumericDate values beyond this are nonsense (and float() of a huge int overflows).
+_MAX_NUMERIC_DATE: Final = 2**53
+
+
+class KeyProvider(Protocol):
+    """What the verifier needs from a key cache (``JwksCache`` implements it)."""
+
+    async def get_key(self, kid: str | None) -> VerificationKey: ...
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A JWT whose signature, issuer, audience, subject and time claims were checked.
+
+    Times are NumericDate values (seconds since the epoch, as in the token).
+    """
+
+    subject: str
+    claims: dict[str, Any]
+    issued_at: float
+    expires_at: float
+    not_before: float | None
+    kid: str | None
+    alg: str
+
+
+def _invalid(detail: str) -> Unauthorized:
+    return Unauthorized(detail, code="TOKEN_INVALID")
+
+
+class TokenVerifier:
+    """Verifies Better-Auth JWTs against keys from a :class:`KeyProvider`.
+
+    ``clock`` returns the current Unix time; tests freeze it (e.g. at a vector's ``valid_at``)
+    instead of turning expiry checks off.
+    """
+
+    def __init__(
+        self,
+        key_cache: KeyProvider,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: Iterable[str],
+        leeway_seconds: float = 5,
+        max_token_bytes: int = 8192,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        allowed = frozenset(algorithms)
+        refused = allowed - ASYMMETRIC_ALGORITHMS
+        if refused:
+            # Never HS* (the public key would become an HMAC secret) nor "none".
+            raise ValueError(f"algorithms not allowed for verification: {sorted(refused)}")
+        if not allowed:
+            raise ValueError("at least one algorithm must be allowed")
+        if not issuer or not audience:
+            raise ValueError("issuer and audience are required")
+        self._keys = key_cache
+        self._issuer = issuer
+        self._audience = audience
+        self._algorithms = allowed
+        self._leeway = leeway_seconds
+        self._max_token_bytes = max_token_bytes
+        self._clock = clock
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        key_cache: KeyProvider,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> TokenVerifier:
+        return cls(
+            key_cache,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            algorithms=settings.jwt_algorithms,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            max_token_bytes=settings.jwt_max_token_bytes,
+            clock=clock,
+        )
+
+    async def verify(self, token: str) -> VerifiedToken:
+        """Size cap, structure, header (alg allow-list, no ``crit``), key by kid, alg fixed by
+        the key, signature + iss/aud/sub (python-jose), then exp/nbf/iat on our clock."""
+        header = read_header(token, max_bytes=self._max_token_bytes)
+        alg = self._check_header(header)
+        kid = _check_kid(header.get("kid"))
+        key = await self._keys.get_key(kid)
+        if not algorithm_matches_key(alg, key):
+            raise _invalid("token algorithm does not match the key")
+        claims = decode_verified(token, key, self._algorithms, self._issuer, self._audience)
+        expires_at, not_before, issued_at = self._check_times(claims)
+        return VerifiedToken(
+            subject=_check_subject(claims.get("sub")),
+            claims=claims,
+            issued_at=issued_at,
+            expires_at=expires_at,
+            not_before=not_before,
+            kid=key.kid,
+            alg=alg,
+        )
+
+    def _check_header(self, header: Mapping[str, Any]) -> str:
+        alg = header.get("alg")
+        if not isinstance(alg, str) or not alg:
+            raise _invalid("token algorithm missing")
+        if alg.lower() == "none" or alg.upper().startswith("HS") or alg not in self._algorithms:
+            raise _invalid("token algorithm not allowed")
+        if "crit" in header:
+            # RFC 7515 §4.1.11: we understand no extension, so a critical one must be refused.
+            raise _invalid("unsupported critical header")
+        # jku, x5u, jwk, x5c are deliberately never read: keys come only from our key source.
+        return alg
+
+    def _check_times(self, claims: Mapping[str, Any]) -> tuple[float, float | None, float]:
+        now = self._clock()
+        if "exp" not in claims:
+            raise _invalid("token has no expiry")
+        expires_at = _numeric_date(claims["exp"], "exp")
+        if now - self._leeway >= expires_at:
+            raise Unauthorized("token expired", code="TOKEN_EXPIRED")
+        not_before = None
+        if "nbf" in claims:
+            not_before = _numeric_date(claims["nbf"], "nbf")
+            if not_before > now + self._leeway:
+                raise _invalid("token not yet valid")
+        # Better-Auth always sets iat; a token without it is not one of its tokens.
+        if "iat" not in claims:
+            raise _invalid("token has no issue time")
+        issued_at = _numeric_date(claims["iat"], "iat")
+        if issued_at > now + self._leeway:
+            raise _invalid("token issued in the future")
+        return expires_at, not_before, issued_at
+
+
+def _check_kid(kid: object) -> str | None:
+    if kid is None:
+        return None
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+        raise _invalid("invalid key id")
+    return kid
+
+
+def _numeric_date(value: object, name: str) -> float:
+    """RFC 7519 NumericDate: a JSON number. Not a bool, not a string, finite, sane."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(f"invalid {name} claim")
+    if isinstance(value, int):
+        if abs(value) > _MAX_NUMERIC_DATE:
+            raise _invalid(f"invalid {name} claim")
+        return float(value)
+    if not math.isfinite(value) or abs(value) > _MAX_NUMERIC_DATE:
+        raise _invalid(f"invalid {name} claim")
+    return value
+
+
+def _check_subject(sub: object) -> str:
+    if not isinstance(sub, str) or not sub or len(sub) > MAX_SUBJECT_LENGTH:
+        raise _invalid("invalid subject")
+    return sub
+
+
+# --- routing and session tokens ------------------------------------------------------------
+
+
+def looks_like_jwt(value: str) -> bool:
+    """Whether a bearer credential is a JWT (vs a Better-Auth session token).
+
+    Session tokens are ``TOKEN`` or ``TOKEN.SIGNATURE`` (one dot at most), so three segments
+    whose first decodes to a JSON object with an ``alg`` mean JWT.
+    """
+    if value.count(".") != 2:
+        return False
+    try:
+        header = read_header(value)
+    except Unauthorized:
+        return False
+    return isinstance(header.get("alg"), str)
+
+
+# Better-Auth's session tokens are 32 alphanumerics; allow a little more, but never characters
+# that could not come from it.
+_SESSION_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# base64 of a 32-byte HMAC-SHA256: 43 characters and one "=" of padding.
+_SESSION_SIGNATURE: Final = re.compile(r"[A-Za-z0-9+/]{43}=")
+
+
+def verify_session_token_signature(value: str, secret: str, *, allow_unsigned: bool = True) -> str:
+    """The bare session token of a Better-Auth session credential.
+
+    Accepts ``TOKEN`` (the bearer plugin's bare form; refused with ``allow_unsigned=False``,
+    which is what a cookie needs) and ``TOKEN.SIGNATURE`` with SIGNATURE = standard base64
+    (padded) of HMAC-SHA256(key=secret, msg=TOKEN), URL-encoded or not (cookie values carry
+    ``%2F``/``%3D``). Raises ``Unauthorized(SESSION_INVALID)``. The session itself must still be
+    looked up in the database.
+    """
+    try:
+        # unquote, not unquote_plus: "+" is a base64 character and must stay one.
+        decoded = unquote(value, errors="strict") if "%" in value else value
+    except UnicodeDecodeError:
+        raise Unauthorized("invalid session token", code="SESSION_INVALID") from None
+    token, dot, signature = decoded.rpartition(".")
+    if not dot:
+        token, signature = decoded, ""
+    if not _SESSION_TOKEN.fullmatch(token):
+        raise Unauthorized("invalid session token", code="SESSION_INVALID")
+    if not dot:
+        if not allow_unsigned:
+            raise Unauthorized("session token is not signed", code="SESSION_INVALID")
+        return token
+    if not secret or not _SESSION_SIGNATURE.fullmatch(signature):
+        raise Unauthorized("invalid session token signature", code="SESSION_INVALID")
+    expected = base64.b64encode(
+        hmac.new(secret.encode("utf-8"), token.encode("ascii"), hashlib.sha256).digest()
+    ).decode("ascii")
+    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
+        raise Unauthorized("invalid session token signature", code="SESSION_INVALID")
+    return token

@@ -1,0 +1,129 @@
+"""Who is calling: turns a credential into a :class:`Principal` backed by the database.
+
+Two credentials are accepted, as Better-Auth issues them:
+- a JWT from the jwt plugin (``/api/auth/token``, ``set-auth-jwt``), verified against the JWKS;
+- an opaque session token (bearer plugin ``set-auth-token`` or the session cookie), bare or
+  ``TOKEN.SIGNATURE``, looked up in the ``session`` table.
+
+Either way the user row is read fresh: the database, not the token, decides role and ban state,
+because a JWT lives 15 minutes and a ban or demotion must bite on the very next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.session import Session
+from app.models.user import User
+from app.services.auth import TokenVerifier, looks_like_jwt, verify_session_token_signature
+from app.services.roles import parse_roles
+from app.utils.errors import Forbidden, Unauthorized
+
+TokenType = Literal["jwt", "session"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    user: User
+    token_type: TokenType
+    issued_at: datetime | None
+    expires_at: datetime
+    session_id: str | None = None
+    claims: dict[str, object] | None = None
+
+    @property
+    def roles(self) -> list[str]:
+        return parse_roles(self.user.role)
+
+
+def is_ban_active(user: User, now: datetime) -> bool:
+    """Better-Auth's rule: banned, and either no expiry or an expiry still in the future.
+
+    An expired ban is only cleared by Better-Auth at the next sign-in; until then the row still
+    says ``banned = true``, and such a user is treated as not banned.
+    """
+    if not user.banned:
+        return False
+    return user.ban_expires is None or user.ban_expires > now
+
+
+def _from_timestamp(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+class IdentityService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        verifier: TokenVerifier,
+        *,
+        secret: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._db = session
+        self._verifier = verifier
+        self._secret = secret
+        self._now = now
+
+    async def authenticate(self, credential: str) -> Principal:
+        """A bearer value: a JWT when it looks like one, else a Better-Auth session token."""
+        if looks_like_jwt(credential):
+            return await self.authenticate_jwt(credential)
+        return await self.authenticate_session_token(credential)
+
+    async def authenticate_jwt(self, token: str) -> Principal:
+        verified = await self._verifier.verify(token)
+        user = await self._load_user(verified.subject)
+        return Principal(
+            user=user,
+            token_type="jwt",
+            issued_at=_from_timestamp(verified.issued_at) if verified.issued_at else None,
+            expires_at=_from_timestamp(verified.expires_at),
+            claims=verified.claims,
+        )
+
+    async def authenticate_session_token(
+        self, value: str, *, from_cookie: bool = False
+    ) -> Principal:
+        # Better-Auth always signs its cookie; only the bearer plugin accepts a bare token.
+        token = verify_session_token_signature(value, self._secret, allow_unsigned=not from_cookie)
+        row = (
+            await self._db.execute(
+                select(Session, User)
+                .join(User, Session.user_id == User.id)
+                .where(Session.token == token)
+            )
+        ).one_or_none()
+        if row is None:
+            raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
+        session, user = row
+        if session.expires_at <= self._now():
+            raise Unauthorized("session has expired", code="SESSION_EXPIRED")
+        self._ensure_not_banned(user)
+        return Principal(
+            user=user,
+            token_type="session",
+            issued_at=session.created_at,
+            expires_at=session.expires_at,
+            session_id=session.id,
+        )
+
+    async def _load_user(self, user_id: str) -> User:
+        user = await self._db.get(User, user_id)
+        if user is None:
+            raise Unauthorized("user no longer exists", code="USER_NOT_FOUND")
+        self._ensure_not_banned(user)
+        return user
+
+    def _ensure_not_banned(self, user: User) -> None:
+        if is_ban_active(user, self._now()):
+            reason = user.ban_reason or "No reason"
+            raise Forbidden(f"user is banned: {reason}", code="USER_BANNED")

@@ -1,0 +1,421 @@
+"""Signing keys of the auth server, cached for the token verifier.
+
+A :class:`KeySource` delivers a JWK set (over HTTP from Better-Auth's ``/api/auth/jwks``, or
+from its ``jwks`` table); :class:`JwksCache` keeps the keys pre-built by ``kid`` and decides
+when to fetch again:
+
+- fresh hit: returned without awaiting anything;
+- unknown ``kid`` (rotation) or expired set: one shared fetch for every concurrent caller
+  (single-flight), at most once per ``refetch_cooldown`` whatever the traffic;
+- source down: keys already held keep working up to ``max_stale`` past their expiry
+  (stale-if-error); the failure is logged once per cooldown, not once per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
+
+import httpx
+
+from app.services.jose_backend import InvalidJwkError, VerificationKey, build_public_key
+from app.utils.errors import ServiceUnavailable, Unauthorized
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+_log = logging.getLogger(__name__)
+
+# The keys a fetch delivers are usable for at least this long, so that the requests that waited
+# for that fetch can use them even with a zero TTL and no stale window.
+_MIN_EFFECTIVE_TTL = 1.0
+_MAX_AGE = re.compile(r'^max-age\s*=\s*"?(\d{1,10})"?$')
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchedKeys:
+    """A JWK set as delivered by a source; ``max_age`` is the source's own freshness hint."""
+
+    keys: list[dict[str, Any]]
+    max_age: int | None = None
+
+
+class KeySourceError(Exception):
+    """The source could not deliver a key set. The message is short and safe to log."""
+
+
+class KeySource(Protocol):
+    """Where the public keys come from. Raise :class:`KeySourceError` on failure (any other
+    exception is treated the same way by the cache)."""
+
+    async def fetch(self) -> FetchedKeys: ...
+
+
+class StaticKeySource:
+    """A fixed key set (configuration, tests, or keys loaded once elsewhere)."""
+
+    def __init__(self, keys: Sequence[Mapping[str, Any]], *, max_age: int | None = None) -> None:
+        self._keys = [dict(key) for key in keys]
+        self._max_age = max_age
+
+    async def fetch(self) -> FetchedKeys:
+        return FetchedKeys([dict(key) for key in self._keys], self._max_age)
+
+
+class HttpKeySource:
+    """``GET`` a JWKS document.
+
+    Redirects are errors (a JWKS URL that moves is a misconfiguration or an attack, and
+    following it would let another host choose our keys). The whole fetch, not each socket
+    operation, is bounded by ``timeout``, and the body is streamed and abandoned past
+    ``max_bytes``.
+    """
+
+    def __init__(
+        self, client: httpx.AsyncClient, url: str, *, timeout: float, max_bytes: int
+    ) -> None:
+        self._client = client
+        self._url = url
+        self._timeout = timeout
+        self._max_bytes = max_bytes
+
+    async def fetch(self) -> FetchedKeys:
+        try:
+            async with asyncio.timeout(self._timeout):
+                body, cache_control = await self._get()
+        except TimeoutError:
+            raise KeySourceError(f"JWKS request timed out after {self._timeout:g}s") from None
+        except (httpx.HTTPError, httpx.StreamError, OSError) as error:
+            raise KeySourceError(f"JWKS request failed: {type(error).__name__}") from None
+        return FetchedKeys(parse_jwks(body), parse_max_age(cache_control))
+
+    async def _get(self) -> tuple[bytes, str | None]:
+        async with self._client.stream(
+            "GET",
+            self._url,
+            follow_redirects=False,
+            timeout=self._timeout,
+            headers={"Accept": "application/json"},
+        ) as response:
+            if response.is_redirect:
+                raise KeySourceError(f"JWKS endpoint redirected (HTTP {response.status_code})")
+            if response.status_code != httpx.codes.OK:
+                raise KeySourceError(f"JWKS endpoint answered HTTP {response.status_code}")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self._max_bytes:
+                raise KeySourceError(f"JWKS response larger than {self._max_bytes} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise KeySourceError(f"JWKS response larger than {self._max_bytes} bytes")
+                chunks.append(chunk)
+            return b"".join(chunks), response.headers.get("Cache-Control")
+
+
+def parse_jwks(body: bytes) -> list[dict[str, Any]]:
+    """The ``keys`` of a JWKS document; entries that are not objects are dropped."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise KeySourceError("JWKS response is not valid JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise KeySourceError("JWKS response has no 'keys' list")
+    keys = [key for key in document["keys"] if isinstance(key, dict)]
+    if len(keys) != len(document["keys"]):
+        _log.warning(
+            "JWKS: ignored %d entries that are not JSON objects", len(document["keys"]) - len(keys)
+        )
+    return keys
+
+
+def parse_max_age(cache_control: str | None) -> int | None:
+    """``max-age`` of a ``Cache-Control`` header; ``no-store``/``no-cache`` count as 0."""
+    if not cache_control:
+        return None
+    max_age: int | None = None
+    for raw in cache_control.lower().split(","):
+        directive = raw.strip()
+        if directive in {"no-store", "no-cache"}:
+            return 0
+        match = _MAX_AGE.match(directive)
+        if match:
+            max_age = int(match.group(1))
+    return max_age
+
+
+def jwk_from_jwks_row(
+    kid: str, public_key: str, alg: str | None, crv: str | None = None
+) -> dict[str, Any]:
+    """A JWK from a row of Better-Auth's ``jwks`` table (for a database key source).
+
+    ``publicKey`` holds the JWK without ``kid``/``alg``: the ``kid`` Better-Auth publishes is the
+    row ``id`` and ``alg``/``crv`` are columns. Raises :class:`InvalidJwkError` for a malformed row.
+    """
+    try:
+        jwk = json.loads(public_key)
+    except (ValueError, RecursionError):
+        raise InvalidJwkError("jwks.publicKey is not valid JSON") from None
+    if not isinstance(jwk, dict):
+        raise InvalidJwkError("jwks.publicKey is not a JSON object")
+    jwk["kid"] = kid
+    if alg:
+        jwk["alg"] = alg
+    if crv and "crv" not in jwk:
+        jwk["crv"] = crv
+    return jwk
+
+
+# --- cache -----------------------------------------------------------------------------------
+
+
+class CacheStatus(TypedDict):
+    """Readiness snapshot. ``state``: ``ok`` fresh keys; ``stale`` keys past their TTL but
+    still served (the next request refetches; or the source is failing); ``unavailable`` no
+    usable keys after a failure or past ``max_stale``; ``empty`` nothing fetched yet."""
+
+    state: Literal["ok", "stale", "unavailable", "empty"]
+    keys: int
+    last_success_age: float | None
+    last_error: str | None
+
+
+@dataclass
+class _KeySet:
+    by_kid: dict[str, VerificationKey] = field(default_factory=dict)
+    all: tuple[VerificationKey, ...] = ()
+
+
+class JwksCache:
+    """Keys by ``kid`` with TTL, single-flight refetch, cooldown and stale-if-error.
+
+    Times are seconds on ``clock`` (monotonic by default; inject one in tests).
+    """
+
+    def __init__(
+        self,
+        source: KeySource,
+        *,
+        ttl: float,
+        min_ttl: float,
+        refetch_cooldown: float,
+        max_stale: float,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._source = source
+        self._ttl = ttl
+        self._min_ttl = min_ttl
+        self._cooldown = refetch_cooldown
+        self._max_stale = max_stale
+        self._clock = clock
+        self._log = logger or _log
+        self._keys = _KeySet()
+        self._fresh_until = -math.inf
+        self._last_attempt: float | None = None
+        self._last_success: float | None = None
+        self._last_failed = False
+        self._last_error: str | None = None
+        self._last_error_logged: float | None = None
+        self._inflight: asyncio.Future[None] | None = None
+        self.fetches = 0
+
+    @classmethod
+    def from_settings(
+        cls,
+        source: KeySource,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger | None = None,
+    ) -> JwksCache:
+        return cls(
+            source,
+            ttl=settings.jwks_cache_ttl_seconds,
+            min_ttl=settings.jwks_min_ttl_seconds,
+            refetch_cooldown=settings.jwks_refetch_cooldown_seconds,
+            max_stale=settings.jwks_max_stale_seconds,
+            clock=clock,
+            logger=logger,
+        )
+
+    # -- public API --
+
+    async def get_key(self, kid: str | None) -> VerificationKey:
+        """The key for ``kid`` (``None``: the only key of a one-key set).
+
+        Raises ``Unauthorized(KEY_NOT_FOUND)`` for a kid the (reachable) source does not have,
+        ``Unauthorized(TOKEN_INVALID)`` for a missing kid with several keys, and
+        ``ServiceUnavailable(KEY_SOURCE_UNAVAILABLE)`` when the answer depends on a source that
+        is failing.
+        """
+        if self._clock() < self._fresh_until:
+            key = self._pick(kid)  # fast path: no await, no lock
+            if key is not None:
+                return key
+        if self._inflight is not None or not self._cooling_down(self._clock()):
+            await self._refresh()
+        return self._resolve(kid)
+
+    async def warm(self) -> None:
+        """Fetch once at start-up. Never raises: the app starts even if the source is down."""
+        try:
+            await self._refresh()
+        except Exception:  # _refresh records failures; this guards against the unexpected
+            self._log.exception("JWKS warm-up failed")
+
+    def status(self) -> CacheStatus:
+        now = self._clock()
+        count = len(self._keys.all)
+        state: Literal["ok", "stale", "unavailable", "empty"]
+        if count == 0:
+            state = "unavailable" if self._last_failed else "empty"
+        elif now < self._fresh_until:
+            state = "ok"
+        elif now <= self._fresh_until + self._max_stale:
+            state = "stale"
+        else:
+            state = "unavailable"
+        age = None if self._last_success is None else max(0.0, now - self._last_success)
+        return {
+            "state": state,
+            "keys": count,
+            "last_success_age": age,
+            "last_error": self._last_error if self._last_failed else None,
+        }
+
+    async def aclose(self) -> None:
+        """Cancel a fetch in flight (shutdown)."""
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            inflight.cancel()
+            await asyncio.gather(inflight, return_exceptions=True)
+
+    # -- lookup --
+
+    def _pick(self, kid: str | None) -> VerificationKey | None:
+        if kid is not None:
+            return self._keys.by_kid.get(kid)
+        if len(self._keys.all) == 1:
+            return self._keys.all[0]
+        if len(self._keys.all) > 1:
+            raise Unauthorized(
+                "token has no key id (kid) and the key set has several keys",
+                code="TOKEN_INVALID",
+            )
+        return None
+
+    def _resolve(self, kid: str | None) -> VerificationKey:
+        """Answer after a fetch (or a fetch skipped by the cooldown)."""
+        now = self._clock()
+        usable = bool(self._keys.all) and now <= self._fresh_until + self._max_stale
+        if usable:
+            key = self._pick(kid)
+            if key is not None:
+                return key
+        if not usable or self._source_failing(now):
+            raise ServiceUnavailable(
+                "signing keys are unavailable",
+                code="KEY_SOURCE_UNAVAILABLE",
+                retry_after=self._retry_after(now),
+            )
+        raise Unauthorized("unknown signing key", code="KEY_NOT_FOUND")
+
+    def _cooling_down(self, now: float) -> bool:
+        return self._last_attempt is not None and now - self._last_attempt < self._cooldown
+
+    def _source_failing(self, now: float) -> bool:
+        """Last attempt failed and no success within the cooldown."""
+        recent_success = self._last_success is not None and (
+            now - self._last_success < self._cooldown
+        )
+        return self._last_failed and not recent_success
+
+    def _retry_after(self, now: float) -> int:
+        if self._last_attempt is None:
+            return 1
+        return max(1, math.ceil(self._cooldown - (now - self._last_attempt)))
+
+    # -- fetching --
+
+    async def _refresh(self) -> None:
+        """Join the fetch in flight or start one. Never raises (except cancellation)."""
+        if self._inflight is None:
+            self._inflight = asyncio.ensure_future(self._fetch_and_store())
+        # shield: a caller that gives up (client gone) must not cancel the others' fetch.
+        await asyncio.shield(self._inflight)
+
+    async def _fetch_and_store(self) -> None:
+        try:
+            self.fetches += 1
+            try:
+                fetched = await self._source.fetch()
+                keys = self._build(fetched.keys)
+            except KeySourceError as error:
+                self._on_failure(str(error))
+                return
+            except Exception as error:
+                # e.g. a database source's driver error: a failing source, not a crash.
+                self._on_failure(f"key source raised {type(error).__name__}")
+                return
+            self._on_success(keys, fetched.max_age)
+        finally:
+            self._inflight = None
+
+    def _build(self, jwks: Sequence[Mapping[str, Any]]) -> _KeySet:
+        keys = _KeySet()
+        for jwk in jwks:
+            try:
+                key = build_public_key(jwk)
+            except InvalidJwkError as error:
+                self._log.warning("JWKS: skipped key %s: %s", _kid_of(jwk), error)
+                continue
+            if key.kid is not None:
+                if key.kid in keys.by_kid:
+                    self._log.warning("JWKS: skipped duplicate kid %s", _kid_of(jwk))
+                    continue
+                keys.by_kid[key.kid] = key
+            keys.all += (key,)
+        if not keys.all:
+            # An empty (or entirely unusable) set is a failure, not news: a broken auth server
+            # must not be able to wipe the keys we hold.
+            raise KeySourceError("JWKS holds no usable key")
+        return keys
+
+    def _on_success(self, keys: _KeySet, max_age: int | None) -> None:
+        now = self._clock()
+        ttl = self._ttl if max_age is None else min(max(max_age, self._min_ttl), self._ttl)
+        if self._last_failed:
+            self._log.info("JWKS source recovered (%d keys)", len(keys.all))
+        self._keys = keys
+        self._fresh_until = now + max(ttl, _MIN_EFFECTIVE_TTL)
+        self._last_attempt = self._last_success = now
+        self._last_failed = False
+        self._last_error = None
+
+    def _on_failure(self, reason: str) -> None:
+        now = self._clock()
+        self._last_attempt = now
+        self._last_failed = True
+        self._last_error = reason
+        if self._last_error_logged is None or now - self._last_error_logged >= self._cooldown:
+            self._last_error_logged = now
+            stale_until = self._fresh_until + self._max_stale
+            held = len(self._keys.all) if now <= stale_until else 0
+            self._log.warning("JWKS refresh failed: %s; serving %d cached key(s)", reason, held)
+
+
+def _kid_of(jwk: Mapping[str, Any]) -> str:
+    kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
+    return repr(kid)[:40]
