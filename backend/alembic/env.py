@@ -46,7 +46,11 @@ def include_object(
 ) -> bool:
     # Tables that exist in the database but not in our models belong to someone else
     # (another app sharing the database): never propose dropping them.
-    return not (type_ == "table" and reflected and compare_to is None)
+    if type_ == "table" and reflected and compare_to is None:
+        return False
+    # Indexes that only exist on some dialects (PostgreSQL trigram indexes).
+    dialects = getattr(obj, "info", {}).get("dialects") if not reflected else None
+    return not (dialects and context.get_context().dialect.name not in dialects)
 
 
 def _configure(connection: Connection) -> None:

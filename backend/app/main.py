@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from app.config import Settings, SettingsError, get_settings
 from app.database import create_engine
-from app.routers import auth, health
+from app.routers import audit, auth, health, users
 from app.services.state import build_app_state
 from app.utils.exceptions import install_exception_handlers
 from app.utils.logging import configure_logging, get_logger
@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth.router)
+    api.include_router(users.router)
+    api.include_router(audit.router)
     app.include_router(api)
     if settings.cors_origins:
         app.add_middleware(

@@ -24,6 +24,7 @@ from tests.support.database import (
 )
 from tests.support.schema import apply_statements, better_auth_ddl, snapshot
 
+BETTER_AUTH_REVISION = "0001"
 NOW = datetime(2026, 11, 26, 17, 46, 11, 446000, tzinfo=UTC)
 EngineFactory = Callable[[], Awaitable[AsyncEngine]]
 
@@ -77,7 +78,8 @@ class TestMigrations:
         self, fresh_engine: EngineFactory, dialect: str
     ) -> None:
         ours, theirs = await fresh_engine(), await fresh_engine()
-        await migrate(ours)
+        # Revision 0001 is Better-Auth's schema; later ones add our own tables and indexes.
+        await migrate(ours, BETTER_AUTH_REVISION)
         await better_auth_first(theirs, dialect)
         async with ours.connect() as a, theirs.connect() as b:
             assert await snapshot(a) == await snapshot(b)
@@ -138,11 +140,12 @@ class TestMigrations:
                     "now": NOW if dialect != "sqlite" else "2026-11-26T17:46:11.446Z",
                 },
             )
-        await migrate(engine)
+        await migrate(engine, BETTER_AUTH_REVISION)
         async with engine.connect() as a, reference.connect() as b:
             assert await snapshot(a) == await snapshot(b)
             assert await a.scalar(text('SELECT count(*) FROM "user"')) == 1
             assert await a.scalar(text("SELECT version_num FROM alembic_version")) is not None
+        await migrate(engine)
 
     async def test_adds_only_what_is_missing(
         self, fresh_engine: EngineFactory, dialect: str
@@ -164,7 +167,7 @@ class TestMigrations:
             stripped.append(statement)
         async with engine.begin() as connection:
             await apply_statements(connection, stripped)
-        await migrate(engine)
+        await migrate(engine, BETTER_AUTH_REVISION)
         await better_auth_first(reference, dialect)
         async with engine.connect() as a, reference.connect() as b:
             assert await snapshot(a) == await snapshot(b)

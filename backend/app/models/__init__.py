@@ -1,6 +1,7 @@
 """ORM models. Importing this package registers every table on ``Base.metadata``."""
 
 from app.models.account import Account
+from app.models.audit_event import AuditEvent
 from app.models.base import Base, generate_id, utc_now
 from app.models.jwks import Jwks
 from app.models.session import Session
@@ -9,6 +10,7 @@ from app.models.verification import Verification
 
 __all__ = [
     "Account",
+    "AuditEvent",
     "Base",
     "Jwks",
     "Session",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Text, text
+from sqlalchemy import Index, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, generate_id, utc_now
@@ -20,6 +20,26 @@ DEFAULT_ROLE = "user"
 
 class User(Base):
     __tablename__ = "user"
+    # Ours, not Better-Auth's (revision 0002): the admin list sorts and searches on these.
+    # The trigram indexes exist on PostgreSQL only (see alembic env.include_object).
+    __table_args__ = (
+        Index("user_createdAt_id_idx", "createdAt", "id"),
+        Index("user_name_id_idx", "name", "id"),
+        Index(
+            "user_email_trgm_idx",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+            info={"dialects": ("postgresql",)},
+        ),
+        Index(
+            "user_name_trgm_idx",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+            info={"dialects": ("postgresql",)},
+        ),
+    )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
     name: Mapped[str] = mapped_column(Text, nullable=False)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from app.schemas.base import CamelModel, IsoDateTime
+
+MAX_BAN_SECONDS = 100 * 365 * 86400
 
 USER_EXAMPLE: dict[str, Any] = {
     "id": "7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs",
@@ -39,3 +41,90 @@ class UserRead(CamelModel):
     banned: bool | None
     ban_reason: str | None
     ban_expires: IsoDateTime | None
+
+
+class UserPage(CamelModel):
+    """A page of users, shaped like Better-Auth's ``listUsers`` answer."""
+
+    users: list[UserRead]
+    total: int = Field(examples=[1])
+    limit: int = Field(examples=[20])
+    offset: int = Field(examples=[0])
+
+
+class ProfileUpdate(CamelModel):
+    """What a user may change about themself."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Ada"}]})
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    image: str | None = Field(default=None, max_length=2048)
+
+
+class AdminUserUpdate(ProfileUpdate):
+    """What an admin may change about a user (role and ban have their own endpoints)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Ada", "emailVerified": True}]}
+    )
+
+    email_verified: bool | None = None
+
+
+class RoleUpdate(CamelModel):
+    """One role or several; stored comma-joined without spaces (``"admin,user"``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"role": "admin"}, {"role": ["admin", "user"]}]},
+    )
+
+    role: str | list[str] = Field(min_length=1)
+
+
+class BanRequest(CamelModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"banReason": "Spamming", "banExpiresIn": 86400}, {}]},
+    )
+
+    ban_reason: str | None = Field(default=None, max_length=1000)
+    ban_expires_in: int | None = Field(
+        default=None, gt=0, le=MAX_BAN_SECONDS, description="Seconds until the ban lapses"
+    )
+
+
+class SessionRead(CamelModel):
+    """A session as admins see it: never its token."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "t0jWXveKa21rMukaYy7xwvwLYsEzku9n",
+                    "userId": "7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs",
+                    "createdAt": "2026-11-26T17:46:11.450Z",
+                    "updatedAt": "2026-11-26T17:46:11.450Z",
+                    "expiresAt": "2026-12-03T17:46:11.450Z",
+                    "ipAddress": "203.0.113.7",
+                    "userAgent": "Mozilla/5.0",
+                    "impersonatedBy": None,
+                    "current": True,
+                }
+            ]
+        }
+    )
+
+    id: str
+    user_id: str
+    created_at: IsoDateTime
+    updated_at: IsoDateTime
+    expires_at: IsoDateTime
+    ip_address: str | None
+    user_agent: str | None
+    impersonated_by: str | None
+    current: bool = False
+
+
+class SessionList(CamelModel):
+    sessions: list[SessionRead]

@@ -106,3 +106,14 @@ class ServiceUnavailable(AppError):
         self, detail: str | None = None, *, code: str | None = None, retry_after: int = 5
     ) -> None:
         super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})
+
+
+def invalid_field(
+    loc: list[str | int], message: str, *, code: str, error_type: str = "value_error"
+) -> UnprocessableEntity:
+    """A 422 raised by a service, shaped like a request-validation error (``errors`` list)."""
+    return UnprocessableEntity(
+        message,
+        code=code,
+        extra={"errors": [{"loc": loc, "msg": message, "type": error_type}]},
+    )

@@ -1,0 +1,255 @@
+"""User management with Better-Auth admin-plugin semantics.
+
+Every rule lives here; the router only parses and calls. Each write use-case ends with its own
+commit, and the audit event is added in the same transaction, so an admin action and its audit
+record are all or nothing.
+
+Admin-set changes (demote, ban, remove) lock the admin rows first (``SELECT ... FOR UPDATE``,
+in id order, on PostgreSQL). Two admins demoting each other at the same moment are therefore
+serialised: the second sees the first's change, finds it is no longer an admin itself, and is
+refused — the set of admins can never become empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.session import Session
+from app.models.user import User
+from app.services.audit import AuditContext, AuditService
+from app.services.roles import has_any_role, join_roles, parse_roles
+from app.services.user_query import UserListQuery, count_statement, has_role, page_statement
+from app.utils.errors import Conflict, Forbidden, NotFound, invalid_field
+from app.utils.timefmt import format_iso_utc
+
+DEFAULT_BAN_REASON = "No reason"
+
+
+def _jsonable(value: Any) -> Any:
+    return format_iso_utc(value) if isinstance(value, datetime) else value
+
+
+def _snapshot(user: User, fields: Iterable[str]) -> dict[str, Any]:
+    names = {
+        "name": "name",
+        "image": "image",
+        "email_verified": "emailVerified",
+        "role": "role",
+        "banned": "banned",
+        "ban_reason": "banReason",
+        "ban_expires": "banExpires",
+    }
+    return {names[field]: _jsonable(getattr(user, field)) for field in fields}
+
+
+class UserService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        admin_roles: Iterable[str],
+        known_roles: Iterable[str],
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._db = session
+        self._admin_roles = tuple(admin_roles)
+        self._known_roles = frozenset(known_roles)
+        self._now = now
+        self._audit = AuditService(session)
+
+    # --- reads ---
+
+    async def list_users(self, query: UserListQuery) -> tuple[list[User], int]:
+        users = list((await self._db.scalars(page_statement(query))).all())
+        total = await self._db.scalar(count_statement(query))
+        return users, int(total or 0)
+
+    async def get_user(self, user_id: str, *, for_update: bool = False) -> User:
+        statement = select(User).where(User.id == user_id)
+        if for_update:
+            # Re-read under the lock even if this user is already loaded in the session.
+            statement = statement.with_for_update().execution_options(populate_existing=True)
+        user = (await self._db.scalars(statement)).one_or_none()
+        if user is None:
+            raise NotFound("no such user", code="USER_NOT_FOUND")
+        return user
+
+    async def list_sessions(self, user_id: str) -> list[Session]:
+        await self.get_user(user_id)
+        statement = (
+            select(Session)
+            .where(Session.user_id == user_id)
+            .order_by(Session.created_at.desc(), Session.id)
+        )
+        return list((await self._db.scalars(statement)).all())
+
+    # --- writes a user may make about themself ---
+
+    async def update_profile(self, user: User, changes: dict[str, Any]) -> User:
+        for field, value in changes.items():
+            setattr(user, field, value)
+        await self._db.commit()
+        return user
+
+    # --- admin writes ---
+
+    async def update_user(
+        self, context: AuditContext, user_id: str, changes: dict[str, Any]
+    ) -> User:
+        user = await self.get_user(user_id, for_update=True)
+        changed = {field for field, value in changes.items() if getattr(user, field) != value}
+        before = _snapshot(user, changed)
+        for field in changed:
+            setattr(user, field, changes[field])
+        if changed:
+            self._audit.record(
+                context,
+                "user.update",
+                user.id,
+                {"before": before, "after": _snapshot(user, changed)},
+            )
+        await self._db.commit()
+        return user
+
+    async def set_role(
+        self, context: AuditContext, user_id: str, requested: str | list[str]
+    ) -> User:
+        roles = self._validate_roles(requested)
+        stored = join_roles(roles)
+        keeps_admin = any(role in self._admin_roles for role in roles)
+        if not keeps_admin:
+            await self._guard_admin_loss(context, user_id, "demoted", "CANNOT_DEMOTE_SELF")
+        user = await self.get_user(user_id, for_update=True)
+        before = _snapshot(user, ["role"])
+        user.role = stored
+        self._audit.record(
+            context, "user.role.set", user.id, {"before": before, "after": {"role": stored}}
+        )
+        await self._db.commit()
+        return user
+
+    async def ban(
+        self,
+        context: AuditContext,
+        user_id: str,
+        *,
+        reason: str | None,
+        expires_in: int | None,
+    ) -> User:
+        await self._guard_admin_loss(context, user_id, "banned", "CANNOT_BAN_SELF")
+        user = await self.get_user(user_id, for_update=True)
+        fields = ("banned", "ban_reason", "ban_expires")
+        before = _snapshot(user, fields)
+        user.banned = True
+        user.ban_reason = reason or DEFAULT_BAN_REASON
+        user.ban_expires = self._now() + timedelta(seconds=expires_in) if expires_in else None
+        # Better-Auth's banUser revokes every session; so do we, in the same transaction.
+        revoked = await self._delete_sessions(Session.user_id == user.id)
+        self._audit.record(
+            context,
+            "user.ban",
+            user.id,
+            {"before": before, "after": _snapshot(user, fields), "sessionsRevoked": revoked},
+        )
+        await self._db.commit()
+        return user
+
+    async def unban(self, context: AuditContext, user_id: str) -> User:
+        user = await self.get_user(user_id, for_update=True)
+        fields = ("banned", "ban_reason", "ban_expires")
+        before = _snapshot(user, fields)
+        user.banned = False
+        user.ban_reason = None
+        user.ban_expires = None
+        self._audit.record(
+            context, "user.unban", user.id, {"before": before, "after": _snapshot(user, fields)}
+        )
+        await self._db.commit()
+        return user
+
+    async def revoke_session(self, context: AuditContext, user_id: str, session_id: str) -> None:
+        await self.get_user(user_id)
+        revoked = await self._delete_sessions(
+            and_(Session.id == session_id, Session.user_id == user_id)
+        )
+        if revoked == 0:
+            # Also for a session of another user: its existence is not revealed.
+            raise NotFound("no such session", code="SESSION_NOT_FOUND")
+        if context.actor_id != user_id:
+            self._audit.record(context, "session.revoke", user_id, {"sessionId": session_id})
+        await self._db.commit()
+
+    async def revoke_sessions(self, context: AuditContext, user_id: str) -> int:
+        await self.get_user(user_id)
+        revoked = await self._delete_sessions(Session.user_id == user_id)
+        if context.actor_id != user_id:
+            self._audit.record(context, "session.revoke_all", user_id, {"sessionsRevoked": revoked})
+        await self._db.commit()
+        return revoked
+
+    async def remove_user(self, context: AuditContext, user_id: str) -> None:
+        await self._guard_admin_loss(context, user_id, "removed", "CANNOT_REMOVE_SELF")
+        user = await self.get_user(user_id, for_update=True)
+        detail = {"before": {"email": user.email, "name": user.name, "role": user.role}}
+        # Sessions and accounts go with the user (ON DELETE CASCADE); audit rows stay.
+        await self._db.execute(delete(User).where(User.id == user.id))
+        self._audit.record(context, "user.remove", user.id, detail)
+        await self._db.commit()
+
+    # --- rules ---
+
+    def _validate_roles(self, requested: str | list[str]) -> list[str]:
+        roles = parse_roles(requested) if isinstance(requested, str) else list(requested)
+        unknown = sorted({role for role in roles if role not in self._known_roles})
+        if not roles or any(not role or "," in role or role != role.strip() for role in roles):
+            unknown = unknown or ["(empty or malformed)"]
+        if unknown:
+            message = f"unknown role(s): {', '.join(unknown)}"
+            raise invalid_field(["body", "role"], message, code="UNKNOWN_ROLE")
+        return roles
+
+    async def _guard_admin_loss(
+        self, context: AuditContext, target_id: str, verb: str, self_code: str
+    ) -> None:
+        """Before an action that takes admin power away from ``target_id``: never the last
+        admin (409), never oneself (403)."""
+        admins = await self._lock_admins(context)
+        if admins == {target_id}:
+            raise Conflict(f"the last admin cannot be {verb}", code="LAST_ADMIN")
+        if target_id == context.actor_id:
+            raise Forbidden(f"an admin cannot be {verb} by themself", code=self_code)
+
+    async def _lock_admins(self, context: AuditContext) -> set[str]:
+        """Lock and return the active admins; the actor must still be one of them."""
+        now = self._now()
+        active = or_(
+            User.banned.is_(None),
+            User.banned.is_(false()),
+            and_(User.ban_expires.is_not(None), User.ban_expires <= now),
+        )
+        statement = (
+            select(User.id)
+            .where(or_(*(has_role(role) for role in self._admin_roles)), active)
+            .order_by(User.id)
+            .with_for_update()
+        )
+        admins = set((await self._db.scalars(statement)).all())
+        if context.actor_id not in admins:
+            # The actor was demoted or banned after authenticating (e.g. by a concurrent request).
+            raise Forbidden("requires an admin role", code="INSUFFICIENT_ROLE")
+        return admins
+
+    async def _delete_sessions(self, condition: Any) -> int:
+        result = await self._db.execute(delete(Session).where(condition))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def require_self_or_admin(actor: User, user_id: str, admin_roles: Iterable[str]) -> None:
+    """Users may see and manage their own record and sessions; admins anyone's."""
+    if actor.id != user_id and not has_any_role(actor.role, admin_roles):
+        raise Forbidden("only an admin or the user themself may do this", code="INSUFFICIENT_ROLE")
