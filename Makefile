@@ -9,7 +9,7 @@ PORT ?= 8000
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: uv
 uv:
@@ -35,16 +35,42 @@ lint: install ## ruff (lint + format check) and mypy (strict for app/)
 
 .PHONY: test-postgres
 test-postgres: install ## Test suite on PostgreSQL (TEST_DATABASE_URL or the local server), with coverage
-	cd $(BACKEND) && $(UV) run --frozen pytest --cov --cov-report=term --cov-report=xml:coverage.xml
+	cd $(BACKEND) && $(UV) run --frozen pytest -m "not e2e" --cov --cov-report=term --cov-report=xml:coverage.xml
 
 .PHONY: test-sqlite
 test-sqlite: install ## Test suite on a temporary SQLite file
-	cd $(BACKEND) && TEST_DB=sqlite $(UV) run --frozen pytest -q -p no:cacheprovider
+	cd $(BACKEND) && TEST_DB=sqlite $(UV) run --frozen pytest -m "not e2e" -q -p no:cacheprovider
 
 .PHONY: test
-test: lint test-postgres test-sqlite ## Everything CI runs: lint, types, tests on PostgreSQL and SQLite
+test: lint test-postgres test-sqlite test-e2e ## Everything CI runs: lint, types, tests on PostgreSQL and SQLite, end-to-end
 
 .PHONY: requirements
 requirements: uv ## Re-export requirements*.txt from uv.lock
 	cd $(BACKEND) && $(UV) export --frozen --no-dev --no-hashes --no-emit-project -o requirements.txt --quiet
 	cd $(BACKEND) && $(UV) export --frozen --only-dev --no-hashes --no-emit-project -o requirements-dev.txt --quiet
+
+.PHONY: dev
+dev: install ## The whole local stack: Better-Auth on :3000 + the API on :8000, migrated (Ctrl-C stops both)
+	./scripts/dev.sh
+
+.PHONY: admin
+admin: migrate ## Make a signed-up user an admin: make admin EMAIL=you@example.com (revoke: python -m app.cli revoke-admin)
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com" >&2; exit 2; }
+	cd $(BACKEND) && $(UV) run --frozen python -m app.cli grant-admin "$(EMAIL)"
+
+# npm writes node_modules/.package-lock.json on every install: older than package-lock.json
+# (or missing) means the auth server's dependencies must be (re)installed.
+AUTH_SERVER := auth-server
+AUTH_SERVER_INSTALLED := $(AUTH_SERVER)/node_modules/.package-lock.json
+
+$(AUTH_SERVER_INSTALLED): $(AUTH_SERVER)/package-lock.json
+	cd $(AUTH_SERVER) && npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: test-e2e
+test-e2e: install $(AUTH_SERVER_INSTALLED) ## End-to-end tests: real Better-Auth server + API processes on PostgreSQL
+	cd $(BACKEND) && E2E_REQUIRED=1 $(UV) run --frozen pytest tests/e2e -m e2e -q -p no:cacheprovider
+
+.PHONY: openapi
+openapi: install ## Regenerate specs/003-fastapi-better-auth/contracts/openapi.yaml from the app
+	cd $(BACKEND) && $(UV) run --frozen python -m scripts.export_openapi

@@ -12,7 +12,7 @@ from app.services.audit import AuditQuery, AuditService
 from app.utils.dependencies import AdminUser, SessionDep
 
 router = APIRouter(
-    prefix="/audit-events", tags=["audit"], responses=problem_responses(401, 403, 422, 429, 503)
+    prefix="/audit-events", tags=["audit"], responses=problem_responses(401, 403, 422, 503)
 )
 
 

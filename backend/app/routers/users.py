@@ -40,7 +40,7 @@ from app.utils.request_context import current_request_id
 router = APIRouter(
     prefix="/users",
     tags=["users"],
-    responses=problem_responses(401, 403, 422, 429, 503),
+    responses=problem_responses(401, 403, 422, 503),
 )
 
 
