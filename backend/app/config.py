@@ -45,6 +45,18 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def direct_endpoint_url(database_url: str) -> str:
+    """Neon's pooled host ``ep-x-123-pooler.region...`` is ``ep-x-123.region...`` without the
+    pooler (PgBouncer in transaction mode cannot hold a LISTEN)."""
+    parts = urlsplit(database_url)
+    host = parts.hostname or ""
+    first, dot, rest = host.partition(".")
+    if not first.endswith("-pooler"):
+        return database_url
+    direct_host = first.removesuffix("-pooler") + dot + rest
+    return database_url.replace(host, direct_host, 1)
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -70,6 +82,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     cors_origins: CsvList = Field(default_factory=list)
     docs_enabled: bool = True
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     # --- database ---
     database_url: str = ""
@@ -78,6 +91,8 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     database_echo: bool = False
+    # LISTEN needs a session-mode connection: empty = DATABASE_URL without Neon's "-pooler".
+    database_listen_url: str = ""
 
     # --- Better-Auth / tokens ---
     better_auth_url: str = "http://localhost:3000"
@@ -100,6 +115,14 @@ class Settings(BaseSettings):
     # --- authorisation ---
     admin_roles: CsvList = Field(default_factory=lambda: ["admin"])
     known_roles: CsvList = Field(default_factory=lambda: ["user", "admin"])
+
+    # --- caches (authentication hot path) ---
+    token_cache_enabled: bool = True
+    token_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    identity_cache_enabled: bool = True
+    identity_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    # Entry lifetime when no invalidation feed is available (SQLite, listener down).
+    identity_cache_fallback_ttl_seconds: float = Field(default=2.0, ge=0, le=300)
 
     # --- rate limiting ---
     rate_limit_enabled: bool = True
@@ -134,7 +157,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_listen_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
         value = value.strip()
@@ -164,6 +187,8 @@ class Settings(BaseSettings):
             self.jwt_audience = origin
         if not self.database_url:
             self.database_url = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+        if not self.database_listen_url:
+            self.database_listen_url = direct_endpoint_url(self.database_url)
         missing_admin = [role for role in self.admin_roles if role not in self.known_roles]
         if missing_admin:
             self.known_roles = [*self.known_roles, *missing_admin]

@@ -167,3 +167,24 @@ class TestDatabaseUrl:
         assert target.url.drivername == "sqlite+aiosqlite"
         assert target.is_sqlite
         assert folder.is_dir()
+
+
+class TestListenUrl:
+    def test_neon_pooler_suffix_is_removed(self) -> None:
+        s = settings(
+            database_url="postgresql://u:p@ep-cool-123-pooler.eu-central-1.aws.neon.tech/db"
+            "?sslmode=require"
+        )
+        assert s.database_listen_url == (
+            "postgresql://u:p@ep-cool-123.eu-central-1.aws.neon.tech/db?sslmode=require"
+        )
+
+    def test_direct_urls_are_kept(self) -> None:
+        s = settings(database_url="postgresql://u@db.internal:5432/app")
+        assert s.database_listen_url == "postgresql://u@db.internal:5432/app"
+
+    def test_explicit_listen_url_wins(self) -> None:
+        s = settings(
+            database_url="postgresql://u@pool/app", database_listen_url="postgresql://u@direct/app"
+        )
+        assert s.database_listen_url == "postgresql://u@direct/app"
