@@ -1,0 +1,175 @@
+"""``python -m app.cli grant-admin|revoke-admin EMAIL`` against the run's real database.
+
+The commands commit, so these tests work on committed rows of their own (unique e-mails) and
+delete them afterwards instead of using the rolled-back ``db_session``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import cli
+from app.config import Settings
+from app.database import create_sessionmaker
+from app.models import User, generate_id
+from tests.support.database import BACKEND_DIR
+
+UserFactory = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def make_user(engine: AsyncEngine) -> AsyncIterator[UserFactory]:
+    """Committed users with unique e-mails; deleted at teardown."""
+    created: list[str] = []
+
+    async def factory(role: str | None = "user") -> str:
+        email = f"cli-{generate_id().lower()}@example.com"
+        async with create_sessionmaker(engine)() as session:
+            # Core insert: an explicit NULL role stays NULL (the ORM would apply the default).
+            await session.execute(
+                insert(User).values(name="CLI", email=email, email_verified=False, role=role)
+            )
+            await session.commit()
+        created.append(email)
+        return email
+
+    yield factory
+    async with create_sessionmaker(engine)() as session:
+        await session.execute(delete(User).where(User.email.in_(created)))
+        await session.commit()
+
+
+async def role_of(engine: AsyncEngine, email: str) -> str | None:
+    async with create_sessionmaker(engine)() as session:
+        return await session.scalar(select(User.role).where(User.email == email))
+
+
+class TestRoleRules:
+    @pytest.mark.parametrize(
+        ("stored", "expected"),
+        [
+            (None, "admin"),
+            ("", "admin"),
+            ("user", "admin"),  # what Better-Auth's setRole would store
+            ("editor", "editor,admin"),
+            ("user,editor", "user,editor,admin"),
+            ("admin", "admin"),
+            ("editor,admin", "editor,admin"),
+            ("superadmin", "superadmin"),  # already holds one of ADMIN_ROLES
+        ],
+    )
+    def test_grant(self, stored: str | None, expected: str) -> None:
+        assert cli.granted_roles(stored, ["admin", "superadmin"]) == expected
+
+    @pytest.mark.parametrize(
+        ("stored", "expected"),
+        [
+            ("admin", "user"),
+            ("editor,admin", "editor"),
+            ("admin,superadmin,editor", "editor"),
+            ("user", "user"),
+            (None, None),  # not an admin: left exactly as it is
+        ],
+    )
+    def test_revoke(self, stored: str | None, expected: str | None) -> None:
+        assert cli.revoked_roles(stored, ["admin", "superadmin"]) == expected
+
+
+class TestCommands:
+    async def test_grant_then_revoke(
+        self, engine: AsyncEngine, settings: Settings, make_user: UserFactory
+    ) -> None:
+        email = await make_user("user")
+        change = await cli.grant_admin(engine, settings, email.upper())  # case-insensitive
+        assert (change.email, change.before, change.after, change.changed) == (
+            email,
+            "user",
+            "admin",
+            True,
+        )
+        assert await role_of(engine, email) == "admin"
+        assert "granted admin to" in cli.describe("grant-admin", change)
+
+        again = await cli.grant_admin(engine, settings, email)
+        assert not again.changed
+        assert "already an admin" in cli.describe("grant-admin", again)
+
+        revoked = await cli.revoke_admin(engine, settings, email)
+        assert (revoked.before, revoked.after) == ("admin", "user")
+        assert await role_of(engine, email) == "user"
+        assert "not an admin" in cli.describe("revoke-admin", await cli.revoke_admin(
+            engine, settings, email
+        ))  # fmt: skip
+
+    async def test_other_roles_are_kept(
+        self, engine: AsyncEngine, settings: Settings, make_user: UserFactory
+    ) -> None:
+        email = await make_user("editor")
+        await cli.grant_admin(engine, settings, email)
+        assert await role_of(engine, email) == "editor,admin"
+        await cli.revoke_admin(engine, settings, email)
+        assert await role_of(engine, email) == "editor"
+
+    async def test_unknown_user(self, engine: AsyncEngine, settings: Settings) -> None:
+        with pytest.raises(cli.CliError, match="no user with e-mail"):
+            await cli.grant_admin(engine, settings, "nobody-here@example.com")
+
+
+class TestMain:
+    async def test_main_in_process(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        make_user: UserFactory,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        email = await make_user(None)
+        monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        # main() runs its own event loop: give it a thread of its own.
+        assert await asyncio.to_thread(cli.main, ["grant-admin", email]) == 0
+        assert f"granted admin to {email}: role None -> 'admin'" in capsys.readouterr().out
+        assert await role_of(engine, email) == "admin"
+
+        assert await asyncio.to_thread(cli.main, ["revoke-admin", "nobody@example.com"]) == 1
+        assert "revoke-admin: no user with e-mail" in capsys.readouterr().err
+
+    async def test_bad_settings_and_unreachable_database(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("LOG_FORMAT", "xml")
+        assert await asyncio.to_thread(cli.main, ["grant-admin", "a@example.com"]) == 2
+        assert "invalid setting LOG_FORMAT" in capsys.readouterr().err
+        monkeypatch.delenv("LOG_FORMAT")
+        monkeypatch.setenv("DATABASE_URL", "sqlite:///" + os.devnull + "/no/such/dir/x.db")
+        assert await asyncio.to_thread(cli.main, ["grant-admin", "a@example.com"]) == 1
+        assert "database error" in capsys.readouterr().err
+
+    def test_usage(self, capsys: pytest.CaptureFixture[str]) -> None:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["grant-admin"])
+        assert exit_info.value.code == 2
+        assert "EMAIL" in capsys.readouterr().err
+
+    async def test_python_dash_m(
+        self, settings: Settings, engine: AsyncEngine, make_user: UserFactory
+    ) -> None:
+        """The command `make admin` runs, as a real process on the run's database."""
+        email = await make_user("user")
+        env = {**os.environ, "DATABASE_URL": settings.database_url}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app.cli", "grant-admin", email,
+            cwd=BACKEND_DIR, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        assert out.decode().strip() == f"granted admin to {email}: role 'user' -> 'admin'"
+        assert await role_of(engine, email) == "admin"

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# `make dev`: the whole local stack in one terminal.
+#
+#   1. installs both sides: the backend (uv sync) and the auth server (npm ci when node_modules is
+#      missing or older than package-lock.json);
+#   2. migrates the shared database: Better-Auth's migration first, then ours (alembic upgrade head);
+#   3. runs the Better-Auth server (http://localhost:3000) and the API (http://127.0.0.1:8000),
+#      their logs prefixed [auth] / [api]; Ctrl-C (SIGINT) or SIGTERM stops both.
+#
+# Settings: the environment, then .env at the repository root (shell syntax; the environment wins,
+# as it does for the API). Nothing set: both sides share the SQLite file data/app.db. DATABASE_URL
+# pointing at PostgreSQL: both run on PostgreSQL. Also read here: AUTH_PORT (3000), API_HOST
+# (127.0.0.1), API_PORT (8000). BETTER_AUTH_URL (default http://localhost:$AUTH_PORT) goes to both
+# processes: the auth server puts its origin into the JWTs as iss/aud, the API expects it there.
+# BETTER_AUTH_SECRET (default: one generated once into data/dev-secret) goes to both as well, so
+# the API verifies the signed session tokens the auth server hands out.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { printf '[dev] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# --- settings: .env under the environment -----------------------------------------------------
+if [[ -f .env ]]; then
+    # Variables the file sets that are already in the environment keep their value afterwards.
+    restore=""
+    while IFS= read -r name; do
+        if value="$(printenv "$name")"; then
+            restore+="export $name=$(printf '%q' "$value");"
+        fi
+    done < <(sed -n 's/^[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}\([A-Za-z_][A-Za-z0-9_]*\)=.*/\2/p' .env)
+    set -a
+    # shellcheck disable=SC1091
+    . ./.env
+    set +a
+    eval "$restore"
+    unset restore name value
+    say "read .env"
+fi
+
+UV="${UV:-uv}"
+AUTH_PORT="${AUTH_PORT:-3000}"
+API_HOST="${API_HOST:-127.0.0.1}"
+API_PORT="${API_PORT:-8000}"
+export BETTER_AUTH_URL="${BETTER_AUTH_URL:-http://localhost:${AUTH_PORT}}"
+BETTER_AUTH_URL="${BETTER_AUTH_URL%/}"
+# The API fetches the keys from the auth server directly (it listens on 127.0.0.1 only).
+export JWKS_URL="${JWKS_URL:-http://127.0.0.1:${AUTH_PORT}/api/auth/jwks}"
+export LOG_FORMAT="${LOG_FORMAT:-console}"
+# Browsers on the auth server's origin may call the API.
+export CORS_ORIGINS="${CORS_ORIGINS:-${BETTER_AUTH_URL}}"
+export DATABASE_URL="${DATABASE_URL:-}"
+
+mkdir -p data
+if [[ -z "${BETTER_AUTH_SECRET:-}" ]]; then
+    if [[ ! -s data/dev-secret ]]; then
+        (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n' >data/dev-secret)
+        say "generated a development secret in data/dev-secret"
+    fi
+    BETTER_AUTH_SECRET="$(cat data/dev-secret)"
+fi
+export BETTER_AUTH_SECRET
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_in_use "$AUTH_PORT" && die "port $AUTH_PORT is taken (another auth server?); stop it or set AUTH_PORT"
+port_in_use "$API_PORT" && die "port $API_PORT is taken (another API?); stop it or set API_PORT"
+
+# --- install ----------------------------------------------------------------------------------
+command -v "$UV" >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+command -v npm >/dev/null 2>&1 || die "npm not found: the auth server needs Node.js 20 or newer"
+say "backend: uv sync"
+(cd backend && "$UV" sync --frozen --quiet)
+if [[ ! -d auth-server/node_modules || auth-server/package-lock.json -nt auth-server/node_modules/.package-lock.json ]]; then
+    say "auth-server: npm ci (compiles better-sqlite3 when no prebuilt binary is available: ~80 s)"
+    npm --prefix auth-server ci --no-audit --no-fund
+fi
+
+# --- migrate: Better-Auth's, then ours --------------------------------------------------------
+# Both run from backend/, so a relative sqlite:/// path means the same file to both (npm resolves
+# it against the directory it was started from, SQLAlchemy against the current one).
+if [[ -z "$DATABASE_URL" ]]; then
+    say "database: SQLite data/app.db (set DATABASE_URL for PostgreSQL)"
+else
+    say "database: ${DATABASE_URL%%://*}://… (DATABASE_URL)"
+fi
+say "migrate: Better-Auth (npm run migrate)"
+(cd backend && npm --prefix ../auth-server run -s migrate)
+say "migrate: ours (alembic upgrade head)"
+(cd backend && "$UV" run --frozen alembic upgrade head)
+
+# --- run --------------------------------------------------------------------------------------
+# Job control: every background job gets its own process group, which is stopped as a whole.
+set -m
+pids=()
+
+stopping=0
+# shellcheck disable=SC2317  # invoked by the traps below
+stop() {
+    local status=$?
+    ((stopping)) && return
+    stopping=1
+    trap - INT TERM EXIT
+    if ((${#pids[@]})); then
+        say "stopping auth server and API"
+        local pid
+        for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+        # Wait for every process of both groups (servers and log prefixers), 10 s at most.
+        local deadline=$((SECONDS + 10))
+        for pid in "${pids[@]}"; do
+            while kill -0 -- "-$pid" 2>/dev/null; do
+                if ((SECONDS >= deadline)); then
+                    kill -KILL -- "-$pid" 2>/dev/null || true
+                    break
+                fi
+                sleep 0.1
+            done
+        done
+        wait 2>/dev/null || true
+        say "stopped"
+    fi
+    exit "$status"
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME DIR COMMAND...: COMMAND's output prefixed with [NAME]. The server gets the group's
+# SIGTERM; the subshell and the prefixer outlive it, to print its last words and end with them.
+start() {
+    local name=$1 dir=$2
+    shift 2
+    (
+        cd "$dir"
+        trap : INT TERM
+        "$@" 2>&1 | {
+            trap '' INT TERM
+            exec awk -v prefix="[$name] " '{ print prefix $0; fflush() }'
+        }
+    ) &
+    pids+=("$!")
+}
+
+# Ready when it answers (and every process started so far is still alive).
+if command -v curl >/dev/null 2>&1; then
+    probe() { curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null; }
+else
+    probe() { (cd backend && "$UV" run --frozen python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1") 2>/dev/null; }
+fi
+alive() { local pid; for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
+wait_ready() {
+    local deadline=$((SECONDS + 60))
+    until probe "$2"; do
+        alive || die "$1 stopped during start-up (see its log above)"
+        ((SECONDS < deadline)) || die "$1 not ready after 60 s ($2)"
+        sleep 0.3
+    done
+}
+
+# The auth server first: the API fetches its keys (JWKS) when it starts.
+start auth backend env HOST=127.0.0.1 PORT="$AUTH_PORT" npm --prefix ../auth-server run -s start
+wait_ready "the auth server" "http://127.0.0.1:${AUTH_PORT}/health"
+start api backend "$UV" run --frozen uvicorn app.main:app --host "$API_HOST" --port "$API_PORT"
+wait_ready "the API" "http://127.0.0.1:${API_PORT}/health/live"
+
+API="http://127.0.0.1:${API_PORT}"
+cat >&2 <<EOF
+
+[dev] ready ------------------------------------------------------------------------------
+  API (Swagger UI)   ${API}/docs
+  Auth server        ${BETTER_AUTH_URL}/api/auth   (Better-Auth, JWKS at /api/auth/jwks)
+  Ctrl-C stops both.
+
+  Try it (sign up, take the set-auth-token header, trade it for a JWT, call the API):
+
+TOKEN=\$(curl -sS -X POST ${BETTER_AUTH_URL}/api/auth/sign-up/email -H 'content-type: application/json' \\
+  -d '{"email":"you@example.com","password":"a-long-password","name":"You"}' -D - -o /dev/null \\
+  | tr -d '\r' | sed -n 's/^set-auth-token: //p')
+JWT=\$(curl -sS ${BETTER_AUTH_URL}/api/auth/token -H "Authorization: Bearer \$TOKEN" | sed -E 's/.*"token":"([^"]+)".*/\1/')
+curl -sS ${API}/api/v1/auth/me -H "Authorization: Bearer \$JWT"
+
+  Signed up already? Sign in instead (then the JWT and /me lines again):
+TOKEN=\$(curl -sS -X POST ${BETTER_AUTH_URL}/api/auth/sign-in/email -H 'content-type: application/json' \\
+  -d '{"email":"you@example.com","password":"a-long-password"}' -D - -o /dev/null \\
+  | tr -d '\r' | sed -n 's/^set-auth-token: //p')
+
+  The session token works as a bearer too: curl -sS ${API}/api/v1/auth/me -H "Authorization: Bearer \$TOKEN"
+  First admin: make admin EMAIL=you@example.com
+------------------------------------------------------------------------------------------
+
+EOF
+
+# Until Ctrl-C, or until one of them stops on its own (then the other is stopped too).
+while alive; do
+    sleep 1 &
+    wait "$!" || true
+done
+die "a process stopped (see its log above)"
