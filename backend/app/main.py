@@ -16,6 +16,7 @@ from app.services.state import build_app_state
 from app.utils.exceptions import install_exception_handlers
 from app.utils.logging import configure_logging, get_logger
 from app.utils.middleware import RequestContextMiddleware
+from app.utils.security import SecurityMiddleware
 
 API_PREFIX = "/api/v1"
 logger = get_logger(__name__)
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_app_state(settings, create_engine(settings))
         app.state.services = state
-        state.warm_keys()
+        state.start()
         logger.info("started", environment=settings.environment.value)
         try:
             yield
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
         )
+    # Inside RequestContextMiddleware (added after it = outer): its 413/431 get a request id.
+    app.add_middleware(SecurityMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware)
     return app
 

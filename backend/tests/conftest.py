@@ -45,6 +45,10 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "better_auth_secret": TEST_SECRET,
         "jwks_fetch_timeout_seconds": 0.5,
         "jwks_refetch_cooldown_seconds": 0.2,
+        # Most tests change rows inside a rolled-back transaction, which never commits and so
+        # never notifies: the identity cache is exercised by tests/test_identity_cache.py with
+        # committed rows and the real invalidation feed.
+        "identity_cache_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

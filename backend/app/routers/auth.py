@@ -7,12 +7,12 @@ from fastapi import APIRouter, Depends
 from app.routers.responses import problem_responses
 from app.schemas.auth import IntrospectionRequest, IntrospectionResponse, SessionInfo
 from app.schemas.user import UserRead
-from app.services.identity import IdentityService
 from app.services.introspection import introspect
 from app.utils.dependencies import (
     AppStateDep,
     CurrentPrincipal,
     SessionDep,
+    identity_service,
     rate_limit_ip,
     rate_limit_user,
 )
@@ -70,5 +70,4 @@ async def session_info(principal: CurrentPrincipal) -> SessionInfo:
 async def verify(
     body: IntrospectionRequest, state: AppStateDep, db: SessionDep
 ) -> IntrospectionResponse:
-    identity = IdentityService(db, state.verifier, secret=state.settings.better_auth_secret)
-    return await introspect(identity, body.token)
+    return await introspect(identity_service(state, db), body.token)

@@ -29,6 +29,7 @@ from app.services.user_query import (
 )
 from app.utils.dependencies import (
     AdminUser,
+    AppStateDep,
     CurrentPrincipal,
     CurrentUser,
     SessionDep,
@@ -44,8 +45,14 @@ router = APIRouter(
 )
 
 
-def user_service(db: SessionDep, settings: SettingsDep) -> UserService:
-    return UserService(db, admin_roles=settings.admin_roles, known_roles=settings.known_roles)
+def user_service(db: SessionDep, state: AppStateDep) -> UserService:
+    settings = state.settings
+    return UserService(
+        db,
+        admin_roles=settings.admin_roles,
+        known_roles=settings.known_roles,
+        cache=state.identity_cache,
+    )
 
 
 Users = Annotated[UserService, Depends(user_service)]
@@ -113,7 +120,9 @@ async def read_me(user: CurrentUser) -> UserRead:
 
 @router.patch("/me", summary="Update my name or image", response_model=UserRead)
 async def update_me(body: ProfileUpdate, user: CurrentUser, users: Users) -> UserRead:
-    updated = await users.update_profile(user, body.model_dump(exclude_unset=True, by_alias=False))
+    updated = await users.update_profile(
+        user.id, body.model_dump(exclude_unset=True, by_alias=False)
+    )
     return UserRead.model_validate(updated)
 
 

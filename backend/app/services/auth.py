@@ -33,8 +33,14 @@ if TYPE_CHECKING:
 
 MAX_KID_LENGTH: Final = 256
 MAX_SUBJECT_LENGTH: Final = 255
-# NumericDate values beyond this are nonsense (and float() of a huge int overflows).
-_MAX_NUMERIC_DATE: Final = 2**53
+# NumericDate values must be instants a datetime can hold, from the epoch to the last second of
+# the year 9999: anything else is nonsense from a real issuer, and converting it later (datetime,
+# float() of a huge int) would crash the request instead of refusing the token.
+_MIN_NUMERIC_DATE: Final = 0
+_MAX_NUMERIC_DATE: Final = 253_402_300_799  # 9999-12-31T23:59:59Z
+# Better-Auth ids are printable. A control character (NUL above all: PostgreSQL text cannot hold
+# it and the driver raises instead of finding no row) means a broken or hostile token.
+_CONTROL_CHARACTER: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class KeyProvider(Protocol):
@@ -57,6 +63,14 @@ class VerifiedToken:
     not_before: float | None
     kid: str | None
     alg: str
+
+
+def with_rfc9864_alias(algorithms: Iterable[str]) -> list[str]:
+    """Allowing EdDSA allows its RFC 9864 name Ed25519 too (bound to OKP/Ed25519 keys only)."""
+    allowed = list(algorithms)
+    if "EdDSA" in allowed and "Ed25519" not in allowed:
+        allowed.append("Ed25519")
+    return allowed
 
 
 def _invalid(detail: str) -> Unauthorized:
@@ -110,7 +124,7 @@ class TokenVerifier:
             key_cache,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            algorithms=settings.jwt_algorithms,
+            algorithms=with_rfc9864_alias(settings.jwt_algorithms),
             leeway_seconds=settings.jwt_leeway_seconds,
             max_token_bytes=settings.jwt_max_token_bytes,
             clock=clock,
@@ -183,16 +197,21 @@ def _numeric_date(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _invalid(f"invalid {name} claim")
     if isinstance(value, int):
-        if abs(value) > _MAX_NUMERIC_DATE:
+        if not _MIN_NUMERIC_DATE <= value <= _MAX_NUMERIC_DATE:
             raise _invalid(f"invalid {name} claim")
         return float(value)
-    if not math.isfinite(value) or abs(value) > _MAX_NUMERIC_DATE:
+    if not math.isfinite(value) or not _MIN_NUMERIC_DATE <= value <= _MAX_NUMERIC_DATE:
         raise _invalid(f"invalid {name} claim")
     return value
 
 
 def _check_subject(sub: object) -> str:
-    if not isinstance(sub, str) or not sub or len(sub) > MAX_SUBJECT_LENGTH:
+    if (
+        not isinstance(sub, str)
+        or not sub
+        or len(sub) > MAX_SUBJECT_LENGTH
+        or _CONTROL_CHARACTER.search(sub)
+    ):
         raise _invalid("invalid subject")
     return sub
 

@@ -21,8 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.session import Session
 from app.models.user import User
-from app.services.auth import TokenVerifier, looks_like_jwt, verify_session_token_signature
+from app.services.auth import looks_like_jwt, verify_session_token_signature
+from app.services.identity_cache import IdentityCache
 from app.services.roles import parse_roles
+from app.services.snapshots import SessionSnapshot, UserSnapshot
+from app.services.token_cache import Verifier, token_digest
 from app.utils.errors import Forbidden, Unauthorized
 
 TokenType = Literal["jwt", "session"]
@@ -32,7 +35,7 @@ TokenType = Literal["jwt", "session"]
 class Principal:
     """An authenticated caller."""
 
-    user: User
+    user: UserSnapshot
     token_type: TokenType
     issued_at: datetime | None
     expires_at: datetime
@@ -44,7 +47,7 @@ class Principal:
         return parse_roles(self.user.role)
 
 
-def is_ban_active(user: User, now: datetime) -> bool:
+def is_ban_active(user: User | UserSnapshot, now: datetime) -> bool:
     """Better-Auth's rule: banned, and either no expiry or an expiry still in the future.
 
     An expired ban is only cleared by Better-Auth at the next sign-in; until then the row still
@@ -63,14 +66,16 @@ class IdentityService:
     def __init__(
         self,
         session: AsyncSession,
-        verifier: TokenVerifier,
+        verifier: Verifier,
         *,
         secret: str,
+        cache: IdentityCache | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._db = session
         self._verifier = verifier
         self._secret = secret
+        self._cache = cache or IdentityCache(max_entries=1, fallback_ttl=0, enabled=False)
         self._now = now
 
     async def authenticate(self, credential: str) -> Principal:
@@ -95,19 +100,10 @@ class IdentityService:
     ) -> Principal:
         # Better-Auth always signs its cookie; only the bearer plugin accepts a bare token.
         token = verify_session_token_signature(value, self._secret, allow_unsigned=not from_cookie)
-        row = (
-            await self._db.execute(
-                select(Session, User)
-                .join(User, Session.user_id == User.id)
-                .where(Session.token == token)
-            )
-        ).one_or_none()
-        if row is None:
-            raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
-        session, user = row
+        session = await self._load_session(token)
         if session.expires_at <= self._now():
             raise Unauthorized("session has expired", code="SESSION_EXPIRED")
-        self._ensure_not_banned(user)
+        user = await self._load_user(session.user_id)
         return Principal(
             user=user,
             token_type="session",
@@ -116,14 +112,39 @@ class IdentityService:
             session_id=session.id,
         )
 
-    async def _load_user(self, user_id: str) -> User:
-        user = await self._db.get(User, user_id)
+    async def _load_session(self, token: str) -> SessionSnapshot:
+        digest = token_digest(token)
+        cached = self._cache.get_session(digest)
+        if cached is not None:
+            return cached
+        generation = self._cache.begin_read()
+        statement = (
+            select(Session, User)
+            .join(User, Session.user_id == User.id)
+            .where(Session.token == token)
+        )
+        row = (await self._db.execute(statement)).one_or_none()
+        if row is None:
+            raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
+        session, user = row
+        snapshot = SessionSnapshot.of(session)
+        self._cache.put_session(digest, snapshot, generation)
+        self._cache.put_user(UserSnapshot.of(user), generation)
+        return snapshot
+
+    async def _load_user(self, user_id: str) -> UserSnapshot:
+        user = self._cache.get_user(user_id)
         if user is None:
-            raise Unauthorized("user no longer exists", code="USER_NOT_FOUND")
+            generation = self._cache.begin_read()
+            row = await self._db.get(User, user_id)
+            if row is None:
+                raise Unauthorized("user no longer exists", code="USER_NOT_FOUND")
+            user = UserSnapshot.of(row)
+            self._cache.put_user(user, generation)
         self._ensure_not_banned(user)
         return user
 
-    def _ensure_not_banned(self, user: User) -> None:
+    def _ensure_not_banned(self, user: UserSnapshot) -> None:
         if is_ban_active(user, self._now()):
             reason = user.ban_reason or "No reason"
             raise Forbidden(f"user is banned: {reason}", code="USER_BANNED")

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import JwksSource, Settings
+from app.database import resolve_database_target
 from app.services.auth import TokenVerifier
+from app.services.identity_cache import IdentityCache
+from app.services.invalidation import InvalidationListener
 from app.services.jwks import HttpKeySource, JwksCache, KeySource
 from app.services.jwks_database import DatabaseKeySource
 from app.services.rate_limit import RateLimiter, storage_for
+from app.services.token_cache import CachedTokenVerifier, Verifier
 
 
 @dataclass
@@ -23,17 +28,24 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     http_client: httpx.AsyncClient
     key_cache: JwksCache
-    verifier: TokenVerifier
+    verifier: Verifier
+    identity_cache: IdentityCache
     rate_limiter: RateLimiter
+    listener: InvalidationListener | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def warm_keys(self) -> None:
-        """Fetch the keys in the background: start-up never waits for the auth server."""
+    def start(self) -> None:
+        """Background work of a serving process: warm the keys (start-up never waits for the
+        auth server) and listen for cache invalidations."""
         task = asyncio.create_task(self.key_cache.warm())
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        if self.listener is not None:
+            self.listener.start()
 
     async def aclose(self) -> None:
+        if self.listener is not None:
+            await self.listener.aclose()
         for task in list(self.background):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -66,13 +78,33 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
     key_cache = JwksCache.from_settings(
         build_key_source(settings, http_client, sessionmaker), settings
     )
+    verifier: Verifier = TokenVerifier.from_settings(settings, key_cache)
+    if settings.token_cache_enabled:
+        verifier = CachedTokenVerifier(
+            verifier,
+            max_entries=settings.token_cache_size,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            clock=time.time,
+        )
+    identity_cache = IdentityCache(
+        max_entries=settings.identity_cache_size,
+        fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
+        enabled=settings.identity_cache_enabled,
+    )
+    listener = None
+    if settings.identity_cache_enabled and engine.dialect.name == "postgresql":
+        listener = InvalidationListener(
+            resolve_database_target(settings.database_listen_url), identity_cache
+        )
     return AppState(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
         http_client=http_client,
         key_cache=key_cache,
-        verifier=TokenVerifier.from_settings(settings, key_cache),
+        verifier=verifier,
+        identity_cache=identity_cache,
+        listener=listener,
         rate_limiter=RateLimiter(
             storage_for(settings.redis_url),
             per_ip=settings.rate_limit_per_ip,

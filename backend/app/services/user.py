@@ -22,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.session import Session
 from app.models.user import User
 from app.services.audit import AuditContext, AuditService
+from app.services.identity_cache import IdentityCache
 from app.services.roles import has_any_role, join_roles, parse_roles
+from app.services.snapshots import UserSnapshot
 from app.services.user_query import UserListQuery, count_statement, has_role, page_statement
 from app.utils.errors import Conflict, Forbidden, NotFound, invalid_field
 from app.utils.timefmt import format_iso_utc
@@ -54,9 +56,13 @@ class UserService:
         *,
         admin_roles: Iterable[str],
         known_roles: Iterable[str],
+        cache: IdentityCache | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._db = session
+        # Evicted after each commit so this process sees its own writes on the next request;
+        # other processes learn of them through the database's NOTIFY feed.
+        self._cache = cache
         self._admin_roles = tuple(admin_roles)
         self._known_roles = frozenset(known_roles)
         self._now = now
@@ -90,10 +96,11 @@ class UserService:
 
     # --- writes a user may make about themself ---
 
-    async def update_profile(self, user: User, changes: dict[str, Any]) -> User:
+    async def update_profile(self, user_id: str, changes: dict[str, Any]) -> User:
+        user = await self.get_user(user_id, for_update=True)
         for field, value in changes.items():
             setattr(user, field, value)
-        await self._db.commit()
+        await self._commit(users=[user.id])
         return user
 
     # --- admin writes ---
@@ -113,7 +120,7 @@ class UserService:
                 user.id,
                 {"before": before, "after": _snapshot(user, changed)},
             )
-        await self._db.commit()
+        await self._commit(users=[user.id])
         return user
 
     async def set_role(
@@ -130,7 +137,7 @@ class UserService:
         self._audit.record(
             context, "user.role.set", user.id, {"before": before, "after": {"role": stored}}
         )
-        await self._db.commit()
+        await self._commit(users=[user.id])
         return user
 
     async def ban(
@@ -156,7 +163,7 @@ class UserService:
             user.id,
             {"before": before, "after": _snapshot(user, fields), "sessionsRevoked": revoked},
         )
-        await self._db.commit()
+        await self._commit(users=[user.id], sessions_of=user.id)
         return user
 
     async def unban(self, context: AuditContext, user_id: str) -> User:
@@ -169,7 +176,7 @@ class UserService:
         self._audit.record(
             context, "user.unban", user.id, {"before": before, "after": _snapshot(user, fields)}
         )
-        await self._db.commit()
+        await self._commit(users=[user.id])
         return user
 
     async def revoke_session(self, context: AuditContext, user_id: str, session_id: str) -> None:
@@ -182,14 +189,14 @@ class UserService:
             raise NotFound("no such session", code="SESSION_NOT_FOUND")
         if context.actor_id != user_id:
             self._audit.record(context, "session.revoke", user_id, {"sessionId": session_id})
-        await self._db.commit()
+        await self._commit(sessions=[session_id])
 
     async def revoke_sessions(self, context: AuditContext, user_id: str) -> int:
         await self.get_user(user_id)
         revoked = await self._delete_sessions(Session.user_id == user_id)
         if context.actor_id != user_id:
             self._audit.record(context, "session.revoke_all", user_id, {"sessionsRevoked": revoked})
-        await self._db.commit()
+        await self._commit(sessions_of=user_id)
         return revoked
 
     async def remove_user(self, context: AuditContext, user_id: str) -> None:
@@ -199,7 +206,24 @@ class UserService:
         # Sessions and accounts go with the user (ON DELETE CASCADE); audit rows stay.
         await self._db.execute(delete(User).where(User.id == user.id))
         self._audit.record(context, "user.remove", user.id, detail)
+        await self._commit(users=[user.id], sessions_of=user.id)
+
+    async def _commit(
+        self,
+        *,
+        users: Iterable[str] = (),
+        sessions: Iterable[str] = (),
+        sessions_of: str | None = None,
+    ) -> None:
         await self._db.commit()
+        if self._cache is None:
+            return
+        for user_id in users:
+            self._cache.evict_user(user_id)
+        for session_id in sessions:
+            self._cache.evict_session(session_id)
+        if sessions_of is not None:
+            self._cache.evict_sessions_of(sessions_of)
 
     # --- rules ---
 
@@ -249,7 +273,9 @@ class UserService:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def require_self_or_admin(actor: User, user_id: str, admin_roles: Iterable[str]) -> None:
+def require_self_or_admin(
+    actor: User | UserSnapshot, user_id: str, admin_roles: Iterable[str]
+) -> None:
     """Users may see and manage their own record and sessions; admins anyone's."""
     if actor.id != user_id and not has_any_role(actor.role, admin_roles):
         raise Forbidden("only an admin or the user themself may do this", code="INSUFFICIENT_ROLE")

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.database import session_scope
-from app.models.user import User
 from app.services.identity import IdentityService, Principal
 from app.services.roles import has_any_role
+from app.services.snapshots import UserSnapshot
 from app.services.state import AppState
 from app.utils.errors import Forbidden, Unauthorized
 
@@ -91,6 +91,12 @@ def _session_cookie(request: Request, settings: Settings) -> str | None:
     return request.cookies.get(SECURE_COOKIE_PREFIX + name) or request.cookies.get(name)
 
 
+def identity_service(state: AppState, db: AsyncSession) -> IdentityService:
+    return IdentityService(
+        db, state.verifier, secret=state.settings.better_auth_secret, cache=state.identity_cache
+    )
+
+
 async def get_principal(
     request: Request,
     state: AppStateDep,
@@ -98,7 +104,7 @@ async def get_principal(
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     _cookie: Annotated[str | None, Security(cookie_scheme)],
 ) -> Principal:
-    identity = IdentityService(db, state.verifier, secret=state.settings.better_auth_secret)
+    identity = identity_service(state, db)
     bearer = _bearer_from_header(request)
     if bearer is not None:
         principal = await identity.authenticate(bearer)
@@ -114,23 +120,24 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_current_user(principal: CurrentPrincipal) -> User:
+async def get_current_user(principal: CurrentPrincipal) -> UserSnapshot:
+    """The caller's user row (a snapshot: read-only, possibly from the identity cache)."""
     return principal.user
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[UserSnapshot, Depends(get_current_user)]
 
 
 async def rate_limit_user(principal: CurrentPrincipal, state: AppStateDep) -> None:
     await state.rate_limiter.check("user", principal.user.id)
 
 
-def require_role(*roles: str) -> Callable[[User], Awaitable[User]]:
+def require_role(*roles: str) -> Callable[[UserSnapshot], Awaitable[UserSnapshot]]:
     """Dependency factory: the current user must hold one of ``roles`` (403 otherwise)."""
     if not roles:
         raise ValueError("require_role needs at least one role")
 
-    async def dependency(user: CurrentUser) -> User:
+    async def dependency(user: CurrentUser) -> UserSnapshot:
         if not has_any_role(user.role, roles):
             raise Forbidden(
                 f"requires one of the roles: {', '.join(roles)}", code="INSUFFICIENT_ROLE"
@@ -140,11 +147,11 @@ def require_role(*roles: str) -> Callable[[User], Awaitable[User]]:
     return dependency
 
 
-async def require_admin(user: CurrentUser, settings: SettingsDep) -> User:
+async def require_admin(user: CurrentUser, settings: SettingsDep) -> UserSnapshot:
     """An admin as ``ADMIN_ROLES`` defines it."""
     if not has_any_role(user.role, settings.admin_roles):
         raise Forbidden("requires an admin role", code="INSUFFICIENT_ROLE")
     return user
 
 
-AdminUser = Annotated[User, Depends(require_admin)]
+AdminUser = Annotated[UserSnapshot, Depends(require_admin)]

@@ -1,0 +1,150 @@
+"""The verified-token cache: hits skip verification, entries die with the token's exp."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.services.auth import TokenVerifier
+from app.services.jwks import JwksCache, StaticKeySource
+from app.services.token_cache import CachedTokenVerifier
+from app.utils.errors import Unauthorized
+from tests.support.clock import ManualClock
+from tests.support.keys import better_auth_claims, generate_key, sign_token
+
+ORIGIN = "http://127.0.0.1:3000"
+LEEWAY = 5
+
+
+class CountingVerifier:
+    def __init__(self, inner: TokenVerifier) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    async def verify(self, token: str):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return await self.inner.verify(token)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(now=1_800_000_000.0)
+
+
+@pytest.fixture
+def key():  # type: ignore[no-untyped-def]
+    return generate_key("EdDSA")
+
+
+@pytest.fixture
+def verifier(clock: ManualClock, key) -> CountingVerifier:  # type: ignore[no-untyped-def]
+    cache = JwksCache(
+        StaticKeySource([key.public_jwk()]), ttl=300, min_ttl=1, refetch_cooldown=0, max_stale=0
+    )
+    inner = TokenVerifier(
+        cache,
+        issuer=ORIGIN,
+        audience=ORIGIN,
+        algorithms=["EdDSA"],
+        leeway_seconds=LEEWAY,
+        clock=clock,
+    )
+    return CountingVerifier(inner)
+
+
+def cached(verifier: CountingVerifier, clock: ManualClock, size: int = 100) -> CachedTokenVerifier:
+    return CachedTokenVerifier(verifier, max_entries=size, leeway_seconds=LEEWAY, clock=clock)
+
+
+async def test_hit_skips_verification(verifier: CountingVerifier, clock: ManualClock, key) -> None:  # type: ignore[no-untyped-def]
+    cache = cached(verifier, clock)
+    token = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock())))
+    first = await cache.verify(token)
+    second = await cache.verify(token)
+    assert first is second
+    assert verifier.calls == 1
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+async def test_token_one_second_from_expiry_is_refused_after_expiry(
+    verifier: CountingVerifier,
+    clock: ManualClock,
+    key,  # type: ignore[no-untyped-def]
+) -> None:
+    cache = cached(verifier, clock)
+    iat = int(clock()) - 900 + 1 - LEEWAY  # one second of validity left (leeway included)
+    token = sign_token(key, better_auth_claims(ORIGIN, iat=iat))
+    await cache.verify(token)
+    await cache.verify(token)
+    assert verifier.calls == 1
+    clock.advance(1)
+    with pytest.raises(Unauthorized) as caught:
+        await cache.verify(token)
+    assert caught.value.code == "TOKEN_EXPIRED"
+    assert len(cache) == 0
+
+
+async def test_changed_byte_is_another_token(
+    verifier: CountingVerifier,
+    clock: ManualClock,
+    key,  # type: ignore[no-untyped-def]
+) -> None:
+    cache = cached(verifier, clock)
+    token = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock())))
+    await cache.verify(token)
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(Unauthorized):
+        await cache.verify(tampered)
+    assert verifier.calls == 2
+
+
+async def test_failures_are_not_cached(
+    verifier: CountingVerifier,
+    clock: ManualClock,
+    key,  # type: ignore[no-untyped-def]
+) -> None:
+    cache = cached(verifier, clock)
+    bad = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), aud="elsewhere"))
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            await cache.verify(bad)
+    assert verifier.calls == 3
+    assert len(cache) == 0
+
+
+async def test_bounded_oldest_first(
+    verifier: CountingVerifier,
+    clock: ManualClock,
+    key,  # type: ignore[no-untyped-def]
+) -> None:
+    cache = cached(verifier, clock, size=3)
+    tokens = [
+        sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id=f"user{i}"))
+        for i in range(5)
+    ]
+    for token in tokens:
+        await cache.verify(token)
+    assert len(cache) == 3
+    await cache.verify(tokens[-1])
+    assert verifier.calls == 5
+    await cache.verify(tokens[0])
+    assert verifier.calls == 6
+    cache.clear()
+    assert len(cache) == 0
+
+
+async def test_full_cache_drops_expired_first(
+    verifier: CountingVerifier,
+    clock: ManualClock,
+    key,  # type: ignore[no-untyped-def]
+) -> None:
+    cache = cached(verifier, clock, size=2)
+    old = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()) - 890, user_id="old"))
+    fresh = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id="fresh"))
+    await cache.verify(fresh)
+    await cache.verify(old)
+    clock.advance(20)
+    newest = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id="newest"))
+    await cache.verify(newest)
+    calls = verifier.calls
+    await cache.verify(fresh)
+    assert verifier.calls == calls  # the expired one went, not the oldest live one
