@@ -25,7 +25,8 @@ migrate: install ## Apply database migrations (DATABASE_URL, default: embedded S
 
 .PHONY: run
 run: migrate ## Serve the API on http://127.0.0.1:8000 (embedded SQLite when nothing is set)
-	cd $(BACKEND) && $(UV) run --frozen uvicorn app.main:app --host $(HOST) --port $(PORT)
+	cd $(BACKEND) && $(UV) run --frozen uvicorn app.main:app --host $(HOST) --port $(PORT) \
+		--loop uvloop --http httptools --no-access-log --workers $${WEB_CONCURRENCY:-1}
 
 .PHONY: lint
 lint: install ## ruff (lint + format check) and mypy (strict for app/)

@@ -25,7 +25,7 @@ serve() {
         migrate
     fi
     exec uvicorn app.main:app --host 0.0.0.0 --port "${PORT:-8000}" \
-        --workers "${WEB_CONCURRENCY:-2}" \
+        --workers "${WEB_CONCURRENCY:-2}" --loop uvloop --http httptools --no-access-log \
         --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"
 }
 

@@ -9,7 +9,6 @@ service runs on an embedded SQLite file, stored the way Better-Auth stores it th
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,9 +146,24 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def session_scope(
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    """One session per request. Services commit their own work; leftovers are rolled back."""
-    async with sessionmaker() as session:
-        yield session
+class SessionProvider:
+    """The request's database session, opened on first use.
+
+    An authenticated request answered from the caches never touches the database, so it should
+    not pay for opening and closing a session either. Services commit their own work; whatever
+    is left open is rolled back when the request ends.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+
+    def __call__(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._sessionmaker()
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
@@ -57,11 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_exception_handlers(app)
     app.include_router(health.router)
-    api = APIRouter(prefix=API_PREFIX)
-    api.include_router(auth.router)
-    api.include_router(users.router)
-    api.include_router(audit.router)
-    app.include_router(api)
+    # Included directly, not through a parent router: one level of route matching per request.
+    for router in (auth.router, users.router, audit.router):
+        app.include_router(router, prefix=API_PREFIX)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -4,6 +4,7 @@ per-test isolation by an outer transaction that is rolled back (see style.md).""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from app.config import Settings
 from app.database import create_engine
 from app.main import create_app
 from app.services.state import AppState, build_app_state
-from app.utils.dependencies import get_db_session
+from app.utils.dependencies import get_session_factory, get_session_provider
 from tests.support.database import ProvisionedDatabase, migrate, provision_test_database
 
 TEST_SECRET = "test-secret-test-secret-test-secret-0123"
@@ -106,10 +107,18 @@ async def app_factory(
         application, state = build_test_app(app_settings, engine)
         states.append(state)
 
-        async def _session() -> AsyncIterator[AsyncSession]:
+        async def _provider() -> AsyncIterator[Callable[[], AsyncSession]]:
+            yield lambda: db_session
+
+        @asynccontextmanager
+        async def _shared_session() -> AsyncIterator[AsyncSession]:
             yield db_session
 
-        application.dependency_overrides[get_db_session] = _session
+        async def _factory() -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
+            return _shared_session
+
+        application.dependency_overrides[get_session_provider] = _provider
+        application.dependency_overrides[get_session_factory] = _factory
         return application
 
     yield factory

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from app.routers.responses import problem_responses
 from app.schemas.auth import IntrospectionRequest, IntrospectionResponse, SessionInfo
-from app.schemas.user import UserRead
+from app.schemas.user import UserRead, render_user
 from app.services.introspection import introspect
 from app.utils.dependencies import (
     AppStateDep,
     CurrentPrincipal,
-    SessionDep,
+    SessionFactoryDep,
     identity_service,
     rate_limit_ip,
     rate_limit_user,
@@ -33,8 +33,8 @@ router = APIRouter(
     dependencies=[Depends(rate_limit_user)],
     responses=problem_responses(401, 403, 503),
 )
-async def me(principal: CurrentPrincipal) -> UserRead:
-    return UserRead.model_validate(principal.user)
+async def me(principal: CurrentPrincipal) -> Response:
+    return Response(render_user(principal.user), media_type="application/json")
 
 
 @router.get(
@@ -68,6 +68,6 @@ async def session_info(principal: CurrentPrincipal) -> SessionInfo:
     responses=problem_responses(422, 503),
 )
 async def verify(
-    body: IntrospectionRequest, state: AppStateDep, db: SessionDep
+    body: IntrospectionRequest, state: AppStateDep, sessions: SessionFactoryDep
 ) -> IntrospectionResponse:
-    return await introspect(identity_service(state, db), body.token)
+    return await introspect(identity_service(state, sessions), body.token)

@@ -16,6 +16,7 @@ from app.schemas.user import (
     SessionRead,
     UserPage,
     UserRead,
+    render_user,
 )
 from app.services.audit import AuditContext
 from app.services.user import UserService, require_self_or_admin
@@ -45,7 +46,7 @@ router = APIRouter(
 )
 
 
-def user_service(db: SessionDep, state: AppStateDep) -> UserService:
+async def user_service(db: SessionDep, state: AppStateDep) -> UserService:
     settings = state.settings
     return UserService(
         db,
@@ -58,7 +59,7 @@ def user_service(db: SessionDep, state: AppStateDep) -> UserService:
 Users = Annotated[UserService, Depends(user_service)]
 
 
-def audit_context(request: Request, actor: CurrentUser) -> AuditContext:
+async def audit_context(request: Request, actor: CurrentUser) -> AuditContext:
     return AuditContext(
         actor_id=actor.id, request_id=current_request_id(), ip_address=client_ip(request)
     )
@@ -67,7 +68,7 @@ def audit_context(request: Request, actor: CurrentUser) -> AuditContext:
 Audit = Annotated[AuditContext, Depends(audit_context)]
 
 
-def list_query(
+async def list_query(
     search: Annotated[str | None, Query(max_length=256, description="Case-insensitive")] = None,
     search_value: Annotated[
         str | None, Query(alias="searchValue", max_length=256, description="Alias of `search`")
@@ -114,8 +115,8 @@ async def list_users(
 
 
 @router.get("/me", summary="My profile", response_model=UserRead)
-async def read_me(user: CurrentUser) -> UserRead:
-    return UserRead.model_validate(user)
+async def read_me(user: CurrentUser) -> Response:
+    return Response(render_user(user), media_type="application/json")
 
 
 @router.patch("/me", summary="Update my name or image", response_model=UserRead)

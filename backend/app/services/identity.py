@@ -12,6 +12,7 @@ because a JWT lives 15 minutes and a ban or demotion must bite on the very next 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -29,6 +30,7 @@ from app.services.token_cache import Verifier, token_digest
 from app.utils.errors import Forbidden, Unauthorized
 
 TokenType = Literal["jwt", "session"]
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,15 @@ def _from_timestamp(value: float) -> datetime:
 class IdentityService:
     def __init__(
         self,
-        session: AsyncSession,
+        sessions: SessionFactory,
         verifier: Verifier,
         *,
         secret: str,
         cache: IdentityCache | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._db = session
+        # Opened only when the caches cannot answer, and closed right after the read.
+        self._sessions = sessions
         self._verifier = verifier
         self._secret = secret
         self._cache = cache or IdentityCache(max_entries=1, fallback_ttl=0, enabled=False)
@@ -123,7 +126,8 @@ class IdentityService:
             .join(User, Session.user_id == User.id)
             .where(Session.token == token)
         )
-        row = (await self._db.execute(statement)).one_or_none()
+        async with self._sessions() as db:
+            row = (await db.execute(statement)).one_or_none()
         if row is None:
             raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
         session, user = row
@@ -136,10 +140,11 @@ class IdentityService:
         user = self._cache.get_user(user_id)
         if user is None:
             generation = self._cache.begin_read()
-            row = await self._db.get(User, user_id)
-            if row is None:
-                raise Unauthorized("user no longer exists", code="USER_NOT_FOUND")
-            user = UserSnapshot.of(row)
+            async with self._sessions() as db:
+                row = await db.get(User, user_id)
+                if row is None:
+                    raise Unauthorized("user no longer exists", code="USER_NOT_FOUND")
+                user = UserSnapshot.of(row)
             self._cache.put_user(user, generation)
         self._ensure_not_banned(user)
         return user

@@ -1,5 +1,8 @@
 """FastAPI dependencies and their ``Annotated`` aliases, defined once and used everywhere.
 
+Every dependency is ``async def``, even when it never awaits: FastAPI runs plain functions in
+a thread pool, which costs more than the work they do.
+
 Credentials, in order of precedence: the ``Authorization: Bearer`` header (a JWT or a
 Better-Auth session token), then Better-Auth's session cookie. When both are present the header
 wins and the cookie is not looked at: the header is what the client chose to send for this
@@ -16,8 +19,8 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.database import session_scope
-from app.services.identity import IdentityService, Principal
+from app.database import SessionProvider
+from app.services.identity import IdentityService, Principal, SessionFactory
 from app.services.roles import has_any_role
 from app.services.snapshots import UserSnapshot
 from app.services.state import AppState
@@ -41,7 +44,7 @@ cookie_scheme = APIKeyCookie(
 )
 
 
-def get_app_state(request: Request) -> AppState:
+async def get_app_state(request: Request) -> AppState:
     state: AppState = request.app.state.services
     return state
 
@@ -49,16 +52,26 @@ def get_app_state(request: Request) -> AppState:
 AppStateDep = Annotated[AppState, Depends(get_app_state)]
 
 
-def get_app_settings(state: AppStateDep) -> Settings:
+async def get_app_settings(state: AppStateDep) -> Settings:
     return state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-async def get_db_session(state: AppStateDep) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(state.sessionmaker):
-        yield session
+async def get_session_provider(state: AppStateDep) -> AsyncIterator[SessionProvider]:
+    provider = SessionProvider(state.sessionmaker)
+    try:
+        yield provider
+    finally:
+        await provider.aclose()
+
+
+SessionProviderDep = Annotated[SessionProvider, Depends(get_session_provider)]
+
+
+async def get_db_session(provider: SessionProviderDep) -> AsyncSession:
+    return provider()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_db_session)]
@@ -91,20 +104,32 @@ def _session_cookie(request: Request, settings: Settings) -> str | None:
     return request.cookies.get(SECURE_COOKIE_PREFIX + name) or request.cookies.get(name)
 
 
-def identity_service(state: AppState, db: AsyncSession) -> IdentityService:
+async def get_session_factory(state: AppStateDep) -> SessionFactory:
+    """Sessions for reads outside the request's own session (authentication on a cache miss).
+    Not a generator dependency on purpose: those cost more than a cached authentication."""
+    return state.sessionmaker
+
+
+SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
+
+
+def identity_service(state: AppState, sessions: SessionFactory) -> IdentityService:
     return IdentityService(
-        db, state.verifier, secret=state.settings.better_auth_secret, cache=state.identity_cache
+        sessions,
+        state.verifier,
+        secret=state.settings.better_auth_secret,
+        cache=state.identity_cache,
     )
 
 
 async def get_principal(
     request: Request,
     state: AppStateDep,
-    db: SessionDep,
+    sessions: SessionFactoryDep,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     _cookie: Annotated[str | None, Security(cookie_scheme)],
 ) -> Principal:
-    identity = identity_service(state, db)
+    identity = identity_service(state, sessions)
     bearer = _bearer_from_header(request)
     if bearer is not None:
         principal = await identity.authenticate(bearer)
