@@ -38,6 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = state
         state.start()
         logger.info("started", environment=settings.environment.value)
+        if not settings.better_auth_secret:
+            logger.warning(
+                "BETTER_AUTH_SECRET is not set: signed session tokens and session cookies "
+                "will be refused (bare bearer session tokens and JWTs still work)"
+            )
         try:
             yield
         finally:
