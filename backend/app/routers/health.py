@@ -26,7 +26,10 @@ async def live() -> LiveStatus:
 )
 async def ready(state: AppStateDep) -> JSONResponse | ReadyStatus:
     health = HealthService(state.engine)
-    checks = {"database": await health.check_database(), "keys": health.check_keys(state.key_cache)}
+    checks = {
+        "database": await health.check_database(),
+        "keys": await health.check_keys(state.key_cache),
+    }
     # Only the database gates readiness: with the auth server down, cached keys keep verifying
     # tokens, and pulling every replica out of rotation would turn a degraded API into none.
     if checks["database"].status == "unavailable":

@@ -11,6 +11,7 @@ from app.schemas.common import CheckResult
 from app.services.jwks import JwksCache
 
 DATABASE_CHECK_TIMEOUT_SECONDS = 2.0
+KEY_CHECK_WAIT_SECONDS = 1.0
 
 
 class HealthService:
@@ -29,9 +30,12 @@ class HealthService:
         return CheckResult(status="ok")
 
     @staticmethod
-    def check_keys(key_cache: JwksCache) -> CheckResult:
+    async def check_keys(key_cache: JwksCache) -> CheckResult:
         """The key source's state: ``ok``, ``degraded`` (serving stale keys or none fetched yet)
-        or ``unavailable`` (no usable keys after a failure)."""
+        or ``unavailable`` (no usable keys after a failure). A stale set is refetched first
+        (within the cooldown and a short wait), so the answer is about the source, not about
+        the age of the last fetch."""
+        await key_cache.refresh_if_stale(wait=KEY_CHECK_WAIT_SECONDS)
         status = key_cache.status()
         info = {
             "state": status["state"],

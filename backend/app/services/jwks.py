@@ -14,6 +14,7 @@ when to fetch again:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -35,6 +36,7 @@ _log = logging.getLogger(__name__)
 
 # The keys a fetch delivers are usable for at least this long, so that the requests that waited
 # for that fetch can use them even with a zero TTL and no stale window.
+_EMPTY_SET_COOLDOWN = 1.0
 _MIN_EFFECTIVE_TTL = 1.0
 _MAX_AGE = re.compile(r'^max-age\s*=\s*"?(\d{1,10})"?$')
 
@@ -268,6 +270,15 @@ class JwksCache:
             await self._refresh()
         return self._resolve(kid)
 
+    async def refresh_if_stale(self, *, wait: float) -> None:
+        """Refetch a stale set (cooldown permitting), waiting at most ``wait`` seconds; the
+        fetch goes on in the background past that. For readiness probes: without it a quiet
+        process would report the state of its last fetch, however old."""
+        if self._clock() < self._fresh_until or self._cooling_down(self._clock()):
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._refresh()), timeout=wait)
+
     async def warm(self) -> None:
         """Fetch once at start-up. Never raises: the app starts even if the source is down."""
         try:
@@ -332,8 +343,18 @@ class JwksCache:
             )
         raise Unauthorized("unknown signing key", code="KEY_NOT_FOUND")
 
+    def _effective_cooldown(self) -> float:
+        """Holding no key at all (a cold start before the auth server or its first key exists),
+        retry within a second: every request fails until then, and one fetch a second cannot
+        hammer anyone. With keys in hand the full cooldown protects against kid floods."""
+        if not self._keys.all:
+            return min(self._cooldown, _EMPTY_SET_COOLDOWN)
+        return self._cooldown
+
     def _cooling_down(self, now: float) -> bool:
-        return self._last_attempt is not None and now - self._last_attempt < self._cooldown
+        return self._last_attempt is not None and now - self._last_attempt < (
+            self._effective_cooldown()
+        )
 
     def _source_failing(self, now: float) -> bool:
         """Last attempt failed and no success within the cooldown."""
@@ -345,7 +366,7 @@ class JwksCache:
     def _retry_after(self, now: float) -> int:
         if self._last_attempt is None:
             return 1
-        return max(1, math.ceil(self._cooldown - (now - self._last_attempt)))
+        return max(1, math.ceil(self._effective_cooldown() - (now - self._last_attempt)))
 
     # -- fetching --
 

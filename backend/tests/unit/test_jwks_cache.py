@@ -587,3 +587,86 @@ class TestJwksRow:
     def test_malformed_rows(self, public_key: str) -> None:
         with pytest.raises(InvalidJwkError):
             jwk_from_jwks_row("k", public_key, "EdDSA")
+
+
+class TestColdStartAndReadiness:
+    """A cold start retries within a second; readiness refetches a stale set."""
+
+    async def test_empty_set_retries_within_a_second_not_the_cooldown(self, key_a: TestKey) -> None:
+        clock = ManualClock()
+        source = MutableSource([])
+        cache = JwksCache(
+            source,
+            ttl=TTL,
+            min_ttl=MIN_TTL,
+            refetch_cooldown=10,
+            max_stale=MAX_STALE,
+            clock=clock,
+        )
+        with pytest.raises(ServiceUnavailable) as caught:
+            await cache.get_key(key_a.kid)
+        assert caught.value.headers["Retry-After"] == "1"
+        source.keys = [key_a.public_jwk()]
+        clock.advance(0.5)
+        with pytest.raises(ServiceUnavailable):
+            await cache.get_key(key_a.kid)  # still within the short cooldown
+        assert source.calls == 1
+        clock.advance(0.6)
+        assert (await cache.get_key(key_a.kid)).kid == key_a.kid
+        assert source.calls == 2
+
+    async def test_full_cooldown_applies_once_keys_are_held(self, key_a: TestKey) -> None:
+        clock = ManualClock()
+        source = MutableSource([key_a.public_jwk()])
+        cache = JwksCache(
+            source,
+            ttl=TTL,
+            min_ttl=MIN_TTL,
+            refetch_cooldown=10,
+            max_stale=MAX_STALE,
+            clock=clock,
+        )
+        await cache.get_key(key_a.kid)
+        clock.advance(2)
+        with pytest.raises(Unauthorized):
+            await cache.get_key("unknown-kid")
+        assert source.calls == 1
+
+    async def test_refresh_if_stale(self, key_a: TestKey) -> None:
+        clock = ManualClock()
+        source = MutableSource([key_a.public_jwk()])
+        cache = JwksCache(
+            source,
+            ttl=TTL,
+            min_ttl=MIN_TTL,
+            refetch_cooldown=COOLDOWN,
+            max_stale=MAX_STALE,
+            clock=clock,
+        )
+        await cache.refresh_if_stale(wait=1)  # nothing fetched yet: fetches
+        assert cache.status()["state"] == "ok"
+        await cache.refresh_if_stale(wait=1)  # fresh: no fetch
+        assert source.calls == 1
+        clock.advance(TTL + 1)
+        source.fail = True
+        await cache.refresh_if_stale(wait=1)
+        status = cache.status()
+        assert (status["state"], status["last_error"]) == ("stale", "source down")
+        source.fail = False
+        clock.advance(COOLDOWN + 0.1)
+        await cache.refresh_if_stale(wait=1)
+        assert cache.status()["state"] == "ok"
+        assert source.calls == 3
+
+
+class MutableSource:
+    def __init__(self, keys: list[dict[str, object]]) -> None:
+        self.keys = keys
+        self.fail = False
+        self.calls = 0
+
+    async def fetch(self) -> FetchedKeys:
+        self.calls += 1
+        if self.fail:
+            raise KeySourceError("source down")
+        return FetchedKeys([dict(key) for key in self.keys])
