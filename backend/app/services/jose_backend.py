@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -496,7 +497,7 @@ def decode_verified(
     if not algorithms:
         raise Unauthorized("token algorithm does not match the key", code="TOKEN_INVALID")
     try:
-        return jose_jwt.decode(
+        claims: dict[str, Any] = jose_jwt.decode(
             token,
             key.jose_key,
             algorithms=algorithms,
@@ -516,6 +517,19 @@ def decode_verified(
     except (JOSEError, ValueError, TypeError, KeyError, IndexError, RecursionError):
         # Belt and braces: nothing python-jose raises may escape as a 500.
         raise Unauthorized("malformed token", code="TOKEN_INVALID") from None
+    _require_unicode_text(claims)
+    return claims
+
+
+def _require_unicode_text(claims: Mapping[str, Any]) -> None:
+    """A claims set is UTF-8 JSON (RFC 7519 §7.2, RFC 8259 §8.1), but Python's parser accepts
+    escaped lone surrogates (``"\\ud800"``) that no UTF-8 text can hold. Such a value, even one
+    signed by the issuer, would crash the first thing that encodes it (database driver, JSON
+    response) instead of being refused here."""
+    try:
+        json.dumps(claims, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
+        raise Unauthorized("token claims are not valid Unicode", code="TOKEN_INVALID") from None
 
 
 def _claims_failure(token: str, issuer: str, audience: str) -> Unauthorized:
