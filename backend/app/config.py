@@ -39,10 +39,20 @@ class JwksSource(StrEnum):
     DATABASE = "database"
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def url_origin(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, the way Better-Auth derives ``iss``/``aud``."""
+    """``new URL(url).origin``, as Better-Auth derives ``iss``/``aud``: lower-case scheme and
+    host, no credentials, no default port, no path."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = parts.port
+    keep_port = port is not None and port != _DEFAULT_PORTS.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if keep_port else "")
 
 
 def direct_endpoint_url(database_url: str) -> str:

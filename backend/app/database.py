@@ -8,6 +8,7 @@ service runs on an embedded SQLite file, stored the way Better-Auth stores it th
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.config import Settings
+
+logger = logging.getLogger(__name__)
 
 _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 # libpq arguments asyncpg has no use for; dropping them is safe. channel_binding=require asks
@@ -67,7 +71,13 @@ def _postgres_target(url: URL, statement_cache: bool) -> DatabaseTarget:
     for name in _DROPPED_LIBPQ_ARGS:
         query.pop(name, None)
     if "connect_timeout" in query:
-        connect_args["timeout"] = float(str(query.pop("connect_timeout")))
+        raw_timeout = str(query.pop("connect_timeout"))
+        try:
+            connect_args["timeout"] = float(raw_timeout)
+        except ValueError:
+            raise DatabaseUrlError(
+                f"DATABASE_URL: connect_timeout must be a number of seconds, not {raw_timeout!r}"
+            ) from None
     if "application_name" in query:
         connect_args.setdefault("server_settings", {})["application_name"] = str(
             query.pop("application_name")
@@ -128,6 +138,8 @@ def create_engine(settings: Settings, target: DatabaseTarget | None = None) -> A
         "echo": settings.database_echo,
         "connect_args": target.connect_args,
         "pool_pre_ping": True,
+        # Statement parameters hold session tokens: keep them out of errors and echo logs.
+        "hide_parameters": True,
     }
     if not target.is_sqlite:
         options |= {
@@ -164,6 +176,12 @@ class SessionProvider:
         return self._session
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            await session.close()
+        except (DBAPIError, OSError) as error:
+            # The connection died after the answer was sent: there is nothing left to roll
+            # back, and the pool discards the connection. Not an unhandled error.
+            logger.warning("database connection lost while closing a session: %s", error)

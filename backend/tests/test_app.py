@@ -104,6 +104,8 @@ class TestProblems:
         assert "secret internal detail" not in response.text
         assert "Traceback" not in response.text
         assert body["instance"] == "/_probe/boom"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["content-security-policy"].startswith("default-src 'none'")
         records = [r for r in caplog.records if r.name == "app.errors"]
         assert records
         assert records[0].exc_info is not None

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.routers.responses import problem_responses
 from app.schemas.audit import AuditEventPage, AuditEventRead
+from app.schemas.base import InputText
 from app.services.audit import AuditQuery, AuditService
 from app.utils.dependencies import AdminUser, SessionDep
 
@@ -20,9 +21,9 @@ router = APIRouter(
 async def list_audit_events(
     _admin: AdminUser,
     db: SessionDep,
-    actor_id: Annotated[str | None, Query(alias="actorId", max_length=255)] = None,
-    target_id: Annotated[str | None, Query(alias="targetId", max_length=255)] = None,
-    action: Annotated[str | None, Query(max_length=64, examples=["user.ban"])] = None,
+    actor_id: Annotated[InputText | None, Query(alias="actorId", max_length=255)] = None,
+    target_id: Annotated[InputText | None, Query(alias="targetId", max_length=255)] = None,
+    action: Annotated[InputText | None, Query(max_length=64, examples=["user.ban"])] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditEventPage:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from app.routers.responses import problem_responses
+from app.schemas.base import InputText
 from app.schemas.user import (
     AdminUserUpdate,
     BanRequest,
@@ -69,20 +70,23 @@ Audit = Annotated[AuditContext, Depends(audit_context)]
 
 
 async def list_query(
-    search: Annotated[str | None, Query(max_length=256, description="Case-insensitive")] = None,
+    search: Annotated[
+        InputText | None, Query(max_length=256, description="Case-insensitive")
+    ] = None,
     search_value: Annotated[
-        str | None, Query(alias="searchValue", max_length=256, description="Alias of `search`")
+        InputText | None,
+        Query(alias="searchValue", max_length=256, description="Alias of `search`"),
     ] = None,
     search_field: Annotated[SearchField, Query(alias="searchField")] = "email",
     search_operator: Annotated[SearchOperator, Query(alias="searchOperator")] = "contains",
-    role: Annotated[str | None, Query(max_length=128, description="Holds this role")] = None,
+    role: Annotated[InputText | None, Query(max_length=128, description="Holds this role")] = None,
     banned: bool | None = None,
     sort_by: Annotated[SortField, Query(alias="sortBy")] = "createdAt",
     sort_direction: Annotated[SortDirection, Query(alias="sortDirection")] = "asc",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    filter_field: Annotated[str | None, Query(alias="filterField", max_length=64)] = None,
-    filter_value: Annotated[str | None, Query(alias="filterValue", max_length=256)] = None,
+    filter_field: Annotated[InputText | None, Query(alias="filterField", max_length=64)] = None,
+    filter_value: Annotated[InputText | None, Query(alias="filterValue", max_length=256)] = None,
     filter_operator: Annotated[FilterOperator, Query(alias="filterOperator")] = "eq",
 ) -> UserListQuery:
     return UserListQuery(
@@ -129,9 +133,9 @@ async def update_me(body: ProfileUpdate, user: CurrentUser, users: Users) -> Use
 
 # Path parameters keep Better-Auth's camelCase names in the URL template (and the contract).
 UserIdPath = Annotated[
-    str, Path(min_length=1, max_length=255, examples=["7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs"])
+    InputText, Path(min_length=1, max_length=255, examples=["7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs"])
 ]
-SessionIdPath = Annotated[str, Path(min_length=1, max_length=255)]
+SessionIdPath = Annotated[InputText, Path(min_length=1, max_length=255)]
 
 
 @router.get(

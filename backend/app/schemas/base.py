@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 from app.utils.timefmt import format_iso_utc
@@ -14,6 +14,18 @@ from app.utils.timefmt import format_iso_utc
 IsoDateTime = Annotated[
     datetime, PlainSerializer(format_iso_utc, return_type=str, when_used="json")
 ]
+
+
+def _reject_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000: refuse it at the edge (422) rather than as a
+    # database error.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (U+0000) characters")
+    return value
+
+
+# Every free-form string the API accepts (bodies, query and path parameters).
+InputText = Annotated[str, AfterValidator(_reject_nul)]
 
 
 class CamelModel(BaseModel):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from app.schemas.base import CamelModel, IsoDateTime
+from app.schemas.base import CamelModel, InputText, IsoDateTime
 from app.services.snapshots import UserSnapshot
 
 MAX_BAN_SECONDS = 100 * 365 * 86400
@@ -59,8 +60,16 @@ class ProfileUpdate(CamelModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Ada"}]})
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    image: str | None = Field(default=None, max_length=2048)
+    # Absent = unchanged. An explicit null is refused for name (NOT NULL) and clears image.
+    name: Annotated[InputText, Field(min_length=1, max_length=255)] | SkipJsonSchema[None] = None
+    image: Annotated[InputText, Field(max_length=2048)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("name cannot be null")
+        return value
 
 
 class AdminUserUpdate(ProfileUpdate):
@@ -70,7 +79,14 @@ class AdminUserUpdate(ProfileUpdate):
         extra="forbid", json_schema_extra={"examples": [{"name": "Ada", "emailVerified": True}]}
     )
 
-    email_verified: bool | None = None
+    email_verified: bool | SkipJsonSchema[None] = None
+
+    @field_validator("email_verified")
+    @classmethod
+    def _email_verified_not_null(cls, value: bool | None) -> bool | None:
+        if value is None:
+            raise ValueError("emailVerified cannot be null")
+        return value
 
 
 class RoleUpdate(CamelModel):
@@ -81,7 +97,7 @@ class RoleUpdate(CamelModel):
         json_schema_extra={"examples": [{"role": "admin"}, {"role": ["admin", "user"]}]},
     )
 
-    role: str | list[str] = Field(min_length=1)
+    role: InputText | list[InputText] = Field(min_length=1)
 
 
 class BanRequest(CamelModel):
@@ -90,7 +106,7 @@ class BanRequest(CamelModel):
         json_schema_extra={"examples": [{"banReason": "Spamming", "banExpiresIn": 86400}, {}]},
     )
 
-    ban_reason: str | None = Field(default=None, max_length=1000)
+    ban_reason: Annotated[InputText, Field(max_length=1000)] | None = None
     ban_expires_in: int | None = Field(
         default=None, gt=0, le=MAX_BAN_SECONDS, description="Seconds until the ban lapses"
     )

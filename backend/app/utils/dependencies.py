@@ -87,9 +87,13 @@ async def rate_limit_ip(request: Request, state: AppStateDep) -> None:
 
 
 def _bearer_from_header(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header is None:
+    headers = request.headers.getlist("authorization")
+    if not headers:
         return None
+    if len(headers) > 1:
+        # A proxy that checked one copy must not see the API act on another.
+        raise Unauthorized("several Authorization headers", code="TOKEN_INVALID")
+    header = headers[0]
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         raise Unauthorized("use the Bearer authorization scheme", code="TOKEN_INVALID")

@@ -94,9 +94,26 @@ async def _app_error(request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
+# FastAPI's own answer to a body it cannot decode (not UTF-8, bad encoding): a client input
+# error like malformed JSON, so it gets the same 422 as malformed JSON does.
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 400 and exc.detail == _BODY_PARSE_ERROR:
+        return problem_response(
+            request.url.path,
+            status=422,
+            code="VALIDATION_ERROR",
+            detail="the request body could not be decoded",
+            extra={
+                "errors": [
+                    {"loc": ["body"], "msg": "body is not valid UTF-8 JSON", "type": "json_invalid"}
+                ]
+            },
+        )
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     return problem_response(
         request.url.path,

@@ -38,7 +38,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     renderer: Processor = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # plain tracebacks: rich's default prints every frame's locals (and froze the loop).
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         # filter_by_level first: a line below the level costs nothing further.
@@ -67,6 +70,11 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME]
     root.addHandler(handler)
     root.setLevel(level)
+    # Drivers log statements with their parameters (session tokens) at DEBUG/INFO: keep them
+    # at WARNING whatever LOG_LEVEL says (DATABASE_ECHO is the deliberate way to see SQL, and
+    # the engine hides parameters).
+    for name in ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # uvicorn's access log would duplicate our request line (and print full query strings).
     logging.getLogger("uvicorn.access").handlers = []
     logging.getLogger("uvicorn.access").propagate = False

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.utils.exceptions import PROBLEM_MEDIA_TYPE, problem_body
 from app.utils.logging import get_logger
 from app.utils.request_context import REQUEST_ID_HEADER, accept_request_id, request_id_var
+from app.utils.security import security_headers
 
 logger = get_logger("app.access")
 error_logger = get_logger("app.errors")
@@ -82,6 +83,8 @@ class RequestContextMiddleware:
                 "headers": [
                     (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                     (b"content-length", str(len(payload)).encode()),
+                    # This answer starts outside SecurityMiddleware: add its headers here.
+                    *security_headers(scope),
                 ],
             }
         )

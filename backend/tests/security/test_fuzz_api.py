@@ -34,7 +34,7 @@ import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, Phase, given, reject, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
@@ -115,41 +115,6 @@ def as_request(case: Case, actor: Actor) -> dict[str, Any]:
     return request
 
 
-# Bugs this fuzzer found and that are reported, not fixed here: the generator steers clear of
-# them so that it keeps guarding everything else, and each has a strict xfail test below that
-# starts failing (XPASS) once the bug is fixed, as a reminder to lift the exclusion.
-#
-# 1. NUL (U+0000) in any string that reaches PostgreSQL is a 500: excluded with allow_x00=False.
-# 2. A body that is not UTF-8 gets an undeclared 400: status conformance is not checked for it
-#    (``is_known_gap``); everything else about that answer still is.
-# 3. An explicit null for a non-nullable column in PATCH bodies is a 500:
-NULL_IS_A_500: Final = ("name", "emailVerified")
-
-
-def hits_known_bug(case: Case) -> bool:
-    body = case.body
-    return (
-        case.method.upper() == "PATCH"
-        and isinstance(body, dict)
-        and any(name in body and body[name] is None for name in NULL_IS_A_500)
-    )
-
-
-def avoid_known_bug(case: Case) -> None:
-    """In a valid body, an optional member that is null may as well be absent."""
-    assert isinstance(case.body, dict)
-    case.body = {name: value for name, value in case.body.items() if value is not None}
-
-
-def is_known_gap(response: httpx.Response) -> bool:
-    if response.status_code != 400:
-        return False
-    body = response.json()
-    # A body that is not UTF-8 JSON: FastAPI answers 400 "There was an error parsing the
-    # body", a status the contract does not declare for any operation with a request body.
-    return bool(body.get("code") == "BAD_REQUEST" and "parsing the body" in body.get("detail", ""))
-
-
 def rejection_is_expected(case: Case) -> bool:
     """Whether a negative case must be refused: only when what was made invalid is the body or
     the path. Invalid headers and cookies are replaced by the actor's credential, and a query
@@ -211,10 +176,6 @@ def fuzz_operation(
     )
     @given(case=operation.as_strategy(generation_mode=mode), real=choices)
     def run(case: Case, real: dict[str, str | None]) -> None:
-        if hits_known_bug(case):
-            if not positive:
-                reject()
-            avoid_known_bug(case)
         if positive and case.path_parameters:
             for name, value in real.items():
                 if value is not None and name in case.path_parameters:
@@ -224,8 +185,6 @@ def fuzz_operation(
         selected = checks
         if not positive and not rejection_is_expected(case):
             selected = [check for check in checks if check is not negative_data_rejection]
-        if is_known_gap(response):
-            selected = [check for check in checks if check is not status_code_conformance]
         case.validate_response(response, checks=selected)
 
     run()
@@ -274,8 +233,6 @@ async def test_every_operation_conforms(
 
     raw = app.openapi()
     schema = schemathesis.openapi.from_dict(raw, config=schemathesis.Config())
-    # NUL in strings is excluded here and covered by test_nul_in_input_is_refused_not_a_500.
-    schema.config.generation.update(allow_x00=False)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == sum(len(methods) for methods in raw["paths"].values())
 
@@ -365,11 +322,6 @@ NULL_FOR_NON_NULLABLE = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="explicit null for a NOT NULL column passes ProfileUpdate/AdminUserUpdate and the "
-    "UPDATE fails with an IntegrityError: 500 (schemas/user.py)",
-)
 @pytest.mark.parametrize("probe", NULL_FOR_NON_NULLABLE, ids=lambda probe: probe.name)
 async def test_null_for_a_non_nullable_field_is_a_422(
     probe: Probe, app_factory: AppFactory, db_session: AsyncSession
@@ -398,23 +350,10 @@ async def test_nul_in_input_is_refused_not_a_500(
     db_session: AsyncSession,
     dialect: str,
 ) -> None:
-    request.applymarker(
-        pytest.mark.xfail(
-            dialect == "postgresql",
-            reason="PostgreSQL text cannot hold U+0000: asyncpg raises a DataError that "
-            "utils/exceptions.py re-raises as a 500",
-            strict=True,
-        )
-    )
     response, _ = await send_probe(probe, app_factory, db_session)
-    assert response.status_code < 500, response.text
+    assert response.status_code == 422, response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a JSON body that is not UTF-8 gets FastAPI's 400 'There was an error parsing the "
-    "body', a status no operation declares (declare it, or answer 422 like other bad JSON)",
-)
 @pytest.mark.parametrize(
     "probe",
     [

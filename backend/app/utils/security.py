@@ -1,0 +1,186 @@
+"""Pure ASGI middleware: security headers on every response, and request size limits.
+
+Headers (set unless the route already chose its own value):
+
+- ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+  ``X-Frame-Options: DENY``, ``Cross-Origin-Resource-Policy: same-origin``;
+- ``Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`` on API responses
+  (JSON never needs to load anything). Swagger UI and ReDoc (``/docs``, ``/redoc``) load their
+  scripts, styles, fonts and favicon from cdn.jsdelivr.net, fonts.googleapis.com/gstatic.com and
+  fastapi.tiangolo.com and run an inline bootstrap script: they get a policy that allows exactly
+  that (and still forbids framing, plugins, forms and foreign connections); with
+  ``DOCS_ENABLED=false`` those paths are 404s like any other and get the strict policy;
+- ``Strict-Transport-Security`` only when the request reached us over https (``scope["scheme"]``,
+  which uvicorn's ``--proxy-headers`` sets from a trusted proxy's ``X-Forwarded-Proto``): HSTS
+  on plain http is ignored by browsers and only confuses.
+
+Limits, answered as ``application/problem+json`` before the app sees the request:
+
+- body: a ``Content-Length`` above ``max_body_bytes`` is refused with 413 ``PAYLOAD_TOO_LARGE``
+  without reading a byte; a body without a length (chunked) is counted as it streams in and the
+  request is aborted with the same 413 as soon as it goes over;
+- headers: more than 32 KiB of request headers in total (or room for two tokens of
+  ``JWT_MAX_TOKEN_BYTES`` plus 16 KiB, if that is more) is refused with 431
+  ``HEADERS_TOO_LARGE``. The HTTP server should refuse them first, but uvicorn's default
+  httptools parser has no limit and h11's only bounds a head that arrives incomplete, so the
+  app enforces one itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import Settings
+from app.utils.exceptions import PROBLEM_MEDIA_TYPE, problem_body
+
+API_CSP: Final = "default-src 'none'; frame-ancestors 'none'"
+DOCS_CSP: Final = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
+        "font-src 'self' https://fonts.gstatic.com data:",
+        "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "object-src 'none'",
+    )
+)
+DOCS_PATHS: Final = ("/docs", "/redoc")
+HSTS: Final = "max-age=63072000; includeSubDomains"
+MIN_MAX_HEADER_BYTES: Final = 32 * 1024
+
+_BASE_HEADERS: Final = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+
+
+def _is_docs_path(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in DOCS_PATHS)
+
+
+def security_headers(scope: Scope, *, docs_enabled: bool = True) -> list[tuple[bytes, bytes]]:
+    """The headers this request's response gets."""
+    docs = docs_enabled and _is_docs_path(str(scope.get("path", "")))
+    csp = DOCS_CSP if docs else API_CSP
+    headers = [*_BASE_HEADERS, (b"content-security-policy", csp.encode())]
+    if scope.get("scheme") == "https":
+        headers.append((b"strict-transport-security", HSTS.encode()))
+    return headers
+
+
+def max_header_bytes(settings: Settings) -> int:
+    """Room for a bearer JWT and a cookie of the largest accepted size, and the rest."""
+    return max(MIN_MAX_HEADER_BYTES, 2 * settings.jwt_max_token_bytes + 16 * 1024)
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() else None
+    return None
+
+
+def _header_bytes(scope: Scope) -> int:
+    # Name, value, ": " and CRLF: the size the head had on the wire.
+    return sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
+
+
+class _BodyTooLarge(Exception):
+    """Raised from ``receive`` to stop an app that is reading a body over the limit."""
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.max_body_bytes = settings.max_request_body_bytes
+        self.max_header_bytes = max_header_bytes(settings)
+        self.docs_enabled = settings.docs_enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra_headers = security_headers(scope, docs_enabled=self.docs_enabled)
+        started = False
+        rejected = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if rejected:
+                return  # the 413 went out already; the app's late answer is dropped
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(item for item in extra_headers if item[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        if _header_bytes(scope) > self.max_header_bytes:
+            await self._reject(
+                scope, send_with_headers, 431, "HEADERS_TOO_LARGE", "request headers too large"
+            )
+            return
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await self._reject_body(scope, send_with_headers)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received, rejected
+            message = await receive()
+            if message["type"] == "http.request" and not rejected:
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    if not started:
+                        await self._reject_body(scope, send_with_headers)
+                    rejected = True
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except Exception:
+            # Whatever the app turned _BodyTooLarge into (FastAPI makes it a 400), the client
+            # already has its 413; anything else is the outer middleware's business.
+            if not rejected:
+                raise
+
+    async def _reject_body(self, scope: Scope, send: Send) -> None:
+        await self._reject(
+            scope,
+            send,
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"request body larger than {self.max_body_bytes} bytes",
+        )
+
+    @staticmethod
+    async def _reject(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
+        body = problem_body(status=status, code=code, detail=detail, instance=str(scope["path"]))
+        payload = json.dumps(body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
