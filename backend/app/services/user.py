@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.session import Session
 from app.models.user import User
 from app.services.audit import AuditContext, AuditService
+from app.services.identity import is_ban_active
 from app.services.identity_cache import IdentityCache
 from app.services.roles import has_any_role, join_roles, parse_roles
 from app.services.snapshots import UserSnapshot
@@ -241,12 +242,32 @@ class UserService:
         self, context: AuditContext, target_id: str, verb: str, self_code: str
     ) -> None:
         """Before an action that takes admin power away from ``target_id``: never the last
-        admin (409), never oneself (403)."""
+        admin (409), never oneself (403).
+
+        The common case, a target who is not an admin, cannot empty the admin set: it locks
+        only the target's row, so admin writes about ordinary users do not queue behind one
+        another. Lock order is always "admin rows (by id), then the target" or "the target
+        alone", never the reverse, so two such actions cannot deadlock.
+        """
+        if target_id != context.actor_id:
+            seen = await self.get_user(target_id)
+            if not self._counts_as_admin(seen):
+                locked = await self.get_user(target_id, for_update=True)
+                if not self._counts_as_admin(locked):
+                    return
+                # Promoted between the read and the lock: waiting for the admin rows now
+                # could deadlock with an admin-first transaction. Let the client retry.
+                raise Conflict(
+                    "the user was changed concurrently; retry", code="CONCURRENT_CHANGE"
+                )
         admins = await self._lock_admins(context)
         if admins == {target_id}:
             raise Conflict(f"the last admin cannot be {verb}", code="LAST_ADMIN")
         if target_id == context.actor_id:
             raise Forbidden(f"an admin cannot be {verb} by themself", code=self_code)
+
+    def _counts_as_admin(self, user: User) -> bool:
+        return has_any_role(user.role, self._admin_roles) and not is_ban_active(user, self._now())
 
     async def _lock_admins(self, context: AuditContext) -> set[str]:
         """Lock and return the active admins; the actor must still be one of them."""
