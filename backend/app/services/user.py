@@ -257,9 +257,7 @@ class UserService:
                     return
                 # Promoted between the read and the lock: waiting for the admin rows now
                 # could deadlock with an admin-first transaction. Let the client retry.
-                raise Conflict(
-                    "the user was changed concurrently; retry", code="CONCURRENT_CHANGE"
-                )
+                raise Conflict("the user was changed concurrently; retry", code="CONCURRENT_CHANGE")
         admins = await self._lock_admins(context)
         if admins == {target_id}:
             raise Conflict(f"the last admin cannot be {verb}", code="LAST_ADMIN")
