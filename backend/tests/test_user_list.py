@@ -328,3 +328,33 @@ async def test_created_at_page_does_not_scan_the_table(
         )
         plan = "\n".join((await db_session.execute(text(f"EXPLAIN {compiled}"))).scalars().all())
         assert "Seq Scan" not in plan, plan
+
+
+def test_rendered_page_equals_the_model_dump() -> None:
+    """The hand-assembled JSON is byte for byte what the declared UserPage would produce."""
+    from app.schemas.user import UserPage, UserRead, render_user_page
+    from app.services.snapshots import UserSnapshot
+
+    users = [
+        UserSnapshot(
+            id=f"id{i}",
+            name='Quote " and \\ back',
+            email=f"u{i}@example.com",
+            email_verified=bool(i % 2),
+            image=None if i else "https://img/x.png",
+            created_at=BASE + timedelta(milliseconds=i),
+            updated_at=BASE,
+            role="user",
+            banned=None if i else True,
+            ban_reason="é ünïcode",
+            ban_expires=BASE,
+        )
+        for i in range(3)
+    ]
+    expected = UserPage(
+        users=[UserRead.model_validate(u) for u in users], total=42, limit=3, offset=6
+    ).model_dump_json()
+    assert render_user_page(users, total=42, limit=3, offset=6) == expected.encode()
+    assert render_user_page([], total=0, limit=20, offset=0) == (
+        UserPage(users=[], total=0, limit=20, offset=0).model_dump_json().encode()
+    )

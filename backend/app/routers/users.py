@@ -18,6 +18,7 @@ from app.schemas.user import (
     UserPage,
     UserRead,
     render_user,
+    render_user_page,
 )
 from app.services.audit import AuditContext
 from app.services.user import UserService, require_self_or_admin
@@ -108,13 +109,11 @@ async def list_query(
 @router.get("", summary="List users (admin)", response_model=UserPage)
 async def list_users(
     _admin: AdminUser, users: Users, query: Annotated[UserListQuery, Depends(list_query)]
-) -> UserPage:
+) -> Response:
     found, total = await users.list_users(query)
-    return UserPage(
-        users=[UserRead.model_validate(user) for user in found],
-        total=total,
-        limit=query.limit,
-        offset=query.offset,
+    return Response(
+        render_user_page(found, total=total, limit=query.limit, offset=query.offset),
+        media_type="application/json",
     )
 
 

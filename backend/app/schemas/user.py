@@ -157,3 +157,15 @@ def render_user(user: UserSnapshot) -> bytes:
     skip two model round trips per request.
     """
     return UserRead.model_validate(user).model_dump_json().encode()
+
+
+def render_user_page(users: list[UserSnapshot], *, total: int, limit: int, offset: int) -> bytes:
+    """``UserPage`` JSON assembled from the per-snapshot renderings (same bytes as
+    ``UserPage.model_dump_json()``, without validating twenty users twice per request)."""
+    return b"".join(
+        (
+            b'{"users":[',
+            b",".join(render_user(user) for user in users),
+            f'],"total":{total},"limit":{limit},"offset":{offset}}}'.encode(),
+        )
+    )

@@ -71,9 +71,11 @@ class UserService:
 
     # --- reads ---
 
-    async def list_users(self, query: UserListQuery) -> tuple[list[User], int]:
-        users = list((await self._db.scalars(page_statement(query))).all())
+    async def list_users(self, query: UserListQuery) -> tuple[list[UserSnapshot], int]:
+        users = [UserSnapshot.of(user) for user in await self._db.scalars(page_statement(query))]
         total = await self._db.scalar(count_statement(query))
+        # Hand the connection back now, not after the answer has been rendered and sent.
+        await self._db.commit()
         return users, int(total or 0)
 
     async def get_user(self, user_id: str, *, for_update: bool = False) -> User:
