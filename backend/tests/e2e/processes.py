@@ -416,12 +416,11 @@ class ApiServer(ManagedProcess):
         return BACKEND_DIR
 
     def child_environment(self, port: int) -> dict[str, str]:
-        return api_environment(
-            self.database_url,
-            BETTER_AUTH_URL=self.better_auth_url,
-            BETTER_AUTH_SECRET=self.secret,
-            RATE_LIMIT_ENABLED="false",
-            LOG_FORMAT="json",
-            LOG_LEVEL="INFO",
-            **self.env,
-        )
+        defaults = {
+            "BETTER_AUTH_URL": self.better_auth_url,
+            "BETTER_AUTH_SECRET": self.secret,
+            "RATE_LIMIT_ENABLED": "false",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+        }
+        return api_environment(self.database_url, **{**defaults, **self.env})
