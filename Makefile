@@ -75,3 +75,8 @@ test-e2e: install $(AUTH_SERVER_INSTALLED) ## End-to-end tests: real Better-Auth
 .PHONY: openapi
 openapi: install ## Regenerate specs/003-fastapi-better-auth/contracts/openapi.yaml from the app
 	cd $(BACKEND) && $(UV) run --frozen python -m scripts.export_openapi
+
+BENCH_ARGS ?= --profile
+.PHONY: bench
+bench: uv $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth (PostgreSQL at 127.0.0.1:5432, wrk): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
+	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run $(BENCH_ARGS)

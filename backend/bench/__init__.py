@@ -1,0 +1,4 @@
+"""Benchmarks and load tools. ``python -m bench.run``: the API against Better-Auth, one command
+(report in ``docs/benchmarks/``); ``python -m bench.micro_tokens``: the token check alone;
+``locustfile.py``: the same endpoints for Locust. Each module's docstring tells more.
+"""

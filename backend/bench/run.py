@@ -1,0 +1,530 @@
+"""One-command benchmark: the API against Better-Auth itself, on the same PostgreSQL database.
+
+    cd backend && uv run --group bench python -m bench.run            # or: make bench
+
+1. creates a fresh database, runs Better-Auth's migration then ours, seeds ``--users`` users
+   (10k) the way Better-Auth writes them, each with a session, plus one admin;
+2. times the token check in-process (``bench.micro_tokens``);
+3. starts the real Better-Auth server (``auth-server/``, production mode, rate limit off) and
+   the API (uvicorn, uvloop + httptools, rate limit off, ``--workers 1`` then ``2``);
+4. drives one endpoint at a time with ``wrk`` (``--connections`` 100, ``--threads`` 1,
+   ``--warmup`` then ``--duration`` seconds), rotating 200 users' real credentials:
+   JWTs from Better-Auth's ``/api/auth/token`` and signed session tokens;
+5. adds users up to ``--large-users`` (100k) and measures the admin searches again
+   (``--skip-100k`` skips this);
+6. writes ``docs/benchmarks/README.md``, ``latency.png`` and ``results.json`` (``--out``), and
+   prints the table.
+
+The servers are stopped and the database dropped whatever happens (Ctrl-C included).
+``--serve`` only prepares the stack, prints where the credentials are (for ``locustfile.py``)
+and waits for Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from bench import micro_tokens, pyspy
+from bench.load import LoadResult, ensure_wrk, run_wrk, wrk_version
+from bench.procs import PROJECT_DIR, BenchError, Server
+from bench.report import Measurement, machine_description, prime_chart, write_report
+from bench.seed import SEARCH_FRAGMENT
+from bench.stack import Stack
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+ME = "/api/v1/users/me"
+VERIFY = "/api/v1/auth/verify"
+GET_SESSION = "/api/auth/get-session"
+SEARCH_LIMIT = 20
+
+
+def _log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)  # noqa: T201
+
+
+def our_search_path() -> str:
+    return "/api/v1/users?" + urlencode({"search": SEARCH_FRAGMENT, "limit": SEARCH_LIMIT})
+
+
+def their_search_path() -> str:
+    return "/api/auth/admin/list-users?" + urlencode(
+        {"searchValue": SEARCH_FRAGMENT, "limit": SEARCH_LIMIT}
+    )
+
+
+@dataclass
+class Phase:
+    """One endpoint under load."""
+
+    key: str
+    label: str
+    server: str  # "api" or "better-auth"
+    path: str
+    tokens: Path
+    mode: str = "bearer"
+    baseline: str | None = None  # key of the Better-Auth measurement to compare with
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace, stack: Stack, wrk: str) -> None:
+        self.args = args
+        self.stack = stack
+        self.wrk = wrk
+        self.measurements: list[Measurement] = []
+        self.search_total: dict[int, int] = {}
+
+    # --- checks before load: every credential must be accepted, or the numbers mean nothing
+
+    def _check(self, phase: Phase, server: Server) -> None:
+        tokens = [line for line in phase.tokens.read_text().splitlines() if line]
+        with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as client:
+            for token in tokens:
+                if phase.mode == "verify":
+                    response = client.post(phase.path, json={"token": token})
+                    ok = response.status_code == 200 and response.json().get("active") is True
+                else:
+                    response = client.get(phase.path, headers={"Authorization": f"Bearer {token}"})
+                    ok = response.status_code == 200 and _has_content(response)
+                if not ok:
+                    raise BenchError(
+                        f"{phase.label}: credential refused before the run: "
+                        f"{response.status_code} {response.text[:300]}"
+                    )
+            if phase.key.startswith(("search", "list-users")):
+                self.search_total[self.stack.user_count] = int(response.json()["total"])
+
+    def measure(self, phase: Phase) -> Measurement:
+        server = self.stack.api if phase.server == "api" else self.stack.auth
+        assert server is not None
+        assert server.pid is not None
+        self._check(phase, server)
+        url = server.url + phase.path
+        roots = {"server": [server.pid]}
+        if self.args.warmup > 0:
+            run_wrk(
+                self.wrk,
+                url,
+                phase.tokens,
+                mode=phase.mode,
+                duration=self.args.warmup,
+                connections=self.args.connections,
+                threads=self.args.threads,
+            )
+        load_before = os.getloadavg()[0]
+        runs: list[LoadResult] = []
+        for _ in range(max(1, self.args.repeat)):
+            runs.append(
+                run_wrk(
+                    self.wrk,
+                    url,
+                    phase.tokens,
+                    mode=phase.mode,
+                    duration=self.args.duration,
+                    connections=self.args.connections,
+                    threads=self.args.threads,
+                    cpu_roots=roots,
+                )
+            )
+        # The run with the median req/s stands for the endpoint; all are kept in results.json.
+        result = sorted(runs, key=lambda run: run.rps)[len(runs) // 2]
+        workers = self.stack.api_workers if phase.server == "api" else 1
+        measurement = Measurement(
+            key=phase.key,
+            label=phase.label,
+            server="API" if phase.server == "api" else "Better-Auth",
+            users=self.stack.user_count,
+            workers=workers,
+            connections=self.args.connections,
+            result=result,
+            baseline=phase.baseline,
+            load_before=load_before,
+            runs=runs,
+        )
+        self.measurements.append(measurement)
+        lat = result.latency_us
+        _log(
+            f"{phase.label} [{measurement.server}, {self.stack.user_count} users, "
+            f"w{workers}]: {result.rps:,.0f} req/s, p50 {lat['p50'] / 1000:.2f} ms, "
+            f"p99 {lat['p99'] / 1000:.2f} ms, errors {result.error_count}, "
+            f"cpu {result.cpu_cores}"
+        )
+        time.sleep(self.args.pause)
+        return measurement
+
+    # --- the plan
+
+    def api_phases(self, workers: int, *, search_only: bool = False) -> list[Phase]:
+        tokens = self.stack.token_dir
+        suffix = f"@{self.stack.user_count}/w{workers}"
+        phases = []
+        if not search_only:
+            phases += [
+                Phase(
+                    f"me-jwt{suffix}",
+                    "GET /api/v1/users/me (JWT)",
+                    "api",
+                    ME,
+                    tokens / "jwt.txt",
+                    baseline=f"get-session@{self.stack.user_count}",
+                ),
+                Phase(
+                    f"me-session{suffix}",
+                    "GET /api/v1/users/me (session token)",
+                    "api",
+                    ME,
+                    tokens / "session.txt",
+                    baseline=f"get-session@{self.stack.user_count}",
+                ),
+                Phase(
+                    f"verify{suffix}",
+                    "POST /api/v1/auth/verify (JWT)",
+                    "api",
+                    VERIFY,
+                    tokens / "jwt.txt",
+                    mode="verify",
+                    baseline=f"get-session@{self.stack.user_count}",
+                ),
+            ]
+        phases.append(
+            Phase(
+                f"search{suffix}",
+                f"GET /api/v1/users?search={SEARCH_FRAGMENT} (admin)",
+                "api",
+                our_search_path(),
+                tokens / "admin-jwt.txt",
+                baseline=f"list-users@{self.stack.user_count}",
+            )
+        )
+        return phases
+
+    def better_auth_phases(self, *, search_only: bool = False) -> list[Phase]:
+        tokens = self.stack.token_dir
+        users = self.stack.user_count
+        phases = []
+        if not search_only:
+            phases.append(
+                Phase(
+                    f"get-session@{users}",
+                    "GET /api/auth/get-session",
+                    "better-auth",
+                    GET_SESSION,
+                    tokens / "session.txt",
+                )
+            )
+        phases.append(
+            Phase(
+                f"list-users@{users}",
+                f"GET /api/auth/admin/list-users?searchValue={SEARCH_FRAGMENT}",
+                "better-auth",
+                their_search_path(),
+                tokens / "admin-session.txt",
+            )
+        )
+        return phases
+
+    def refresh_jwts(self) -> None:
+        """JWTs live 15 minutes: fetch fresh ones before each block of JWT phases."""
+        self.stack.write_jwts()
+        self.stack.write_admin_jwt()
+
+    def run(self) -> None:
+        stack, args = self.stack, self.args
+        stack.write_session_tokens()
+        stack.write_admin_session()
+        worker_counts = args.workers
+        first = worker_counts[0]
+        _log(f"API with --workers {first}")
+        stack.start_api(first)
+        self.refresh_jwts()
+        for phase in self.better_auth_phases():
+            self.measure(phase)
+        for phase in self.api_phases(first):
+            self.measure(phase)
+        for workers in worker_counts[1:]:
+            _log(f"API with --workers {workers}")
+            stack.start_api(workers)
+            self.refresh_jwts()
+            for phase in self.api_phases(workers):
+                self.measure(phase)
+        if args.skip_large or args.large_users <= stack.user_count:
+            return
+        _log(f"seeding up to {args.large_users} users")
+        seconds = stack.seed(args.large_users)
+        _log(f"seeded in {seconds:.1f} s")
+        self.refresh_jwts()
+        for phase in self.better_auth_phases(search_only=True):
+            self.measure(phase)
+        for workers in reversed(worker_counts):
+            if workers != stack.api_workers:
+                _log(f"API with --workers {workers}")
+                stack.start_api(workers)
+                self.refresh_jwts()
+            for phase in self.api_phases(workers, search_only=True):
+                self.measure(phase)
+
+
+def profile(runner: Runner, out: Path, raw_dir: Path, binary: Path | None) -> list[Path]:
+    """py-spy on one API worker while wrk drives ``/users/me`` (JWT) and the admin search;
+    not measured (the sampler competes for the same cores)."""
+    stack, args = runner.stack, runner.args
+    if stack.api_workers != 1:
+        _log("API with --workers 1 (profiling)")
+        stack.start_api(1)
+    runner.refresh_jwts()
+    api = stack.api
+    assert api is not None
+    assert api.pid is not None
+    written = []
+    targets = [p for p in runner.api_phases(1) if p.key.startswith(("me-jwt", "search"))]
+    for phase in targets:
+        name = phase.key.split("@")[0]
+        raw = raw_dir / f"profile-{name}.folded"
+        run_wrk(
+            runner.wrk,
+            api.url + phase.path,
+            phase.tokens,
+            mode=phase.mode,
+            duration=args.warmup,
+            connections=args.connections,
+            threads=args.threads,
+        )
+        sampler = pyspy.start(api.pid, args.duration, raw, binary)
+        result = run_wrk(
+            runner.wrk,
+            api.url + phase.path,
+            phase.tokens,
+            mode=phase.mode,
+            duration=args.duration + 1,
+            connections=args.connections,
+            threads=args.threads,
+        )
+        if sampler.wait(timeout=60) != 0 or not raw.exists():
+            raise OSError(f"py-spy could not sample process {api.pid}")
+        title = (
+            f"py-spy: {phase.label}, {stack.user_count:,} users, 1 worker, "
+            f"{args.connections} connections ({result.rps:,.0f} req/s while sampled)"
+        )
+        path = out / f"profile-{name}.txt"
+        path.write_text(pyspy.summarize(raw, title), encoding="utf-8")
+        written.append(path)
+        _log(f"profile written to {path} (raw stacks: {raw})")
+    return written
+
+
+def _has_content(response: httpx.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return body is not None and body != {}
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_signals(handler: Any) -> None:
+    """SIGINT/SIGTERM/SIGHUP raise KeyboardInterrupt (``finally`` cleans up), also when the
+    shell started us with SIGINT ignored (a background job); during clean-up they are ignored
+    so that it can finish."""
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description="Benchmark the API against Better-Auth on one PostgreSQL database.",
+    )
+    parser.add_argument("--users", type=int, default=10_000, help="users seeded (10000)")
+    parser.add_argument(
+        "--large-users",
+        type=int,
+        default=100_000,
+        help="users for the second admin-search round (100000)",
+    )
+    parser.add_argument("--skip-100k", dest="skip_large", action="store_true")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds measured (15)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of warm-up (5)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measured runs per endpoint, back to back; the median (by req/s) is reported (1)",
+    )
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds between runs (2)")
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[1, 2],
+        help="API worker counts, comma-separated (1,2)",
+    )
+    parser.add_argument("--tokens", type=int, default=200, help="distinct users loaded (200)")
+    parser.add_argument("--micro-iterations", type=int, default=20_000)
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("BENCH_ADMIN_URL", DEFAULT_ADMIN_URL),
+        help="PostgreSQL URL allowed to CREATE DATABASE (BENCH_ADMIN_URL)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=PROJECT_DIR / "docs" / "benchmarks",
+        help="report folder (docs/benchmarks); --no-report writes nothing",
+    )
+    parser.add_argument("--no-report", action="store_true")
+    parser.add_argument(
+        "--serve", action="store_true", help="prepare the stack for Locust and wait for Ctrl-C"
+    )
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="scheduling priority of the run and everything it starts (e.g. -10 as root, when "
+        "other work shares the machine; PostgreSQL keeps its own)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="afterwards, sample the API with py-spy under load (profile-*.txt in --out)",
+    )
+    return parser.parse_args(argv)
+
+
+def execute(args: argparse.Namespace, stack: Stack, wrk: str, command: str) -> int:
+    started = time.time()
+    spy = pyspy.keep_copy(stack.work_dir) if args.profile else None
+    if not args.no_report:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for stale in args.out.glob("profile-*.txt"):  # from an earlier run
+            stale.unlink()
+    micro: list[micro_tokens.Timing] = []
+    if not args.serve:
+        _log("micro-benchmark of the token check")
+        micro = micro_tokens.run(args.micro_iterations)
+        print(micro_tokens.format_table(micro), flush=True)  # noqa: T201
+    _log(f"database {stack.db_name}: migrations (Better-Auth, then ours)")
+    stack.create_database()
+    stack.migrate()
+    seconds = stack.seed(args.users)
+    _log(f"seeded {args.users} users (+ accounts, sessions, 1 admin) in {seconds:.1f} s")
+    stack.start_auth()
+    if args.serve:
+        return serve(stack)
+    runner = Runner(args, stack, wrk)
+    runner.run()
+    if args.profile:
+        try:
+            out = args.out if not args.no_report else stack.work_dir
+            profile(runner, out, stack.work_dir, spy)
+        except (OSError, subprocess.SubprocessError) as error:
+            # py-spy needs ptrace rights (root, or CAP_SYS_PTRACE in a container).
+            _log(f"profiling skipped: {error}")
+    machine = machine_description(postgres=stack.postgres_version(), wrk=wrk_version(wrk))
+    report = write_report(
+        None if args.no_report else args.out,
+        measurements=runner.measurements,
+        micro=micro,
+        machine=machine,
+        settings={
+            "users": args.users,
+            "large_users": None if args.skip_large else args.large_users,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "repeat": args.repeat,
+            "connections": args.connections,
+            "threads": args.threads,
+            "workers": args.workers,
+            "tokens": args.tokens,
+            "search": SEARCH_FRAGMENT,
+            "search_matches": runner.search_total,
+            "elapsed_s": round(time.time() - started),
+            "nice": args.nice,
+            "command": command,
+        },
+    )
+    print(report, flush=True)  # noqa: T201
+    if not args.no_report:
+        _log(f"report written to {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.no_report:
+        prime_chart()
+    command = "cd backend && uv run --group bench python -m bench.run " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    wrk = ensure_wrk()
+    if args.nice:
+        try:
+            # Inherited by everything started from here: servers, wrk, migrations, py-spy.
+            os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+        except PermissionError:
+            _log(f"cannot set nice {args.nice} (needs root); running at the default priority")
+            args.nice = 0
+    work_dir = Path(tempfile.mkdtemp(prefix="bench-"))
+    stack = Stack(admin_url=args.admin_url, work_dir=work_dir, token_count=args.tokens)
+    keep = args.keep_logs
+    _on_signals(_interrupt)
+    try:
+        return execute(args, stack, wrk, command.strip())
+    except KeyboardInterrupt:
+        _log("interrupted")
+        return 130
+    except BenchError as error:
+        _log(f"failed: {error}")
+        keep = True
+        return 1
+    finally:
+        _on_signals(signal.SIG_IGN)
+        _log("cleaning up: stopping servers, dropping the database")
+        stack.close()
+        if keep:
+            _log(f"servers' logs kept in {work_dir}")
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def serve(stack: Stack) -> int:
+    stack.write_session_tokens()
+    stack.write_admin_session()
+    stack.start_api(1)
+    stack.write_jwts()
+    stack.write_admin_jwt()
+    stack_file = stack.write_stack_file()
+    _log(
+        f"ready: API {stack.api.url if stack.api else '-'}, Better-Auth "
+        f"{stack.auth.url if stack.auth else '-'}\n"
+        f"  BENCH_STACK={stack_file} uv run --group bench locust -f bench/locustfile.py\n"
+        "  (JWTs expire after 15 minutes.) Ctrl-C stops everything."
+    )
+    print(json.dumps(json.loads(stack_file.read_text()), indent=2), flush=True)  # noqa: T201
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
