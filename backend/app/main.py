@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app.config import Settings, SettingsError, get_settings
-from app.database import create_engine
+from app.database import DatabaseUrlError, create_engine, resolve_database_target
 from app.routers import audit, auth, health, users
 from app.services.state import build_app_state
 from app.utils.exceptions import install_exception_handlers
@@ -82,8 +82,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _create_default_app() -> FastAPI:
     try:
-        return create_app()
-    except SettingsError as error:
+        settings = get_settings()
+        # DATABASE_URL's query arguments are translated when the engine is built (in the
+        # lifespan); check them now so a bad one stops the process with one line too.
+        resolve_database_target(
+            settings.database_url, statement_cache=settings.database_statement_cache
+        )
+        return create_app(settings)
+    except (SettingsError, DatabaseUrlError) as error:
         # One clear line naming the variable, not a traceback.
         raise SystemExit(str(error)) from None
 

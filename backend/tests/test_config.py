@@ -100,6 +100,23 @@ class TestValidation:
         assert result.stderr.strip().splitlines()[-1].startswith("invalid setting LOG_FORMAT")
         assert "Traceback" not in result.stderr
 
+    def test_bad_database_url_query_exits_with_one_line(self) -> None:
+        import subprocess
+        import sys
+
+        env = {"DATABASE_URL": "postgresql://u@h/db?connect_timeout=soon", "PATH": "/usr/bin:/bin"}
+        result = subprocess.run(
+            [sys.executable, "-c", "import app.main"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode != 0
+        assert result.stderr.strip().splitlines()[-1].startswith("DATABASE_URL: connect_timeout")
+        assert "Traceback" not in result.stderr
+
 
 class TestDatabaseUrl:
     @pytest.mark.parametrize(
