@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -64,7 +64,10 @@ def direct_endpoint_url(database_url: str) -> str:
     if not first.endswith("-pooler"):
         return database_url
     direct_host = first.removesuffix("-pooler") + dot + rest
-    return database_url.replace(host, direct_host, 1)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    # Only the host part changes (a user name may well look like the host).
+    netloc = userinfo + at + hostport.replace(host, direct_host, 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _split_csv(value: object) -> object:

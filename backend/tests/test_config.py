@@ -205,3 +205,11 @@ class TestListenUrl:
             database_url="postgresql://u@pool/app", database_listen_url="postgresql://u@direct/app"
         )
         assert s.database_listen_url == "postgresql://u@direct/app"
+
+    def test_only_the_host_changes(self) -> None:
+        s = settings(
+            database_url="postgresql://ep-a-pooler.x:p@ep-a-pooler.x.neon.tech/db?sslmode=require"
+        )
+        assert s.database_listen_url == (
+            "postgresql://ep-a-pooler.x:p@ep-a.x.neon.tech/db?sslmode=require"
+        )
