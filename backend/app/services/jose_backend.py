@@ -127,7 +127,17 @@ def b64url_encode(data: bytes) -> str:
 # --- python-jose key classes ---------------------------------------------------------------
 
 
-class Ed25519Key(Key):
+class _VerifyOnlyKey(Key):
+    """What the key classes below share: public material only, so nothing can be signed."""
+
+    def sign(self, msg: bytes) -> bytes:
+        raise JWKError("this is a public key: it can only verify")
+
+    def public_key(self) -> Self:
+        return self
+
+
+class Ed25519Key(_VerifyOnlyKey):
     """Public Ed25519 key usable by python-jose for ``EdDSA`` / ``Ed25519`` (RFC 8037, 9864).
 
     Built from an OKP/Ed25519 JWK or an ``Ed25519PublicKey``; any other key type is refused,
@@ -148,9 +158,6 @@ class Ed25519Key(Key):
         else:
             raise JWKError("EdDSA needs an OKP/Ed25519 public key")
 
-    def sign(self, msg: bytes) -> bytes:
-        raise JWKError("this is a public key: it can only verify")
-
     def verify(self, msg: bytes, sig: bytes) -> bool:
         # A bad signature is an answer, not an error: never raise for it.
         try:
@@ -158,9 +165,6 @@ class Ed25519Key(Key):
         except (InvalidSignature, ValueError, TypeError):
             return False
         return True
-
-    def public_key(self) -> Self:
-        return self
 
     def to_pem(self) -> bytes:
         return self._key.public_bytes(
@@ -172,7 +176,7 @@ class Ed25519Key(Key):
         return {"alg": self._algorithm, "kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
 
 
-class RsaPssKey(Key):
+class RsaPssKey(_VerifyOnlyKey):
     """Public RSA key for ``PS256/384/512`` (RFC 7518 §3.5), which python-jose 3.5 lacks.
 
     The salt length is the digest size, as RFC 7518 requires and as ``jose``/WebCrypto (used
@@ -194,9 +198,6 @@ class RsaPssKey(Key):
         else:
             raise JWKError("RSA-PSS needs an RSA public key")
 
-    def sign(self, msg: bytes) -> bytes:
-        raise JWKError("this is a public key: it can only verify")
-
     def verify(self, msg: bytes, sig: bytes) -> bool:
         digest = self._hash()
         pss = padding.PSS(mgf=padding.MGF1(self._hash()), salt_length=digest.digest_size)
@@ -205,9 +206,6 @@ class RsaPssKey(Key):
         except (InvalidSignature, ValueError, TypeError):
             return False
         return True
-
-    def public_key(self) -> Self:
-        return self
 
     def to_pem(self) -> bytes:
         return self._key.public_bytes(
