@@ -195,6 +195,7 @@ class ManagedProcess:
     log_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = START_TIMEOUT_SECONDS
+    stop_timeout: float = STOP_TIMEOUT_SECONDS  # the grace period between SIGTERM and SIGKILL
     port: int | None = None
     log_path: Path | None = None
     stopped_at: float | None = None
@@ -271,7 +272,7 @@ class ManagedProcess:
         if process.poll() is None:
             self._signal_group(process, signal.SIGTERM)
             try:
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+                process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self._signal_group(process, signal.SIGKILL)
                 process.wait(timeout=STOP_TIMEOUT_SECONDS)
