@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
     ApiKey,
+    AuthSession,
     Base,
     Invitation,
     Member,
     Organization,
-    Session,
     Team,
     TeamMember,
     generate_id,
@@ -41,7 +41,7 @@ ORDER = (
     "apikey",
 )
 MODELS: dict[str, type[Base]] = {
-    "session": Session,
+    "session": AuthSession,
     "organization": Organization,
     "member": Member,
     "team": Team,
@@ -182,6 +182,6 @@ class TestCascades:
         for model in (Member, Team, TeamMember, Invitation):
             assert await db_session.scalar(sa.select(sa.func.count()).select_from(model)) == 0
         # The session keeps naming it: activeOrganizationId has no foreign key.
-        session = await db_session.get(Session, rows["session"]["id"])
+        session = await db_session.get(AuthSession, rows["session"]["id"])
         assert session is not None
         assert session.active_organization_id == organization_id

@@ -8,7 +8,7 @@ from app.models.invitation import Invitation
 from app.models.jwks import Jwks
 from app.models.member import Member
 from app.models.organization import Organization
-from app.models.session import Session
+from app.models.session import AuthSession
 from app.models.team import Team
 from app.models.team_member import TeamMember, team_membership_key
 from app.models.user import User
@@ -18,12 +18,12 @@ __all__ = [
     "Account",
     "ApiKey",
     "AuditEvent",
+    "AuthSession",
     "Base",
     "Invitation",
     "Jwks",
     "Member",
     "Organization",
-    "Session",
     "Team",
     "TeamMember",
     "User",
