@@ -10,6 +10,7 @@ import { jwt, type JWKOptions } from "better-auth/plugins/jwt";
 import Database from "better-sqlite3";
 import pg from "pg";
 
+import { adminAccessOptions } from "./access.ts";
 import type { Config } from "./config.ts";
 
 export type DatabaseHandle =
@@ -68,7 +69,8 @@ export function createAuth(config: Config, database: DatabaseHandle) {
           ...(config.jwtGracePeriod === undefined ? {} : { gracePeriod: config.jwtGracePeriod }),
         },
       }),
-      admin(),
+      // Roles and adminUserIds from ACCESS_CONTROL_FILE / ADMIN_USER_IDS, shared with the API (access.ts).
+      admin(adminAccessOptions()),
       bearer(),
     ],
   });
