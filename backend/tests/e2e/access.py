@@ -13,9 +13,9 @@ from tests.e2e.stack import Database
 
 
 def insert_user(
-    database: Database, user_id: str, role: str | None, *, password: str = PASSWORD
+    database: Database, user_id: str, role: str | None, *, password: str | None = PASSWORD
 ) -> str:
-    """A user with a credential account; returns the e-mail."""
+    """A user, with a credential account unless ``password`` is ``None``; returns the e-mail."""
     email = f"{user_id.lower()}-{secrets.token_hex(3)}@example.com"
     now = datetime.now(UTC).replace(tzinfo=None)
     database.execute(
@@ -28,6 +28,8 @@ def insert_user(
         now,
         role,
     )
+    if password is None:
+        return email
     database.execute(
         """INSERT INTO account (id, "accountId", "providerId", "userId", password,
                                 "createdAt", "updatedAt")
