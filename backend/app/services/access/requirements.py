@@ -116,3 +116,27 @@ def update_requirements(fields: set[str]) -> list[Requirement]:
         if any(UPDATE_FIELD_REQUIREMENTS.get(f) is requirement for f in fields):
             checks.append(requirement)
     return checks
+
+
+# (resource, action) -> the endpoint check that names it; for refusals of single permissions.
+REQUIREMENTS_BY_ACTION: Mapping[tuple[str, str], Requirement] = {
+    (resource, action): requirement
+    for requirement in (
+        LIST_USERS,
+        GET_USER,
+        CREATE_USER,
+        UPDATE_USER,
+        SET_ROLE,
+        BAN_USER,
+        SET_EMAIL,
+        SET_PHONE,
+        SET_PASSWORD,
+        IMPERSONATE,
+        IMPERSONATE_ADMINS,
+        DELETE_USER,
+        LIST_SESSIONS,
+        REVOKE_SESSIONS,
+    )
+    for resource, actions in requirement.permissions.items()
+    for action in actions
+}
