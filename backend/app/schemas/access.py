@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from app.schemas.base import CamelModel, InputText, IsoDateTime
-
-# zod 4's ``z.email()`` pattern, which Better-Auth's create-user applies to the lower-cased e-mail.
-EMAIL_PATTERN = re.compile(
-    r"^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@"
-    r"(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$"
-)
+from app.schemas.base import EMAIL_PATTERN, CamelModel, InputText, IsoDateTime
 
 ActionName = Annotated[InputText, Field(min_length=1, max_length=128)]
 PermissionMap = Annotated[
