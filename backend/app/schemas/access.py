@@ -106,7 +106,7 @@ class UserCreate(CamelModel):
 
     def fields(self) -> dict[str, Any]:
         """The ``data`` fields that were sent (absent ones are not set)."""
-        return {} if self.data is None else self.data.model_dump(exclude_unset=True)
+        return {} if self.data is None else self.data.model_dump(exclude_unset=True, by_alias=False)
 
 
 class PasswordSet(CamelModel):
