@@ -51,4 +51,6 @@ def usage_exceeded(retry_after: int | None) -> ApiKeyTooManyRequests:
 
 
 def rate_limited(retry_after: int) -> ApiKeyTooManyRequests:
-    return ApiKeyTooManyRequests("Rate limit exceeded.", code="RATE_LIMITED", retry_after=retry_after)
+    return ApiKeyTooManyRequests(
+        "Rate limit exceeded.", code="RATE_LIMITED", retry_after=retry_after
+    )

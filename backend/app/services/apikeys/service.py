@@ -96,7 +96,7 @@ class ApiKeyService:
                         .execution_options(populate_existing=True)
                     )
                 ).scalar_one_or_none()
-                await db.rollback()
+                # Nothing to undo: the refused UPDATE changed no row (the session closes after).
                 refusal = self._refusal(current, now)
                 if refusal is not None:
                     if current is None or isinstance(refusal, Unauthorized):

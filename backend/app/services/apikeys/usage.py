@@ -23,10 +23,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, not_, or_, update
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, not_, or_, update
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.expression import FunctionElement
-from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from app.models.apikey import ApiKey
 from app.models.types import UtcDateTime
@@ -44,7 +44,7 @@ class minus_millis(FunctionElement[datetime]):  # noqa: N801 (SQL function style
 def _minus_millis_postgresql(element: minus_millis, compiler: Any, **kw: Any) -> str:
     when, millis = list(element.clauses)
     return (
-        f"(CAST({compiler.process(when, **kw)} AS timestamptz) - "
+        f"({compiler.process(when, **kw)} - "
         f"make_interval(secs => {compiler.process(millis, **kw)} / 1000.0))"
     )
 
@@ -71,14 +71,12 @@ def refill_due(now: ColumnElement[datetime]) -> ColumnElement[bool]:
     )
 
 
-def claim_usage(
-    key_id: str, now_value: datetime
-) -> TypedReturnsRows[tuple[ApiKey]]:
+def claim_usage(key_id: str, now_value: datetime) -> ReturningUpdate[ApiKey]:
     """The UPDATE; it returns the whole row after the change, or nothing when refused."""
     now = literal(now_value, UtcDateTime())
     due = refill_due(now)
     rl_unconfigured = or_(ApiKey.rate_limit_time_window.is_(None), ApiKey.rate_limit_max.is_(None))
-    rl_applies = and_(ApiKey.rate_limit_enabled.is_not(False), not_(rl_unconfigured))
+    rl_applies = and_(ApiKey.rate_limit_enabled.is_not(false()), not_(rl_unconfigured))
     rl_fresh = or_(
         ApiKey.last_request.is_(None),
         ApiKey.last_request < minus_millis(now, ApiKey.rate_limit_time_window),
@@ -88,7 +86,7 @@ def claim_usage(
         update(ApiKey)
         .where(
             ApiKey.id == key_id,
-            ApiKey.enabled.is_not(False),
+            ApiKey.enabled.is_not(false()),
             or_(ApiKey.expires_at.is_(None), ApiKey.expires_at >= now),
             or_(ApiKey.remaining.is_(None), due, ApiKey.remaining > 0),
             or_(not_(rl_applies), rl_fresh, count < ApiKey.rate_limit_max),
@@ -107,7 +105,7 @@ def claim_usage(
                     (not_(rl_applies), ApiKey.request_count), (rl_fresh, 1), else_=count + 1
                 ),
                 ApiKey.last_request: case(
-                    (ApiKey.rate_limit_enabled.is_(False), now),
+                    (ApiKey.rate_limit_enabled.is_(false()), now),
                     (rl_unconfigured, ApiKey.last_request),
                     else_=now,
                 ),
@@ -115,5 +113,5 @@ def claim_usage(
             }
         )
         .returning(ApiKey)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
