@@ -37,7 +37,7 @@ from app.schemas.user import (
     UserRead,
 )
 from app.services.access import requirements as need
-from app.services.access.guard import ensure
+from app.services.access.guard import ensure, key_grants
 from app.services.auth.snapshots import UserSnapshot
 from app.services.users.query import UserListQuery
 from app.utils.errors import BadRequest
@@ -112,8 +112,11 @@ async def create_user(
     response_model=PermissionResult,
 )
 async def has_permission(
-    body: PermissionCheck, actor: CurrentUser, access: AccessControlDep
+    body: PermissionCheck, principal: CurrentPrincipal, access: AccessControlDep
 ) -> PermissionResult:
+    if principal.api_key_permissions is not None:  # an API key: its own permissions only
+        return PermissionResult(success=key_grants(principal.api_key_permissions, body.permissions))
+    actor = principal.user
     return PermissionResult(success=access.has_permission(actor.id, actor.role, body.permissions))
 
 

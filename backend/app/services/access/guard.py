@@ -33,10 +33,15 @@ def ensure_api_key(key_permissions: Permissions, requirement: Requirement) -> No
     (``role(apiKey.permissions).authorize(permissions)``); a key without permissions holds none.
     The plugin's verify answers 401 ``KEY_NOT_FOUND`` here; the API answers 403 with the
     requirement's code, since the key itself is valid."""
+    if not key_grants(key_permissions, requirement.permissions):
+        raise Forbidden(requirement.message, code=requirement.code)
+
+
+def key_grants(key_permissions: Permissions, request: Permissions) -> bool:
+    """``role(apiKey.permissions).authorize(request).success``."""
     statements = {
         resource: frozenset(actions)
         for resource, actions in key_permissions.items()
         if not isinstance(actions, str)
     }
-    if not Role("api-key", statements).authorize(requirement.permissions).success:
-        raise Forbidden(requirement.message, code=requirement.code)
+    return Role("api-key", statements).authorize(request).success
