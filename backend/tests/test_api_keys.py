@@ -3,6 +3,7 @@ the real migrations, real PostgreSQL (or SQLite), the real app."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import string
@@ -12,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.config import Settings
 from app.models import User
 from app.models.apikey import ApiKey
 from app.services.apikeys.hashing import hash_api_key
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, build_test_app, make_settings
 from tests.support.factories import create_user
 
 ME = "/api/v1/users/me"
@@ -358,3 +360,62 @@ class TestCost:
             )
             response = await http.get(ME, headers={"x-api-key": key})
             assert (response.status_code, problem(response)) == (401, "KEY_DISABLED")
+
+
+class TestInvalidation:
+    """Committed rows and the real feed (revision 0005's trigger on PostgreSQL)."""
+
+    async def test_static_changes_notify_uses_do_not(
+        self, engine: AsyncEngine, settings: Settings, dialect: str
+    ) -> None:
+        if dialect != "postgresql":
+            pytest.skip("the NOTIFY feed is PostgreSQL's")
+        app, state = build_test_app(
+            make_settings(
+                settings.database_url,
+                identity_cache_enabled=True,
+                identity_cache_fallback_ttl_seconds=60.0,
+            ),
+            engine,
+        )
+        state.start()
+        assert state.listener is not None
+        listener = state.listener
+        await asyncio.wait_for(listener.connected.wait(), 10)
+        async with AsyncSession(engine, expire_on_commit=False) as db:
+            user = await create_user(db)
+            key = new_key()
+            row = await create_api_key(db, user, key)
+            await db.commit()
+
+        async def set_enabled(value: bool) -> None:
+            before = listener.notices
+            async with AsyncSession(engine) as db:
+                await db.execute(update(ApiKey).where(ApiKey.id == row.id).values(enabled=value))
+                await db.commit()
+            async with asyncio.timeout(10):
+                while listener.notices == before:  # noqa: ASYNC110 (the listener has no event per notice)
+                    await asyncio.sleep(0.02)
+
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                for _ in range(3):
+                    assert (await http.get(ME, headers={"x-api-key": key})).status_code == 200
+                # Uses write only counters: no notice, the cache keeps the key.
+                assert listener.notices == 0
+                assert len(state.api_key_cache) == 1
+                await set_enabled(False)
+                assert len(state.api_key_cache) == 0
+                response = await http.get(ME, headers={"x-api-key": key})
+                assert problem(response) == "KEY_DISABLED"
+                # Re-enabled in the database: the notice evicts the cached "disabled" state
+                # (without it the fallback TTL, 60 s here, would keep refusing).
+                await set_enabled(True)
+                assert (await http.get(ME, headers={"x-api-key": key})).status_code == 200
+        finally:
+            await state.aclose()
+            async with AsyncSession(engine) as db:
+                await db.execute(delete(ApiKey).where(ApiKey.id == row.id))
+                await db.execute(delete(User).where(User.id == user.id))
+                await db.commit()
