@@ -306,6 +306,23 @@ class TestPermissions:
         await create_api_key(db_session, user, key, permissions=json.dumps({"user": ["list"]}))
         assert (await client.get(USERS, headers={"x-api-key": key})).status_code == 200
 
+    async def test_owner_role_does_not_reach_other_users(
+        self, client: httpx.AsyncClient, db_session: AsyncSession
+    ) -> None:
+        admin = await create_user(db_session, role="admin")
+        other = await create_user(db_session)
+        key = new_key()
+        await create_api_key(db_session, admin, key)
+        headers = {"x-api-key": key}
+        assert (await client.get(f"{USERS}/{admin.id}", headers=headers)).status_code == 200
+        assert (await client.get(f"{USERS}/{other.id}", headers=headers)).status_code == 403
+        response = await client.delete(f"{USERS}/{other.id}/sessions", headers=headers)
+        assert response.status_code == 403
+        session = (await client.get("/api/v1/auth/session", headers=headers)).json()
+        assert session["tokenType"] == "api_key"
+        granted = (await client.get("/api/v1/auth/permissions", headers=headers)).json()
+        assert granted["permissions"] == {}
+
 
 class TestCost:
     async def test_unknown_keys_cost_one_query_and_no_cache(

@@ -233,23 +233,29 @@ def require_permission(
     requirement = requirement_for(permissions)
 
     async def dependency(principal: CurrentPrincipal, access: AccessControlDep) -> UserSnapshot:
-        if principal.api_key_permissions is not None:
-            # An API key carries its own permissions; its owner's role does not count (the
-            # plugin's verify with ``permissions``).
-            ensure_api_key(principal.api_key_permissions, requirement)
-        else:
-            ensure(access, principal.user.id, principal.user.role, requirement)
+        # An API key carries its own permissions; its owner's role does not count (the
+        # plugin's verify with ``permissions``).
+        ensure_caller(access, principal, requirement)
         return principal.user
 
     return dependency
 
 
+def ensure_caller(access: AccessControl, caller: Principal, requirement: Requirement) -> None:
+    """``ensure`` for the caller: an API key by its own permissions, anyone else by their roles."""
+    if caller.api_key_permissions is not None:
+        ensure_api_key(caller.api_key_permissions, requirement)
+    else:
+        ensure(access, caller.user.id, caller.user.role, requirement)
+
+
 def require_self_or(
-    access: AccessControl, actor: UserSnapshot, user_id: str, requirement: Requirement
+    access: AccessControl, caller: Principal, user_id: str, requirement: Requirement
 ) -> None:
-    """Users may read and manage their own record and sessions; others need ``requirement``."""
-    if actor.id != user_id:
-        ensure(access, actor.id, actor.role, requirement)
+    """Users may read and manage their own record and sessions; others need ``requirement``
+    (an API key: in its own permissions)."""
+    if caller.user.id != user_id:
+        ensure_caller(access, caller, requirement)
 
 
 async def require_admin(user: CurrentUser, settings: SettingsDep) -> UserSnapshot:
