@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings, SettingsError, load_settings
 from app.database import DatabaseUrlError, create_engine, create_sessionmaker
 from app.models.user import DEFAULT_ROLE, User
-from app.services.roles import has_any_role, join_roles, parse_roles
+from app.services.users.roles import has_any_role, join_roles, parse_roles
 
 
 class CliError(Exception):

@@ -158,7 +158,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-class SessionProvider:
+class DbSessionProvider:
     """The request's database session, opened on first use.
 
     An authenticated request answered from the caches never touches the database, so it should

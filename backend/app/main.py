@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from app.config import Settings, SettingsError, get_settings
 from app.database import DatabaseUrlError, create_engine, resolve_database_target
 from app.routers import audit, auth, health, users
-from app.services.state import build_app_state
+from app.state import build_app_state
 from app.utils.exceptions import install_exception_handlers
 from app.utils.logging import configure_logging, get_logger
 from app.utils.middleware import RequestContextMiddleware

@@ -35,12 +35,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from app.services.auth import TokenVerifier, verify_session_token_signature
-from app.services.identity import IdentityService
-from app.services.identity_cache import IdentityCache
-from app.services.jwks import JwksCache, StaticKeySource
-from app.services.snapshots import UserSnapshot
-from app.services.token_cache import CachedTokenVerifier
+from app.services.auth.identity import IdentityService
+from app.services.auth.identity_cache import IdentityCache
+from app.services.auth.keys.cache import JwksCache
+from app.services.auth.keys.sources import StaticKeySource
+from app.services.auth.session_tokens import verify_session_token_signature
+from app.services.auth.snapshots import UserSnapshot
+from app.services.auth.token_cache import CachedTokenVerifier
+from app.services.auth.verifier import TokenVerifier
 
 ORIGIN = "http://127.0.0.1:3000"
 KID = "bKJEmD1n3yJ6CUsgBdXCn9n1bCDKBWX1"

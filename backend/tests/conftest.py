@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.config import Settings
 from app.database import create_engine
 from app.main import create_app
-from app.services.state import AppState, build_app_state
-from app.utils.dependencies import get_session_factory, get_session_provider
+from app.routers.deps import get_db_session_factory, get_db_session_provider
+from app.state import AppState, build_app_state
 from tests.support.database import ProvisionedDatabase, migrate, provision_test_database
 
 TEST_SECRET = "test-secret-test-secret-test-secret-0123"
@@ -117,8 +117,8 @@ async def app_factory(
         async def _factory() -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
             return _shared_session
 
-        application.dependency_overrides[get_session_provider] = _provider
-        application.dependency_overrides[get_session_factory] = _factory
+        application.dependency_overrides[get_db_session_provider] = _provider
+        application.dependency_overrides[get_db_session_factory] = _factory
         return application
 
     yield factory

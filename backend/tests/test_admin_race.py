@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.models import AuditEvent, User
-from app.services.user_query import has_role
+from app.services.users.query import has_role
 from tests.conftest import build_test_app, make_settings
 from tests.support.factories import create_session, create_user
 

@@ -147,7 +147,7 @@ class TestIgnoreList:
             import sys, time
             from app.config import Settings
             from app.main import create_app
-            from app.services.jose_backend import build_public_key, decode_verified
+            from app.services.auth.jose import build_public_key, decode_verified
             from tests.support.keys import generate_key, sign_token
 
             create_app(Settings(_env_file=None))

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.models import Jwks, Session, User
-from app.utils.dependencies import AdminUser, CurrentUser, require_role
+from app.models import AuthSession, Jwks, User
+from app.routers.deps import AdminUser, CurrentUser, require_role
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET, AppFactory, build_test_app, make_settings
 from tests.support.factories import create_session, create_user, sign_session_token
 from tests.support.jwks_server import JwksServer
@@ -308,7 +308,7 @@ class TestSessionTokens:
         user = await create_user(db_session)
         session = await create_session(db_session, user)
         assert (await http.get("/api/v1/auth/me", headers=bearer(session.token))).status_code == 200
-        await db_session.execute(delete(Session).where(Session.id == session.id))
+        await db_session.execute(delete(AuthSession).where(AuthSession.id == session.id))
         assert_unauthorized(
             await http.get("/api/v1/auth/me", headers=bearer(session.token)), "SESSION_INVALID"
         )
@@ -353,7 +353,7 @@ class TestSessionTokens:
         db_session.add(user)
         await db_session.flush()
         db_session.add(
-            Session(
+            AuthSession(
                 id=session_row["id"],
                 token=session_row["token"],
                 user_id=user.id,

@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import sys
+import time
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -530,8 +531,11 @@ async def _serve_until_ready(env: Mapping[str, str], cwd: Path, log: Path) -> Pr
             "bash", str(ENTRYPOINT), env=dict(env), cwd=cwd, stdout=sink, stderr=sink
         )
     url = f"http://127.0.0.1:{env['PORT']}/health/ready"
+    # A deadline, not a count: on a loaded machine the interpreter and the migrations can take
+    # well over the few seconds they need when idle.
+    deadline = time.monotonic() + 60
     async with httpx.AsyncClient() as client:
-        for _ in range(150):
+        while time.monotonic() < deadline:
             if process.returncode is not None:
                 break
             try:

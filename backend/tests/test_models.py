@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Account, Jwks, Session, User, Verification, generate_id
+from app.models import Account, AuthSession, Jwks, User, Verification, generate_id
 from app.utils.timefmt import format_iso_utc, parse_iso_utc
 from tests.support.vectors import load_tokens_file
 
@@ -151,7 +151,7 @@ class TestBetterAuthRows:
         expires = datetime(2026, 12, 3, 17, 52, 37, 232000, tzinfo=UTC)
         db_session.add_all(
             [
-                Session(
+                AuthSession(
                     user_id=user.id,
                     token=generate_id(),
                     expires_at=expires,
@@ -176,7 +176,7 @@ class TestBetterAuthRows:
         await db_session.flush()
         db_session.expunge_all()
         loaded = (
-            await db_session.execute(select(Session).where(Session.user_id == user.id))
+            await db_session.execute(select(AuthSession).where(AuthSession.user_id == user.id))
         ).scalar_one()
         assert loaded.expires_at == expires
         assert loaded.updated_at.tzinfo is not None
@@ -190,7 +190,7 @@ class TestBetterAuthRows:
         db_session.add(user)
         await db_session.flush()
         db_session.add(
-            Session(
+            AuthSession(
                 user_id=user.id, token=generate_id(), expires_at=datetime(2030, 1, 1, tzinfo=UTC)
             )
         )
@@ -207,6 +207,6 @@ class TestBetterAuthRows:
 
     def test_reprs_hide_secrets(self) -> None:
         account = Account(id="a1", provider_id="credential", password="salt:hash")
-        session = Session(id="s1", user_id="u1", token="tok")
+        session = AuthSession(id="s1", user_id="u1", token="tok")
         assert "salt" not in repr(account)
         assert "tok" not in repr(session)

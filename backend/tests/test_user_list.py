@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import User
-from app.services.user_query import UserListQuery, escape_like, page_statement
+from app.services.users.query import UserListQuery, escape_like, page_statement
 from tests.support.factories import create_session, create_user
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -332,8 +332,9 @@ async def test_created_at_page_does_not_scan_the_table(
 
 def test_rendered_page_equals_the_model_dump() -> None:
     """The hand-assembled JSON is byte for byte what the declared UserPage would produce."""
-    from app.schemas.user import UserPage, UserRead, render_user_page
-    from app.services.snapshots import UserSnapshot
+    from app.routers.render import render_user_page
+    from app.schemas.user import UserPage, UserRead
+    from app.services.auth.snapshots import UserSnapshot
 
     users = [
         UserSnapshot(

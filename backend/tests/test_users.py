@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Account, AuditEvent, Session, User
+from app.models import Account, AuditEvent, AuthSession, User
 from tests.support.factories import create_session, create_user
 
 
@@ -309,7 +309,7 @@ class TestBan:
         assert body["banReason"] == "spam"
         assert body["banExpires"] is None
         remaining = await db_session.scalar(
-            select(func.count()).select_from(Session).where(Session.user_id == alice.id)
+            select(func.count()).select_from(AuthSession).where(AuthSession.user_id == alice.id)
         )
         assert remaining == 0
         next_call = await client.get("/api/v1/users/me", headers=alice_headers)
@@ -433,7 +433,7 @@ class TestSessions:
         )
         assert response.status_code == 204
         assert response.content == b""
-        assert await db_session.get(Session, other.id) is None
+        assert await db_session.get(AuthSession, other.id) is None
         assert await audit_rows(db_session, alice.id) == []
 
     async def test_session_of_another_user_is_404(
@@ -451,7 +451,7 @@ class TestSessions:
                 f"/api/v1/users/{alice.id}/sessions/{bobs.id}", headers=headers
             )
             problem(response, 404, "SESSION_NOT_FOUND")
-        assert await db_session.get(Session, bobs.id) is not None
+        assert await db_session.get(AuthSession, bobs.id) is not None
 
     async def test_admin_revokes_all_with_audit(
         self,
@@ -507,7 +507,7 @@ class TestRemove:
         assert response.status_code == 204
         db_session.expunge_all()
         assert await db_session.get(User, alice.id) is None
-        for model in (Session, Account):
+        for model in (AuthSession, Account):
             count = await db_session.scalar(
                 select(func.count()).select_from(model).where(model.user_id == alice.id)
             )
@@ -554,8 +554,8 @@ class TestLastAdmin:
 
     async def test_actor_demoted_meanwhile_is_refused(self, db_session: AsyncSession) -> None:
         """What the losing side of a race sees: its admin role is gone under the lock."""
-        from app.services.audit import AuditContext
-        from app.services.user import UserService
+        from app.services.audit.service import AuditContext
+        from app.services.users.service import UserService
         from app.utils.errors import Forbidden
 
         service = UserService(db_session, admin_roles=["admin"], known_roles=["user", "admin"])

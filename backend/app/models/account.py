@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Text, text
+from sqlalchemy import ForeignKey, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base, TimestampMixin, generate_id
 from app.models.types import UtcDateTime
 
 if TYPE_CHECKING:
     from app.models.user import User
 
 
-class Account(Base):
+class Account(TimestampMixin, Base):
     __tablename__ = "account"
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
@@ -35,16 +35,6 @@ class Account(Base):
     )
     scope: Mapped[str | None] = mapped_column(Text)
     password: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt",
-        UtcDateTime,
-        nullable=False,
-        default=utc_now,
-        server_default=text("CURRENT_TIMESTAMP"),
-    )
-    updated_at: Mapped[datetime] = mapped_column(
-        "updatedAt", UtcDateTime, nullable=False, default=utc_now, onupdate=utc_now
-    )
 
     user: Mapped[User] = relationship(back_populates="accounts", lazy="raise")
 

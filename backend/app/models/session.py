@@ -5,32 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Text, text
+from sqlalchemy import ForeignKey, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base, TimestampMixin, generate_id
 from app.models.types import UtcDateTime
 
 if TYPE_CHECKING:
     from app.models.user import User
 
 
-class Session(Base):
+class AuthSession(TimestampMixin, Base):
     __tablename__ = "session"
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
     expires_at: Mapped[datetime] = mapped_column("expiresAt", UtcDateTime, nullable=False)
     token: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt",
-        UtcDateTime,
-        nullable=False,
-        default=utc_now,
-        server_default=text("CURRENT_TIMESTAMP"),
-    )
-    updated_at: Mapped[datetime] = mapped_column(
-        "updatedAt", UtcDateTime, nullable=False, default=utc_now, onupdate=utc_now
-    )
     ip_address: Mapped[str | None] = mapped_column("ipAddress", Text)
     user_agent: Mapped[str | None] = mapped_column("userAgent", Text)
     user_id: Mapped[str] = mapped_column(
@@ -41,4 +31,4 @@ class Session(Base):
     user: Mapped[User] = relationship(back_populates="sessions", lazy="raise")
 
     def __repr__(self) -> str:
-        return f"Session(id={self.id!r}, user_id={self.user_id!r})"
+        return f"AuthSession(id={self.id!r}, user_id={self.user_id!r})"

@@ -5,20 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Index, Text, text
+from sqlalchemy import Index, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base, TimestampMixin, generate_id
 from app.models.types import IntBoolean, UtcDateTime
 
 if TYPE_CHECKING:
     from app.models.account import Account
-    from app.models.session import Session
+    from app.models.session import AuthSession
 
 DEFAULT_ROLE = "user"
 
 
-class User(Base):
+class User(TimestampMixin, Base):
+    updated_at_server_default = True
     __tablename__ = "user"
     # Ours, not Better-Auth's (revision 0002): the admin list sorts and searches on these.
     # The trigram indexes exist on PostgreSQL only (see alembic env.include_object).
@@ -48,28 +49,13 @@ class User(Base):
         "emailVerified", IntBoolean, nullable=False, default=False
     )
     image: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt",
-        UtcDateTime,
-        nullable=False,
-        default=utc_now,
-        server_default=text("CURRENT_TIMESTAMP"),
-    )
-    updated_at: Mapped[datetime] = mapped_column(
-        "updatedAt",
-        UtcDateTime,
-        nullable=False,
-        default=utc_now,
-        onupdate=utc_now,
-        server_default=text("CURRENT_TIMESTAMP"),
-    )
     # Admin plugin. Nullable in Better-Auth's DDL, but Better-Auth fills role/banned in code.
     role: Mapped[str | None] = mapped_column(Text, default=DEFAULT_ROLE)
     banned: Mapped[bool | None] = mapped_column(IntBoolean, default=False)
     ban_reason: Mapped[str | None] = mapped_column("banReason", Text)
     ban_expires: Mapped[datetime | None] = mapped_column("banExpires", UtcDateTime)
 
-    sessions: Mapped[list[Session]] = relationship(
+    sessions: Mapped[list[AuthSession]] = relationship(
         back_populates="user", lazy="raise", passive_deletes=True
     )
     accounts: Mapped[list[Account]] = relationship(

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.routers.deps import AdminUser, AuditServiceDep
 from app.routers.responses import problem_responses
 from app.schemas.audit import AuditEventPage, AuditEventRead
 from app.schemas.base import InputText
-from app.services.audit import AuditQuery, AuditService
-from app.utils.dependencies import AdminUser, SessionDep
+from app.services.audit.service import AuditQuery
 
 router = APIRouter(
     prefix="/audit-events", tags=["audit"], responses=problem_responses(401, 403, 422, 503)
@@ -20,7 +20,7 @@ router = APIRouter(
 @router.get("", summary="Admin actions, newest first (admin)", response_model=AuditEventPage)
 async def list_audit_events(
     _admin: AdminUser,
-    db: SessionDep,
+    audit: AuditServiceDep,
     actor_id: Annotated[InputText | None, Query(alias="actorId", max_length=255)] = None,
     target_id: Annotated[InputText | None, Query(alias="targetId", max_length=255)] = None,
     action: Annotated[InputText | None, Query(max_length=64, examples=["user.ban"])] = None,
@@ -30,7 +30,7 @@ async def list_audit_events(
     query = AuditQuery(
         actor_id=actor_id, target_id=target_id, action=action, limit=limit, offset=offset
     )
-    events, total = await AuditService(db).list_events(query)
+    events, total = await audit.list_events(query)
     return AuditEventPage(
         events=[AuditEventRead.model_validate(event) for event in events],
         total=total,

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from app.routers.responses import problem_responses
-from app.schemas.auth import IntrospectionRequest, IntrospectionResponse, SessionInfo
-from app.schemas.user import UserRead, render_user
-from app.services.introspection import introspect
-from app.utils.dependencies import (
-    AppStateDep,
+from app.routers.deps import (
     CurrentPrincipal,
-    SessionFactoryDep,
-    identity_service,
+    IdentityDep,
     rate_limit_ip,
     rate_limit_user,
 )
+from app.routers.render import render_user
+from app.routers.responses import problem_responses
+from app.schemas.auth import IntrospectionRequest, IntrospectionResponse, SessionInfo
+from app.schemas.user import UserRead
+from app.services.auth.introspection import introspect
 
 router = APIRouter(
     prefix="/auth",
@@ -67,7 +66,6 @@ async def session_info(principal: CurrentPrincipal) -> SessionInfo:
     response_model_exclude_none=True,
     responses=problem_responses(422, 503),
 )
-async def verify(
-    body: IntrospectionRequest, state: AppStateDep, sessions: SessionFactoryDep
-) -> IntrospectionResponse:
-    return await introspect(identity_service(state, sessions), body.token)
+async def verify(body: IntrospectionRequest, identity: IdentityDep) -> IntrospectionResponse:
+    answer = await introspect(identity, body.token)
+    return IntrospectionResponse.model_validate(answer, from_attributes=True)

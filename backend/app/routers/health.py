@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.schemas.common import LiveStatus, Problem, ReadyStatus
-from app.services.health import HealthService
-from app.utils.dependencies import AppStateDep
+from app.routers.deps import HealthDep
+from app.schemas.common import CheckResult, LiveStatus, Problem, ReadyStatus
 from app.utils.exceptions import problem_response
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -24,11 +23,11 @@ async def live() -> LiveStatus:
     response_model=ReadyStatus,
     responses={503: {"model": Problem, "description": "A dependency is unavailable"}},
 )
-async def ready(state: AppStateDep) -> JSONResponse | ReadyStatus:
-    health = HealthService(state.engine)
+async def ready(health: HealthDep) -> JSONResponse | ReadyStatus:
+    results = {"database": await health.check_database(), "keys": await health.check_keys()}
     checks = {
-        "database": await health.check_database(),
-        "keys": await health.check_keys(state.key_cache),
+        name: CheckResult.model_validate(result, from_attributes=True)
+        for name, result in results.items()
     }
     # Only the database gates readiness: with the auth server down, cached keys keep verifying
     # tokens, and pulling every replica out of rotation would turn a degraded API into none.

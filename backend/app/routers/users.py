@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
+from app.routers.deps import (
+    AdminUser,
+    AuditContextDep,
+    CurrentPrincipal,
+    CurrentUser,
+    SettingsDep,
+    UsersDep,
+)
+from app.routers.render import render_user, render_user_page
 from app.routers.responses import problem_responses
 from app.schemas.base import InputText
 from app.schemas.user import (
@@ -17,12 +26,8 @@ from app.schemas.user import (
     SessionRead,
     UserPage,
     UserRead,
-    render_user,
-    render_user_page,
 )
-from app.services.audit import AuditContext
-from app.services.user import UserService, require_self_or_admin
-from app.services.user_query import (
+from app.services.users.query import (
     FilterOperator,
     SearchField,
     SearchOperator,
@@ -30,44 +35,13 @@ from app.services.user_query import (
     SortField,
     UserListQuery,
 )
-from app.utils.dependencies import (
-    AdminUser,
-    AppStateDep,
-    CurrentPrincipal,
-    CurrentUser,
-    SessionDep,
-    SettingsDep,
-    client_ip,
-)
-from app.utils.request_context import current_request_id
+from app.services.users.service import require_self_or_admin
 
 router = APIRouter(
     prefix="/users",
     tags=["users"],
     responses=problem_responses(401, 403, 422, 503),
 )
-
-
-async def user_service(db: SessionDep, state: AppStateDep) -> UserService:
-    settings = state.settings
-    return UserService(
-        db,
-        admin_roles=settings.admin_roles,
-        known_roles=settings.known_roles,
-        cache=state.identity_cache,
-    )
-
-
-Users = Annotated[UserService, Depends(user_service)]
-
-
-async def audit_context(request: Request, actor: CurrentUser) -> AuditContext:
-    return AuditContext(
-        actor_id=actor.id, request_id=current_request_id(), ip_address=client_ip(request)
-    )
-
-
-Audit = Annotated[AuditContext, Depends(audit_context)]
 
 
 async def list_query(
@@ -108,7 +82,7 @@ async def list_query(
 
 @router.get("", summary="List users (admin)", response_model=UserPage)
 async def list_users(
-    _admin: AdminUser, users: Users, query: Annotated[UserListQuery, Depends(list_query)]
+    _admin: AdminUser, users: UsersDep, query: Annotated[UserListQuery, Depends(list_query)]
 ) -> Response:
     found, total = await users.list_users(query)
     return Response(
@@ -123,7 +97,7 @@ async def read_me(user: CurrentUser) -> Response:
 
 
 @router.patch("/me", summary="Update my name or image", response_model=UserRead)
-async def update_me(body: ProfileUpdate, user: CurrentUser, users: Users) -> UserRead:
+async def update_me(body: ProfileUpdate, user: CurrentUser, users: UsersDep) -> UserRead:
     updated = await users.update_profile(
         user.id, body.model_dump(exclude_unset=True, by_alias=False)
     )
@@ -144,7 +118,7 @@ SessionIdPath = Annotated[InputText, Path(min_length=1, max_length=255)]
     responses=problem_responses(404),
 )
 async def read_user(
-    userId: UserIdPath, actor: CurrentUser, users: Users, settings: SettingsDep
+    userId: UserIdPath, actor: CurrentUser, users: UsersDep, settings: SettingsDep
 ) -> UserRead:
     require_self_or_admin(actor, userId, settings.admin_roles)
     return UserRead.model_validate(await users.get_user(userId))
@@ -157,7 +131,11 @@ async def read_user(
     responses=problem_responses(404),
 )
 async def update_user(
-    userId: UserIdPath, body: AdminUserUpdate, _admin: AdminUser, users: Users, audit: Audit
+    userId: UserIdPath,
+    body: AdminUserUpdate,
+    _admin: AdminUser,
+    users: UsersDep,
+    audit: AuditContextDep,
 ) -> UserRead:
     updated = await users.update_user(
         audit, userId, body.model_dump(exclude_unset=True, by_alias=False)
@@ -172,7 +150,7 @@ async def update_user(
     responses=problem_responses(404, 409),
 )
 async def set_role(
-    userId: UserIdPath, body: RoleUpdate, _admin: AdminUser, users: Users, audit: Audit
+    userId: UserIdPath, body: RoleUpdate, _admin: AdminUser, users: UsersDep, audit: AuditContextDep
 ) -> UserRead:
     return UserRead.model_validate(await users.set_role(audit, userId, body.role))
 
@@ -184,7 +162,7 @@ async def set_role(
     responses=problem_responses(404, 409),
 )
 async def ban_user(
-    userId: UserIdPath, body: BanRequest, _admin: AdminUser, users: Users, audit: Audit
+    userId: UserIdPath, body: BanRequest, _admin: AdminUser, users: UsersDep, audit: AuditContextDep
 ) -> UserRead:
     banned = await users.ban(audit, userId, reason=body.ban_reason, expires_in=body.ban_expires_in)
     return UserRead.model_validate(banned)
@@ -196,7 +174,9 @@ async def ban_user(
     response_model=UserRead,
     responses=problem_responses(404),
 )
-async def unban_user(userId: UserIdPath, _admin: AdminUser, users: Users, audit: Audit) -> UserRead:
+async def unban_user(
+    userId: UserIdPath, _admin: AdminUser, users: UsersDep, audit: AuditContextDep
+) -> UserRead:
     return UserRead.model_validate(await users.unban(audit, userId))
 
 
@@ -207,7 +187,7 @@ async def unban_user(userId: UserIdPath, _admin: AdminUser, users: Users, audit:
     responses=problem_responses(404),
 )
 async def list_sessions(
-    userId: UserIdPath, principal: CurrentPrincipal, users: Users, settings: SettingsDep
+    userId: UserIdPath, principal: CurrentPrincipal, users: UsersDep, settings: SettingsDep
 ) -> SessionList:
     require_self_or_admin(principal.user, userId, settings.admin_roles)
     sessions = await users.list_sessions(userId)
@@ -232,8 +212,8 @@ async def revoke_session(
     userId: UserIdPath,
     sessionId: SessionIdPath,
     actor: CurrentUser,
-    users: Users,
-    audit: Audit,
+    users: UsersDep,
+    audit: AuditContextDep,
     settings: SettingsDep,
 ) -> None:
     require_self_or_admin(actor, userId, settings.admin_roles)
@@ -248,7 +228,11 @@ async def revoke_session(
     responses=problem_responses(404),
 )
 async def revoke_sessions(
-    userId: UserIdPath, actor: CurrentUser, users: Users, audit: Audit, settings: SettingsDep
+    userId: UserIdPath,
+    actor: CurrentUser,
+    users: UsersDep,
+    audit: AuditContextDep,
+    settings: SettingsDep,
 ) -> None:
     require_self_or_admin(actor, userId, settings.admin_roles)
     await users.revoke_sessions(audit, userId)
@@ -261,5 +245,7 @@ async def revoke_sessions(
     response_class=Response,
     responses=problem_responses(404, 409),
 )
-async def remove_user(userId: UserIdPath, _admin: AdminUser, users: Users, audit: Audit) -> None:
+async def remove_user(
+    userId: UserIdPath, _admin: AdminUser, users: UsersDep, audit: AuditContextDep
+) -> None:
     await users.remove_user(audit, userId)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from app.schemas.base import CamelModel, InputText, IsoDateTime
-from app.services.snapshots import UserSnapshot
 
 MAX_BAN_SECONDS = 100 * 365 * 86400
 
@@ -146,26 +144,3 @@ class SessionRead(CamelModel):
 
 class SessionList(CamelModel):
     sessions: list[SessionRead]
-
-
-@lru_cache(maxsize=16_384)
-def render_user(user: UserSnapshot) -> bytes:
-    """``UserRead`` JSON of a snapshot, rendered once per snapshot.
-
-    Snapshots are immutable and a changed row is a new snapshot, so the bytes can be reused for
-    as long as the identity cache hands out the same snapshot: the hot ``/me`` endpoints then
-    skip two model round trips per request.
-    """
-    return UserRead.model_validate(user).model_dump_json().encode()
-
-
-def render_user_page(users: list[UserSnapshot], *, total: int, limit: int, offset: int) -> bytes:
-    """``UserPage`` JSON assembled from the per-snapshot renderings (same bytes as
-    ``UserPage.model_dump_json()``, without validating twenty users twice per request)."""
-    return b"".join(
-        (
-            b'{"users":[',
-            b",".join(render_user(user) for user in users),
-            f'],"total":{total},"limit":{limit},"offset":{offset}}}'.encode(),
-        )
-    )

@@ -22,7 +22,7 @@ from sqlalchemy.util import await_
 
 from app.config import Settings
 from app.models import AuditEvent, User
-from app.services.state import AppState
+from app.state import AppState
 from tests.conftest import build_test_app, make_settings
 from tests.support.factories import create_session, create_user
 from tests.support.jwks_server import JwksServer

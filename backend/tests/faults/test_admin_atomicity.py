@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
 from app.database import create_engine
-from app.models import AuditEvent, Session, User
+from app.models import AuditEvent, AuthSession, User
 from tests.conftest import make_settings
 from tests.faults.conftest import AppBuilder, Seeded, asgi_client, kill_backend_on
 from tests.faults.test_database import NO_CACHES, assert_database_unavailable, with_query
@@ -40,7 +40,7 @@ async def ban_state(engine: AsyncEngine, user_id: str) -> tuple[bool, int, int]:
     async with AsyncSession(engine) as db:
         banned = await db.scalar(select(User.banned).where(User.id == user_id))
         sessions = await db.scalar(
-            select(func.count()).select_from(Session).where(Session.user_id == user_id)
+            select(func.count()).select_from(AuthSession).where(AuthSession.user_id == user_id)
         )
         audits = await db.scalar(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.target_id == user_id)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from app.models import User
-from app.services.jwks import JwksCache
+from app.services.auth.keys.cache import JwksCache
 from tests.conftest import TEST_AUTH_URL
 from tests.faults.conftest import AppBuilder, Seeded, asgi_client, eventually
 from tests.support.jwks_server import JwksServer

@@ -1,8 +1,8 @@
 """Hypothesis properties of the small rules security leans on.
 
-- roles (``app.services.roles``): Better-Auth's comma-joined role string, split on "," without
+- roles (``app.services.users.roles``): Better-Auth's comma-joined role string, split on "," without
   trimming; joining never adds spaces or empty parts and round-trips;
-- bans (``app.services.identity.is_ban_active``): Better-Auth's rule, monotonic in time;
+- bans (``app.services.auth.identity.is_ban_active``): Better-Auth's rule, monotonic in time;
 - pagination bounds of ``GET /api/v1/users`` through the app;
 - ``DATABASE_URL`` normalisation (``app.database.resolve_database_target``);
 - ``iss``/``aud`` derivation from ``BETTER_AUTH_URL`` (``app.config.Settings``);
@@ -32,10 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.database import DatabaseUrlError, resolve_database_target
 from app.models import User
-from app.services.auth import TokenVerifier
-from app.services.identity import is_ban_active
-from app.services.jwks import JwksCache, StaticKeySource
-from app.services.roles import has_any_role, join_roles, parse_roles
+from app.services.auth.identity import is_ban_active
+from app.services.auth.keys.cache import JwksCache
+from app.services.auth.keys.sources import StaticKeySource
+from app.services.auth.verifier import TokenVerifier
+from app.services.users.roles import has_any_role, join_roles, parse_roles
 from app.utils.errors import Unauthorized
 from tests.conftest import TEST_SECRET, AppFactory
 from tests.security.helpers import dumps, raw_jws

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Session, User, generate_id
+from app.models import AuthSession, User, generate_id
 
 
 async def create_user(
@@ -47,8 +47,8 @@ async def create_session(
     *,
     expires_in: timedelta = timedelta(days=7),
     token: str | None = None,
-) -> Session:
-    session = Session(
+) -> AuthSession:
+    session = AuthSession(
         user_id=user.id,
         token=token or generate_id(),
         expires_at=datetime.now(UTC) + expires_in,

@@ -16,12 +16,10 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.services.auth import (
-    TokenVerifier,
-    looks_like_jwt,
-    verify_session_token_signature,
-)
-from app.services.jwks import HttpKeySource, JwksCache, StaticKeySource, jwk_from_jwks_row
+from app.services.auth.keys.cache import JwksCache
+from app.services.auth.keys.sources import HttpKeySource, StaticKeySource, jwk_from_jwks_row
+from app.services.auth.session_tokens import looks_like_jwt, verify_session_token_signature
+from app.services.auth.verifier import TokenVerifier
 from app.utils.errors import Unauthorized
 from tests.support.clock import ManualClock
 from tests.support.jwks_server import JwksServer

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.services.identity_cache import IdentityCache
-from app.services.snapshots import SessionSnapshot, UserSnapshot
+from app.services.auth.identity_cache import IdentityCache
+from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
 from tests.support.clock import ManualClock
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)

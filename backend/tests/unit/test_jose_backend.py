@@ -11,7 +11,7 @@ from jose import jws as jose_jws
 from jose.constants import ALGORITHMS
 from jose.exceptions import JWKError
 
-from app.services.jose_backend import (
+from app.services.auth.jose import (
     Ed25519Key,
     InvalidJwkError,
     RsaPssKey,

@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.services.jose_backend import InvalidJwkError
-from app.services.jwks import (
+from app.services.auth.jose import InvalidJwkError
+from app.services.auth.keys.cache import JwksCache
+from app.services.auth.keys.sources import (
     FetchedKeys,
     HttpKeySource,
-    JwksCache,
     KeySource,
     KeySourceError,
     StaticKeySource,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.auth import TokenVerifier
-from app.services.jwks import JwksCache, StaticKeySource
-from app.services.token_cache import CachedTokenVerifier
+from app.services.auth.keys.cache import JwksCache
+from app.services.auth.keys.sources import StaticKeySource
+from app.services.auth.token_cache import CachedTokenVerifier
+from app.services.auth.verifier import TokenVerifier
 from app.utils.errors import Unauthorized
 from tests.support.clock import ManualClock
 from tests.support.keys import better_auth_claims, generate_key, sign_token
@@ -20,9 +21,9 @@ class CountingVerifier:
         self.inner = inner
         self.calls = 0
 
-    async def verify(self, token: str):  # type: ignore[no-untyped-def]
+    async def verify(self, token: str, header=None):  # type: ignore[no-untyped-def]
         self.calls += 1
-        return await self.inner.verify(token)
+        return await self.inner.verify(token, header)
 
 
 @pytest.fixture

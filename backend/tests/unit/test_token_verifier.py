@@ -14,13 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config import Settings
-from app.services.auth import (
-    TokenVerifier,
-    VerifiedToken,
-    looks_like_jwt,
-    verify_session_token_signature,
-)
-from app.services.jwks import JwksCache, StaticKeySource
+from app.services.auth.keys.cache import JwksCache
+from app.services.auth.keys.sources import StaticKeySource
+from app.services.auth.session_tokens import looks_like_jwt, verify_session_token_signature
+from app.services.auth.verifier import TokenVerifier, VerifiedToken
 from app.utils.errors import AppError, Unauthorized
 from tests.support.clock import ManualClock
 from tests.support.jwks_server import JwksServer

@@ -1,4 +1,4 @@
-"""Verification of Better-Auth credentials: JWTs (``/api/auth/token``) and session tokens.
+"""Verification of Better-Auth JWTs (``/api/auth/token``); session tokens: ``session_tokens``.
 
 Every failure is ``Unauthorized`` with a stable ``code`` (``TOKEN_INVALID``, ``TOKEN_EXPIRED``,
 ``TOKEN_ISSUER``, ``TOKEN_AUDIENCE``, ``KEY_NOT_FOUND``, ``SESSION_INVALID``) and a short detail
@@ -8,18 +8,14 @@ that never contains the credential; only an unreachable key source gives
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
-from urllib.parse import unquote
 
-from app.services.jose_backend import (
+from app.services.auth.jose import (
     ASYMMETRIC_ALGORITHMS,
     VerificationKey,
     algorithm_matches_key,
@@ -130,10 +126,16 @@ class TokenVerifier:
             clock=clock,
         )
 
-    async def verify(self, token: str) -> VerifiedToken:
+    async def verify(self, token: str, header: Mapping[str, Any] | None = None) -> VerifiedToken:
         """Size cap, structure, header (alg allow-list, no ``crit``), key by kid, alg fixed by
-        the key, signature + iss/aud/sub (python-jose), then exp/nbf/iat on our clock."""
-        header = read_header(token, max_bytes=self._max_token_bytes)
+        the key, signature + iss/aud/sub (python-jose), then exp/nbf/iat on our clock.
+
+        ``header`` is the token's header when the caller already parsed it (the identity service
+        does, to tell a JWT from a session token); it is then not parsed again."""
+        if header is None:
+            header = read_header(token, max_bytes=self._max_token_bytes)
+        elif len(token) > self._max_token_bytes:
+            raise _invalid("token too large")
         alg = self._check_header(header)
         kid = _check_kid(header.get("kid"))
         key = await self._keys.get_key(kid)
@@ -214,61 +216,3 @@ def _check_subject(sub: object) -> str:
     ):
         raise _invalid("invalid subject")
     return sub
-
-
-# --- routing and session tokens ------------------------------------------------------------
-
-
-def looks_like_jwt(value: str) -> bool:
-    """Whether a bearer credential is a JWT (vs a Better-Auth session token).
-
-    Session tokens are ``TOKEN`` or ``TOKEN.SIGNATURE`` (one dot at most), so three segments
-    whose first decodes to a JSON object with an ``alg`` mean JWT.
-    """
-    if value.count(".") != 2:
-        return False
-    try:
-        header = read_header(value)
-    except Unauthorized:
-        return False
-    return isinstance(header.get("alg"), str)
-
-
-# Better-Auth's session tokens are 32 alphanumerics; allow a little more, but never characters
-# that could not come from it.
-_SESSION_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{1,255}")
-# base64 of a 32-byte HMAC-SHA256: 43 characters and one "=" of padding.
-_SESSION_SIGNATURE: Final = re.compile(r"[A-Za-z0-9+/]{43}=")
-
-
-def verify_session_token_signature(value: str, secret: str, *, allow_unsigned: bool = True) -> str:
-    """The bare session token of a Better-Auth session credential.
-
-    Accepts ``TOKEN`` (the bearer plugin's bare form; refused with ``allow_unsigned=False``,
-    which is what a cookie needs) and ``TOKEN.SIGNATURE`` with SIGNATURE = standard base64
-    (padded) of HMAC-SHA256(key=secret, msg=TOKEN), URL-encoded or not (cookie values carry
-    ``%2F``/``%3D``). Raises ``Unauthorized(SESSION_INVALID)``. The session itself must still be
-    looked up in the database.
-    """
-    try:
-        # unquote, not unquote_plus: "+" is a base64 character and must stay one.
-        decoded = unquote(value, errors="strict") if "%" in value else value
-    except UnicodeDecodeError:
-        raise Unauthorized("invalid session token", code="SESSION_INVALID") from None
-    token, dot, signature = decoded.rpartition(".")
-    if not dot:
-        token, signature = decoded, ""
-    if not _SESSION_TOKEN.fullmatch(token):
-        raise Unauthorized("invalid session token", code="SESSION_INVALID")
-    if not dot:
-        if not allow_unsigned:
-            raise Unauthorized("session token is not signed", code="SESSION_INVALID")
-        return token
-    if not secret or not _SESSION_SIGNATURE.fullmatch(signature):
-        raise Unauthorized("invalid session token signature", code="SESSION_INVALID")
-    expected = base64.b64encode(
-        hmac.new(secret.encode("utf-8"), token.encode("ascii"), hashlib.sha256).digest()
-    ).decode("ascii")
-    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
-        raise Unauthorized("invalid session token signature", code="SESSION_INVALID")
-    return token

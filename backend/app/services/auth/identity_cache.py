@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from app.services.snapshots import SessionSnapshot, UserSnapshot
+from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
 
 V = TypeVar("V")
 

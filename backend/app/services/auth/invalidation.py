@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from app.database import DatabaseTarget
-from app.services.identity_cache import IdentityCache
+from app.services.auth.identity_cache import IdentityCache
 
 logger = logging.getLogger(__name__)
 

@@ -11,26 +11,26 @@ because a JWT lives 15 minutes and a ban or demotion must bite on the very next 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.session import Session
+from app.models.session import AuthSession
 from app.models.user import User
-from app.services.auth import looks_like_jwt, verify_session_token_signature
-from app.services.identity_cache import IdentityCache
-from app.services.roles import parse_roles
-from app.services.snapshots import SessionSnapshot, UserSnapshot
-from app.services.token_cache import Verifier, token_digest
+from app.services.auth.identity_cache import IdentityCache
+from app.services.auth.session_tokens import jwt_header, verify_session_token_signature
+from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
+from app.services.auth.token_cache import Verifier, token_digest
+from app.services.users.roles import parse_roles
 from app.utils.errors import Forbidden, Unauthorized
 
 TokenType = Literal["jwt", "session"]
-SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+DbSessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def _from_timestamp(value: float) -> datetime:
 class IdentityService:
     def __init__(
         self,
-        sessions: SessionFactory,
+        sessions: DbSessionFactory,
         verifier: Verifier,
         *,
         secret: str,
@@ -83,12 +83,15 @@ class IdentityService:
 
     async def authenticate(self, credential: str) -> Principal:
         """A bearer value: a JWT when it looks like one, else a Better-Auth session token."""
-        if looks_like_jwt(credential):
-            return await self.authenticate_jwt(credential)
+        header = jwt_header(credential)
+        if header is not None:
+            return await self.authenticate_jwt(credential, header)
         return await self.authenticate_session_token(credential)
 
-    async def authenticate_jwt(self, token: str) -> Principal:
-        verified = await self._verifier.verify(token)
+    async def authenticate_jwt(
+        self, token: str, header: Mapping[str, Any] | None = None
+    ) -> Principal:
+        verified = await self._verifier.verify(token, header)
         user = await self._load_user(verified.subject)
         return Principal(
             user=user,
@@ -122,9 +125,9 @@ class IdentityService:
             return cached
         generation = self._cache.begin_read()
         statement = (
-            select(Session, User)
-            .join(User, Session.user_id == User.id)
-            .where(Session.token == token)
+            select(AuthSession, User)
+            .join(User, AuthSession.user_id == User.id)
+            .where(AuthSession.token == token)
         )
         async with self._sessions() as db:
             row = (await db.execute(statement)).one_or_none()

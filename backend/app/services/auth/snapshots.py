@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.models.session import Session
+from app.models.session import AuthSession
 from app.models.user import User
 
 
@@ -52,7 +52,7 @@ class SessionSnapshot:
     expires_at: datetime
 
     @classmethod
-    def of(cls, session: Session) -> SessionSnapshot:
+    def of(cls, session: AuthSession) -> SessionSnapshot:
         return cls(
             id=session.id,
             user_id=session.user_id,

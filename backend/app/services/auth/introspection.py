@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
-from app.schemas.auth import IntrospectionResponse
-from app.services.identity import IdentityService
+from dataclasses import dataclass
+
+from app.services.auth.identity import IdentityService, TokenType
 from app.utils.errors import Forbidden, Unauthorized
 
 
-async def introspect(identity: IdentityService, token: str) -> IntrospectionResponse:
+@dataclass(frozen=True)
+class Introspection:
+    """What introspection tells another service: only ``active`` and ``code`` when refused."""
+
+    active: bool
+    code: str | None = None
+    sub: str | None = None
+    token_type: TokenType | None = None
+    exp: int | None = None
+    iat: int | None = None
+    iss: str | None = None
+    aud: str | list[str] | None = None
+    roles: list[str] | None = None
+    session_id: str | None = None
+
+
+async def introspect(identity: IdentityService, token: str) -> Introspection:
     try:
         principal = await identity.authenticate(token.strip())
     except (Unauthorized, Forbidden) as refused:
-        return IntrospectionResponse(active=False, code=refused.code)
+        return Introspection(active=False, code=refused.code)
     # ServiceUnavailable (key source or database down) propagates as 503: the token may well
     # be valid, so "inactive" would be a lie that logs users out.
     claims = principal.claims or {}
     aud, iss = claims.get("aud"), claims.get("iss")
-    return IntrospectionResponse(
+    return Introspection(
         active=True,
         sub=principal.user.id,
         token_type=principal.token_type,

@@ -19,14 +19,14 @@ from typing import Any
 from sqlalchemy import and_, delete, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.session import Session
+from app.models.session import AuthSession
 from app.models.user import User
-from app.services.audit import AuditContext, AuditService
-from app.services.identity import is_ban_active
-from app.services.identity_cache import IdentityCache
-from app.services.roles import has_any_role, join_roles, parse_roles
-from app.services.snapshots import UserSnapshot
-from app.services.user_query import UserListQuery, count_statement, has_role, page_statement
+from app.services.audit.service import AuditContext, AuditService
+from app.services.auth.identity import is_ban_active
+from app.services.auth.identity_cache import IdentityCache
+from app.services.auth.snapshots import UserSnapshot
+from app.services.users.query import UserListQuery, count_statement, has_role, page_statement
+from app.services.users.roles import has_any_role, join_roles, parse_roles
 from app.utils.errors import Conflict, Forbidden, NotFound, invalid_field
 from app.utils.timefmt import format_iso_utc
 
@@ -88,12 +88,12 @@ class UserService:
             raise NotFound("no such user", code="USER_NOT_FOUND")
         return user
 
-    async def list_sessions(self, user_id: str) -> list[Session]:
+    async def list_sessions(self, user_id: str) -> list[AuthSession]:
         await self.get_user(user_id)
         statement = (
-            select(Session)
-            .where(Session.user_id == user_id)
-            .order_by(Session.created_at.desc(), Session.id)
+            select(AuthSession)
+            .where(AuthSession.user_id == user_id)
+            .order_by(AuthSession.created_at.desc(), AuthSession.id)
         )
         return list((await self._db.scalars(statement)).all())
 
@@ -132,9 +132,10 @@ class UserService:
         roles = self._validate_roles(requested)
         stored = join_roles(roles)
         keeps_admin = any(role in self._admin_roles for role in roles)
-        if not keeps_admin:
-            await self._guard_admin_loss(context, user_id, "demoted", "CANNOT_DEMOTE_SELF")
-        user = await self.get_user(user_id, for_update=True)
+        if keeps_admin:
+            user = await self.get_user(user_id, for_update=True)
+        else:
+            user = await self._lock_target(context, user_id, "demoted", "CANNOT_DEMOTE_SELF")
         before = _snapshot(user, ["role"])
         user.role = stored
         self._audit.record(
@@ -151,15 +152,14 @@ class UserService:
         reason: str | None,
         expires_in: int | None,
     ) -> User:
-        await self._guard_admin_loss(context, user_id, "banned", "CANNOT_BAN_SELF")
-        user = await self.get_user(user_id, for_update=True)
+        user = await self._lock_target(context, user_id, "banned", "CANNOT_BAN_SELF")
         fields = ("banned", "ban_reason", "ban_expires")
         before = _snapshot(user, fields)
         user.banned = True
         user.ban_reason = reason or DEFAULT_BAN_REASON
         user.ban_expires = self._now() + timedelta(seconds=expires_in) if expires_in else None
         # Better-Auth's banUser revokes every session; so do we, in the same transaction.
-        revoked = await self._delete_sessions(Session.user_id == user.id)
+        revoked = await self._delete_sessions(AuthSession.user_id == user.id)
         self._audit.record(
             context,
             "user.ban",
@@ -185,7 +185,7 @@ class UserService:
     async def revoke_session(self, context: AuditContext, user_id: str, session_id: str) -> None:
         await self.get_user(user_id)
         revoked = await self._delete_sessions(
-            and_(Session.id == session_id, Session.user_id == user_id)
+            and_(AuthSession.id == session_id, AuthSession.user_id == user_id)
         )
         if revoked == 0:
             # Also for a session of another user: its existence is not revealed.
@@ -196,15 +196,14 @@ class UserService:
 
     async def revoke_sessions(self, context: AuditContext, user_id: str) -> int:
         await self.get_user(user_id)
-        revoked = await self._delete_sessions(Session.user_id == user_id)
+        revoked = await self._delete_sessions(AuthSession.user_id == user_id)
         if context.actor_id != user_id:
             self._audit.record(context, "session.revoke_all", user_id, {"sessionsRevoked": revoked})
         await self._commit(sessions_of=user_id)
         return revoked
 
     async def remove_user(self, context: AuditContext, user_id: str) -> None:
-        await self._guard_admin_loss(context, user_id, "removed", "CANNOT_REMOVE_SELF")
-        user = await self.get_user(user_id, for_update=True)
+        user = await self._lock_target(context, user_id, "removed", "CANNOT_REMOVE_SELF")
         detail = {"before": {"email": user.email, "name": user.name, "role": user.role}}
         # Sessions and accounts go with the user (ON DELETE CASCADE); audit rows stay.
         await self._db.execute(delete(User).where(User.id == user.id))
@@ -240,31 +239,36 @@ class UserService:
             raise invalid_field(["body", "role"], message, code="UNKNOWN_ROLE")
         return roles
 
-    async def _guard_admin_loss(
+    async def _lock_target(
         self, context: AuditContext, target_id: str, verb: str, self_code: str
-    ) -> None:
-        """Before an action that takes admin power away from ``target_id``: never the last
-        admin (409), never oneself (403).
+    ) -> User:
+        """Lock and return the target of an action that takes admin power away from it: never
+        the last admin (409), never oneself (403).
 
-        The common case, a target who is not an admin, cannot empty the admin set: it locks
-        only the target's row, so admin writes about ordinary users do not queue behind one
-        another. Lock order is always "admin rows (by id), then the target" or "the target
-        alone", never the reverse, so two such actions cannot deadlock.
+        The common case, a target who is not an admin, cannot empty the admin set: the target
+        row is read once, locked, and nothing else is locked, so admin writes about ordinary
+        users do not queue behind one another. Lock order is always "admin rows (by id), then
+        the target" or "the target alone", never the reverse, so two such actions cannot
+        deadlock: a target found to be an admin is given back (its lock was taken inside a
+        savepoint, and rolling that back releases it) before the admin rows are locked.
         """
         if target_id != context.actor_id:
-            seen = await self.get_user(target_id)
-            if not self._counts_as_admin(seen):
-                locked = await self.get_user(target_id, for_update=True)
-                if not self._counts_as_admin(locked):
-                    return
-                # Promoted between the read and the lock: waiting for the admin rows now
-                # could deadlock with an admin-first transaction. Let the client retry.
-                raise Conflict("the user was changed concurrently; retry", code="CONCURRENT_CHANGE")
+            savepoint = await self._db.begin_nested()
+            try:
+                target = await self.get_user(target_id, for_update=True)
+            except NotFound:
+                await savepoint.rollback()
+                raise
+            if not self._counts_as_admin(target):
+                await savepoint.commit()
+                return target
+            await savepoint.rollback()
         admins = await self._lock_admins(context)
         if admins == {target_id}:
             raise Conflict(f"the last admin cannot be {verb}", code="LAST_ADMIN")
         if target_id == context.actor_id:
             raise Forbidden(f"an admin cannot be {verb} by themself", code=self_code)
+        return await self.get_user(target_id, for_update=True)
 
     def _counts_as_admin(self, user: User) -> bool:
         return has_any_role(user.role, self._admin_roles) and not is_ban_active(user, self._now())
@@ -290,7 +294,7 @@ class UserService:
         return admins
 
     async def _delete_sessions(self, condition: Any) -> int:
-        result = await self._db.execute(delete(Session).where(condition))
+        result = await self._db.execute(delete(AuthSession).where(condition))
         return int(getattr(result, "rowcount", 0) or 0)
 
 

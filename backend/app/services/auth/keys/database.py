@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.jwks import Jwks
-from app.services.jose_backend import InvalidJwkError
-from app.services.jwks import FetchedKeys, KeySourceError, jwk_from_jwks_row
+from app.services.auth.jose import InvalidJwkError
+from app.services.auth.keys.sources import FetchedKeys, KeySourceError, jwk_from_jwks_row
 
 logger = logging.getLogger(__name__)
 

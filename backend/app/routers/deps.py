@@ -19,12 +19,16 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.database import SessionProvider
-from app.services.identity import IdentityService, Principal, SessionFactory
-from app.services.roles import has_any_role
-from app.services.snapshots import UserSnapshot
-from app.services.state import AppState
+from app.database import DbSessionProvider
+from app.services.audit.service import AuditContext, AuditService
+from app.services.auth.identity import DbSessionFactory, IdentityService, Principal
+from app.services.auth.snapshots import UserSnapshot
+from app.services.platform.health import HealthService
+from app.services.users.roles import has_any_role
+from app.services.users.service import UserService
+from app.state import AppState
 from app.utils.errors import Forbidden, Unauthorized
+from app.utils.request_context import current_request_id
 
 SECURE_COOKIE_PREFIX = "__Secure-"
 
@@ -59,22 +63,22 @@ async def get_app_settings(state: AppStateDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-async def get_session_provider(state: AppStateDep) -> AsyncIterator[SessionProvider]:
-    provider = SessionProvider(state.sessionmaker)
+async def get_db_session_provider(state: AppStateDep) -> AsyncIterator[DbSessionProvider]:
+    provider = DbSessionProvider(state.sessionmaker)
     try:
         yield provider
     finally:
         await provider.aclose()
 
 
-SessionProviderDep = Annotated[SessionProvider, Depends(get_session_provider)]
+DbSessionProviderDep = Annotated[DbSessionProvider, Depends(get_db_session_provider)]
 
 
-async def get_db_session(provider: SessionProviderDep) -> AsyncSession:
+async def get_db_session(provider: DbSessionProviderDep) -> AsyncSession:
     return provider()
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_db_session)]
+DbSession = Annotated[AsyncSession, Depends(get_db_session)]
 
 
 def client_ip(request: Request) -> str:
@@ -108,32 +112,31 @@ def _session_cookie(request: Request, settings: Settings) -> str | None:
     return request.cookies.get(SECURE_COOKIE_PREFIX + name) or request.cookies.get(name)
 
 
-async def get_session_factory(state: AppStateDep) -> SessionFactory:
+async def get_db_session_factory(state: AppStateDep) -> DbSessionFactory:
     """Sessions for reads outside the request's own session (authentication on a cache miss).
     Not a generator dependency on purpose: those cost more than a cached authentication."""
     return state.sessionmaker
 
 
-SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
+DbSessionFactoryDep = Annotated[DbSessionFactory, Depends(get_db_session_factory)]
 
 
-def identity_service(state: AppState, sessions: SessionFactory) -> IdentityService:
-    return IdentityService(
-        sessions,
-        state.verifier,
-        secret=state.settings.better_auth_secret,
-        cache=state.identity_cache,
-    )
+async def get_identity_service(
+    state: AppStateDep, sessions: DbSessionFactoryDep
+) -> IdentityService:
+    return state.identity_service(sessions)
+
+
+IdentityDep = Annotated[IdentityService, Depends(get_identity_service)]
 
 
 async def get_principal(
     request: Request,
     state: AppStateDep,
-    sessions: SessionFactoryDep,
+    identity: IdentityDep,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     _cookie: Annotated[str | None, Security(cookie_scheme)],
 ) -> Principal:
-    identity = identity_service(state, sessions)
     bearer = _bearer_from_header(request)
     if bearer is not None:
         principal = await identity.authenticate(bearer)
@@ -184,3 +187,37 @@ async def require_admin(user: CurrentUser, settings: SettingsDep) -> UserSnapsho
 
 
 AdminUser = Annotated[UserSnapshot, Depends(require_admin)]
+
+
+# --- per-request services (built by AppState, the composition root) ---------------------------
+
+
+async def get_user_service(db: DbSession, state: AppStateDep) -> UserService:
+    return state.user_service(db)
+
+
+UsersDep = Annotated[UserService, Depends(get_user_service)]
+
+
+async def get_audit_service(db: DbSession, state: AppStateDep) -> AuditService:
+    return state.audit_service(db)
+
+
+AuditServiceDep = Annotated[AuditService, Depends(get_audit_service)]
+
+
+async def get_audit_context(request: Request, actor: CurrentUser) -> AuditContext:
+    """Who acts, for the audit rows a write use-case records."""
+    return AuditContext(
+        actor_id=actor.id, request_id=current_request_id(), ip_address=client_ip(request)
+    )
+
+
+AuditContextDep = Annotated[AuditContext, Depends(get_audit_context)]
+
+
+async def get_health_service(state: AppStateDep) -> HealthService:
+    return state.health_service()
+
+
+HealthDep = Annotated[HealthService, Depends(get_health_service)]

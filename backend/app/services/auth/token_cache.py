@@ -10,14 +10,16 @@ is bounded; when full, the oldest entries go first.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
-from app.services.auth import VerifiedToken
+from app.services.auth.verifier import VerifiedToken
 
 
 class Verifier(Protocol):
-    async def verify(self, token: str) -> VerifiedToken: ...
+    async def verify(
+        self, token: str, header: Mapping[str, Any] | None = None
+    ) -> VerifiedToken: ...
 
 
 def token_digest(token: str) -> bytes:
@@ -41,7 +43,7 @@ class CachedTokenVerifier:
         self.hits = 0
         self.misses = 0
 
-    async def verify(self, token: str) -> VerifiedToken:
+    async def verify(self, token: str, header: Mapping[str, Any] | None = None) -> VerifiedToken:
         digest = token_digest(token)
         cached = self._entries.get(digest)
         if cached is not None:
@@ -50,7 +52,7 @@ class CachedTokenVerifier:
                 return cached
             del self._entries[digest]
         self.misses += 1
-        verified = await self._verifier.verify(token)
+        verified = await self._verifier.verify(token, header)
         self._store(digest, verified)
         return verified
 

@@ -1,4 +1,10 @@
-"""Everything the running app holds: built in the lifespan, disposed on shutdown."""
+"""The composition root: every service of the running app is built here, and only here.
+
+Process-wide services (key cache, verifier, caches, rate limiter, listener) are built once in
+the lifespan by :func:`build_app_state` and disposed on shutdown. Per-request services, which
+need the request's database session, are built by the ``AppState`` methods below, which the
+dependency providers in ``app.routers.deps`` call: no router builds a service itself.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import JwksSource, Settings
 from app.database import resolve_database_target
-from app.services.auth import TokenVerifier
-from app.services.identity_cache import IdentityCache
-from app.services.invalidation import InvalidationListener
-from app.services.jwks import HttpKeySource, JwksCache, KeySource
-from app.services.jwks_database import DatabaseKeySource
-from app.services.rate_limit import RateLimiter, storage_for
-from app.services.token_cache import CachedTokenVerifier, Verifier
+from app.services.audit.service import AuditService
+from app.services.auth.identity import DbSessionFactory, IdentityService
+from app.services.auth.identity_cache import IdentityCache
+from app.services.auth.invalidation import InvalidationListener
+from app.services.auth.keys.cache import JwksCache
+from app.services.auth.keys.database import DatabaseKeySource
+from app.services.auth.keys.sources import HttpKeySource, KeySource
+from app.services.auth.token_cache import CachedTokenVerifier, Verifier
+from app.services.auth.verifier import TokenVerifier
+from app.services.platform.health import HealthService
+from app.services.platform.rate_limit import RateLimiter, storage_for
+from app.services.users.service import UserService
 
 
 @dataclass
@@ -42,6 +53,30 @@ class AppState:
         task.add_done_callback(self.background.discard)
         if self.listener is not None:
             self.listener.start()
+
+    def identity_service(self, sessions: DbSessionFactory) -> IdentityService:
+        """Authentication; ``sessions`` opens a database session only on a cache miss."""
+        return IdentityService(
+            sessions,
+            self.verifier,
+            secret=self.settings.better_auth_secret,
+            cache=self.identity_cache,
+        )
+
+    def user_service(self, db: AsyncSession) -> UserService:
+        return UserService(
+            db,
+            admin_roles=self.settings.admin_roles,
+            known_roles=self.settings.known_roles,
+            cache=self.identity_cache,
+        )
+
+    @staticmethod
+    def audit_service(db: AsyncSession) -> AuditService:
+        return AuditService(db)
+
+    def health_service(self) -> HealthService:
+        return HealthService(self.engine, self.key_cache)
 
     async def aclose(self) -> None:
         if self.listener is not None:
