@@ -29,7 +29,7 @@ SESSION_LIFETIME = timedelta(days=7)
 PASSWORD = "bench-password-1234"
 SEARCH_FRAGMENT = ".00012"
 ADMIN_EMAIL = "admin@bench.example.com"
-BATCH = 20_000
+BATCH = 10_000  # rows per COPY transaction; also one progress line each
 
 _FIRST = (
     "ada",
