@@ -51,3 +51,17 @@ def test_pre_commit_runs_the_linters_of_make_lint() -> None:
     assert "cd backend" in mypy["entry"]
     assert "uv run --frozen mypy" in mypy["entry"]
     assert mypy["pass_filenames"] is False  # mypy checks app/ as configured, strict
+
+
+def test_env_example_values_are_the_defaults() -> None:
+    """Copying .env.example changes nothing: each setting's line holds its config.py default
+    (empty where the default is derived or empty)."""
+    from tests.test_docs import ENV_EXAMPLE, env_names, rendered_default
+
+    lines = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", ENV_EXAMPLE.read_text(), re.MULTILINE))
+    wrong = {
+        name: (lines.get(name), rendered_default(field))
+        for name, field in env_names().items()
+        if lines.get(name, "").strip() != rendered_default(field)
+    }
+    assert not wrong, f".env.example value -> config.py default: {wrong}"
