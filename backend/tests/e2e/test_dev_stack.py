@@ -4,9 +4,10 @@ stops completely whenever it is stopped.
 Real processes: the script installs nothing new here (node_modules and the virtualenv are in
 place), migrates a temporary SQLite file (the embedded default, as a newcomer gets it) and runs
 the real Better-Auth server and uvicorn. It is stopped with SIGINT (what Ctrl-C sends) or SIGTERM,
-once it is ready and at moments during start-up. Afterwards nothing it started may be left: every
+once it is ready and at moments during start-up, with Ctrl-C on a real (pseudo-)terminal, and
+after whoever read its output has gone away. Afterwards nothing it started may be left: every
 process is found by a marker in its environment (``/proc/<pid>/environ``), whatever its process
-group, and both ports must be free. One stop in five used to leave the API running.
+group, and both ports must be free. Stops used to leave the servers running.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -88,6 +90,12 @@ class DevStack:
     auth_port: int = 0
     api_port: int = 0
     terminal: int | None = None  # the pseudo-terminal's master side, when there is one
+    reader: _PipeReader | None = None  # what reads the output pipe, when there is one
+
+    def close_output(self) -> None:
+        """The reader of the script's output goes away (a harness stops reading)."""
+        assert self.reader is not None
+        self.reader.close()
 
     def ctrl_c(self) -> None:
         """What pressing Ctrl-C does: the terminal sends SIGINT to its foreground group."""
@@ -141,7 +149,7 @@ def launch(database_file: Path, tmp_path: Path) -> Iterator[Launch]:
     """``launch(**env)`` starts dev.sh; whatever it leaves behind is killed at teardown."""
     started: list[DevStack] = []
 
-    def start(*, terminal: bool = False, **extra: str) -> DevStack:
+    def start(*, terminal: bool = False, piped: bool = False, **extra: str) -> DevStack:
         """dev.sh on its own (signals reach the script only, as `kill` sends them), or, with
         ``terminal``, `make run` on a pseudo-terminal of its own, where Ctrl-C is the
         terminal's: SIGINT to the whole foreground process group (make and the script)."""
@@ -163,6 +171,19 @@ def launch(database_file: Path, tmp_path: Path) -> Iterator[Launch]:
         log = tmp_path / f"dev-{len(started)}.log"
         if terminal:
             stack = _on_a_terminal(["make", "run"], env, log)
+        elif piped:
+            read_end, write_end = os.pipe()
+            process = subprocess.Popen(
+                ["bash", str(DEV_SH)],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=write_end,
+                start_new_session=True,
+            )
+            os.close(write_end)
+            stack = DevStack(process, log, reader=_PipeReader(read_end, log))
         else:
             with log.open("wb") as sink:
                 process = subprocess.Popen(
@@ -189,6 +210,41 @@ def launch(database_file: Path, tmp_path: Path) -> Iterator[Launch]:
             stack.kill_leftovers()
             if stack.terminal is not None:
                 os.close(stack.terminal)
+            if stack.reader is not None:
+                stack.reader.close()
+
+
+class _PipeReader:
+    """Copies a pipe into a file until closed; then the pipe has no reader any more."""
+
+    def __init__(self, fd: int, log: Path) -> None:
+        self._fd = fd
+        self._log = log
+        self._stop = threading.Event()
+        self._closed = False
+        log.touch()
+        self._thread = threading.Thread(target=self._copy, daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        with self._log.open("ab") as sink:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([self._fd], [], [], 0.1)
+                if not ready:
+                    continue
+                data = os.read(self._fd, 65536)
+                if not data:
+                    return
+                sink.write(data)
+                sink.flush()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._thread.join()
+        os.close(self._fd)
 
 
 def _set_controlling_terminal() -> None:  # pragma: no cover - runs in the child
@@ -328,3 +384,13 @@ def test_ctrl_c_in_a_terminal_stops_make_run(launch: Launch) -> None:
     left = stack.leftovers()
     assert not left, f"left running after Ctrl-C: {left}\n{stack}"
     assert "[dev] stopped" in stack.output()
+
+
+def test_stops_everything_when_nobody_reads_its_output(launch: Launch) -> None:
+    """A harness that stops reading the output before stopping the stack: the old script died
+    of SIGPIPE on its first "stopping" line, before it had signalled anything, and left both
+    servers running."""
+    stack = launch(piped=True)
+    stack.wait_for(READY)
+    stack.close_output()
+    _assert_stopped(stack, stack.stop(signal.SIGTERM), signal.SIGTERM)
