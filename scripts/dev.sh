@@ -27,15 +27,17 @@ say() { printf '[dev] %s\n' "$*" >&2 || true; }
 die() { say "error: $*"; exit 1; }
 
 # --- processes --------------------------------------------------------------------------------
-# Everything this script starts runs as a background job, and job control (set -m) gives every
-# job its own process group: the job and whatever it starts (npm -> node, uv -> python) are
-# stopped together with one kill of the group. The script itself only ever waits with the `wait`
-# builtin, which a trapped signal interrupts at once (a foreground command would delay the trap
-# until it finished). The traps are in place before the first child starts, and `stop` takes
-# the groups to stop from bash's own job table (`jobs -p`), which a job enters as it is forked:
-# there is no moment at which a started process is not known yet. (The old version kept a list
-# of its own, appended to after the fork; a signal in between left that process running.)
-set -m
+# Everything this script starts runs as a background job in a process group of its own: the job
+# and whatever it starts (npm -> node, uv -> python) are stopped together with one kill of the
+# group. Job control (set -m) is switched on only while such a job is forked (`spawn`): with it
+# on, bash would also hand the terminal to every foreground command (the banner's `cat`, ...), and
+# a Ctrl-C pressed then would reach that command alone and be lost; with it off, Ctrl-C always
+# reaches this script (and make), never the servers directly. The script itself only ever waits
+# with the `wait` builtin, which a trapped signal interrupts at once (a foreground command would
+# delay the trap until it finished). The traps are in place before the first child starts, and
+# `stop` takes the groups to stop from bash's own job table (`jobs -p`), which a job enters as it
+# is forked: no started process is ever unknown to it. The clean-up survives a closed stdout
+# (SIGPIPE ignored, `say` never fails) and a second signal (which only hurries it).
 
 servers=()     # process groups of the two servers, for `alive`
 stopping=0
@@ -54,7 +56,7 @@ stop() {
     trap '' PIPE
     local groups group
     groups="$(jobs -p)"
-    set +m  # no "[n]+ Terminated ..." notices for the jobs stopped below
+    set +m  # in case the signal came while a job was being forked
     if [[ -n "$groups" ]]; then
         say "stopping (${#servers[@]} server(s) running)"
         for group in $groups; do kill -TERM -- "-$group" 2>/dev/null || true; done
@@ -79,9 +81,16 @@ trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# spawn COMMAND...: start COMMAND as a background job in a process group of its own ($! is it).
+spawn() {
+    set -m
+    "$@" &
+    set +m
+}
+
 # job COMMAND...: run COMMAND as a job (own process group, stdin closed) and wait for it.
 job() {
-    "$@" </dev/null &
+    spawn "$@" </dev/null
     wait "$!"
 }
 
@@ -160,17 +169,18 @@ job bash -c 'cd backend && exec "$0" run --frozen alembic upgrade head' "$UV"
 # --- run --------------------------------------------------------------------------------------
 # start NAME DIR COMMAND...: COMMAND's output prefixed with [NAME]. The server gets the group's
 # SIGTERM; the subshell and the prefixer outlive it, to print its last words and end with them.
-start() {
+serve() {
     local name=$1 dir=$2
     shift 2
-    (
-        cd "$dir"
-        trap : INT TERM
-        "$@" 2>&1 </dev/null | {
-            trap '' INT TERM
-            exec awk -v prefix="[$name] " '{ print prefix $0; fflush() }'
-        }
-    ) &
+    cd "$dir"
+    trap : INT TERM
+    "$@" 2>&1 </dev/null | {
+        trap '' INT TERM
+        exec awk -v prefix="[$name] " '{ print prefix $0; fflush() }'
+    }
+}
+start() {
+    spawn serve "$@"
     servers+=("$!")
 }
 
