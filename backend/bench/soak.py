@@ -22,13 +22,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from app.database import create_engine
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET, make_settings
+from tests.faults import api_process
 from tests.faults.api_process import running_api
 from tests.load.workload import (
     KNOWN_ROLES,
@@ -68,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--roles", help="comma-separated roles the writers set (default: all known)"
     )
+    parser.add_argument(
+        "--start-timeout", type=float, default=120.0, help="wait for the API to answer (s)"
+    )
     parser.add_argument("--report-every", type=float, default=30.0, help="progress interval (s)")
     args = parser.parse_args(argv)
     if args.url and not args.database_url:
@@ -88,9 +94,48 @@ def database(url: str | None) -> Iterator[tuple[str, bool]]:
         provisioned.cleanup()
 
 
-async def report(mix: Mix, every: float) -> None:
+def process_usage(pid: int | None) -> str:
+    """RSS and open file descriptors of the API process (Linux /proc), or '' if unknown."""
+    if pid is None:
+        return ""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss_kb = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+        )
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, StopIteration, ValueError):
+        return ""
+    return f"; API rss {rss_kb / 1024:.1f} MiB, fds {fds}"
+
+
+class LoopLag:
+    """How late this (load generator's) event loop wakes up: a late wake-up is latency the
+    client adds to every request it measures, not the server's."""
+
+    def __init__(self, period: float = 0.05) -> None:
+        self.period = period
+        self.lags: list[float] = []
+
+    async def run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.period)
+            self.lags.append(time.perf_counter() - started - self.period)
+
+    def summary(self) -> str:
+        ordered = sorted(self.lags) or [0.0]
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        return (
+            f"load generator loop lag: p50 {ordered[len(ordered) // 2] * 1000:.1f} ms, "
+            f"p99 {p99 * 1000:.1f} ms, max {ordered[-1] * 1000:.1f} ms"
+        )
+
+
+async def report(mix: Mix, every: float, api_pid: int | None) -> None:
     """One line per interval: what was sent in it and what went wrong so far."""
     result, last_count, last_time = mix.result, 0, time.monotonic()
+    say(f"  start{process_usage(api_pid)}")
     while True:
         await asyncio.sleep(every)
         now, count = time.monotonic(), result.requests
@@ -98,7 +143,7 @@ async def report(mix: Mix, every: float) -> None:
         say(
             f"  {count} requests, {rate:.0f} rps over the last {now - last_time:.0f}s; "
             f"5xx {result.server_errors}, transport errors {len(result.transport_errors)}, "
-            f"unexpected {len(result.unexpected)}"
+            f"unexpected {len(result.unexpected)}{process_usage(api_pid)}"
         )
         last_count, last_time = count, now
 
@@ -112,7 +157,7 @@ async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) ->
     try:
         with ExitStack() as stack:
             if args.url:
-                url, roles = args.url, ["user"]
+                url, roles, api_pid = args.url, ["user"], None
             else:
                 key = generate_key("EdDSA")
                 jwks_server = stack.enter_context(JwksServer(jwks(key)))
@@ -127,7 +172,7 @@ async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) ->
                         **POOL_FOR_100_CLIENTS,
                     )
                 )
-                url, roles = api.url, list(ROLE_CHOICES)
+                url, roles, api_pid = api.url, list(ROLE_CHOICES), api.pid
             if args.roles:
                 roles = [role.strip() for role in args.roles.split(",") if role.strip()]
             mix = Mix(
@@ -142,18 +187,24 @@ async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) ->
                 f"soak: {args.clients} clients ({args.writers} writers) for {args.seconds:g}s "
                 f"against {url}"
             )
-            reporter = asyncio.ensure_future(report(mix, args.report_every))
+            lag = LoopLag()
+            reporter = asyncio.ensure_future(report(mix, args.report_every, api_pid))
+            lag_probe = asyncio.ensure_future(lag.run())
             try:
                 result: Result = await mix.run(args.seconds)
             finally:
-                reporter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reporter
+                for task in (reporter, lag_probe):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            say(f"  end{process_usage(api_pid)}")
         problems = await verify(engine, population, result)
     finally:
         await cleanup(engine, population)
         await engine.dispose()
     say(result.summary("soak"))
+    say(f"  per kind: {result.per_label()}")
+    say(f"  {lag.summary()}")
     for line in [*result.unexpected[:10], *result.transport_errors[:10], *problems[:20]]:
         say(f"  ! {line}")
     failed = result.server_errors or result.transport_errors or result.unexpected or problems
@@ -163,6 +214,8 @@ async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) ->
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A busy shared machine can take longer than a test's 30 s to start a server.
+    api_process.START_TIMEOUT_SECONDS = args.start_timeout
     with database(args.database_url) as (database_url, ours):
         return asyncio.run(soak(args, database_url, ours))
 
