@@ -167,6 +167,7 @@ class InvalidationListener:
                 raise
             except Exception as error:  # any failure: fall back, then retry
                 failures += 1
+                logger.debug("cache invalidation feed failure: %s", type(error).__name__)
                 if failures == 1:
                     logger.warning(
                         "cache invalidation feed unavailable (%s); caching with a short TTL "
@@ -228,12 +229,19 @@ class InvalidationListener:
                     _asyncpg_sql(MISSING_TRIGGERS_SQL), *trigger_query_params().values()
                 )
                 await beat.execute(HEARTBEAT_BEAT_SQL, self._beat_id)
+        # The echo, or the listener's connection dying meanwhile (then no need to wait).
+        echo = asyncio.ensure_future(self._echo.wait())
+        lost = asyncio.ensure_future(self._lost.wait())
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._echo.wait()
-        except TimeoutError:
+            await asyncio.wait({echo, lost}, timeout=self._timeout, return_when="FIRST_COMPLETED")
+        finally:
+            for waiter in (echo, lost):
+                waiter.cancel()
+        if self._lost.is_set():
+            raise ConnectionError("listener connection lost")
+        if not self._echo.is_set():
             self.heartbeat_misses += 1
-            raise HeartbeatLost("heartbeat notice did not arrive in time") from None
+            raise HeartbeatLost("heartbeat notice did not arrive in time")
         self.heartbeats += 1
         self.last_heartbeat = time.monotonic()
         missing = tuple(row[0] for row in rows)
