@@ -84,6 +84,13 @@ class HealthService:
             return CheckResult(status="ok", info={"state": "cache disabled"})
         if self._engine.dialect.name != "postgresql":
             return CheckResult(status="ok", info={"state": "no feed (fallback TTL)"})
+        listener = self._listener.status() if self._listener is not None else {}
+        info: dict[str, Any] = {
+            "state": "live" if listener.get("live") else "fallback TTL",
+            "missingTriggers": None,
+            "lastHeartbeatAge": listener.get("last_heartbeat_age"),
+            "heartbeatMisses": listener.get("heartbeat_misses"),
+        }
         try:
             async with asyncio.timeout(DATABASE_CHECK_TIMEOUT_SECONDS):
                 async with self._engine.connect() as connection:
@@ -92,16 +99,9 @@ class HealthService:
                     )
                     missing = [row[0] for row in rows]
         except Exception as error:  # the database check reports the database itself
-            return CheckResult(
-                status="degraded", detail=f"trigger check failed: {type(error).__name__}"
-            )
-        listener = self._listener.status() if self._listener is not None else {}
-        info = {
-            "state": "live" if listener.get("live") else "fallback TTL",
-            "missingTriggers": missing,
-            "lastHeartbeatAge": listener.get("last_heartbeat_age"),
-            "heartbeatMisses": listener.get("heartbeat_misses"),
-        }
+            detail = f"trigger check failed: {type(error).__name__}"
+            return CheckResult(status="degraded", detail=detail, info=info)
+        info["missingTriggers"] = missing
         if missing:
             return CheckResult(
                 status="degraded",
