@@ -24,15 +24,15 @@ import asyncio
 import contextlib
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from app.database import create_engine
+from devstack.processes import STANDALONE_API_SETTINGS, ApiServer, started
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET, make_settings
-from tests.faults import api_process
-from tests.faults.api_process import running_api
 from tests.load.workload import (
     KNOWN_ROLES,
     POOL_FOR_100_CLIENTS,
@@ -164,6 +164,7 @@ async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) ->
                 api = stack.enter_context(
                     running_api(
                         database_url,
+                        start_timeout=args.start_timeout,
                         extra_args=("--workers", str(args.workers)),
                         BETTER_AUTH_URL=TEST_AUTH_URL,
                         BETTER_AUTH_SECRET=TEST_SECRET,
@@ -212,10 +213,26 @@ async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) ->
     return 1 if failed else 0
 
 
+@contextmanager
+def running_api(
+    database_url: str, *, start_timeout: float, extra_args: tuple[str, ...], **settings: str
+) -> Iterator[ApiServer]:
+    """``devstack.processes.running_api`` with a longer start timeout: a busy shared machine
+    can take more than its 30 s to start a server."""
+    with tempfile.TemporaryDirectory(prefix="soak-api-") as log_dir:
+        api = ApiServer(
+            log_dir=Path(log_dir),
+            database_url=database_url,
+            env={**STANDALONE_API_SETTINGS, **settings},
+            extra_args=("--no-access-log", *extra_args),
+            start_timeout=start_timeout,
+        )
+        with started(api):
+            yield api
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # A busy shared machine can take longer than a test's 30 s to start a server.
-    api_process.START_TIMEOUT_SECONDS = args.start_timeout
     with database(args.database_url) as (database_url, ours):
         return asyncio.run(soak(args, database_url, ours))
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -29,21 +31,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
 from app.models import User
+from devstack.processes import STANDALONE_API_SETTINGS, ApiServer, started
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET
-from tests.faults import api_process
-from tests.faults.api_process import ApiProcess, running_api
 from tests.faults.conftest import Seeded
 from tests.support.factories import create_session
 from tests.support.jwks_server import JwksServer
 from tests.support.keys import TestKey, better_auth_claims, sign_token
 
-pytestmark = pytest.mark.usefixtures("postgres", "slow_start")
-
-
-@pytest.fixture
-def slow_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Two servers at once on a shared 2-core machine can take over the default 30 s to start.
-    monkeypatch.setattr(api_process, "START_TIMEOUT_SECONDS", 120.0)
+pytestmark = pytest.mark.usefixtures("postgres")
+# Two servers at once on a shared 2-core machine can take over the default 30 s to start.
+START_TIMEOUT_SECONDS = 120.0
 
 
 ROUNDS = 12  # per kind; 7 kinds: 84 measured propagations
@@ -54,8 +51,9 @@ POLL_LIMIT_SECONDS = 5.0  # a round that takes longer fails the test anyway
 @contextmanager
 def two_apis(
     settings: Settings, jwks_server: JwksServer, **extra: str
-) -> Iterator[list[ApiProcess]]:
+) -> Iterator[list[ApiServer]]:
     env = {
+        **STANDALONE_API_SETTINGS,
         "BETTER_AUTH_URL": TEST_AUTH_URL,
         "BETTER_AUTH_SECRET": TEST_SECRET,
         "JWKS_URL": jwks_server.url,
@@ -63,15 +61,24 @@ def two_apis(
         "KNOWN_ROLES": "user,admin,editor",
         **extra,
     }
-    with (
-        running_api(settings.database_url, **env) as first,
-        running_api(settings.database_url, **env) as second,
-    ):
-        yield [first, second]
+    with tempfile.TemporaryDirectory(prefix="replicas-") as log_dir:
+        apis = [
+            ApiServer(
+                name=f"api-{name}",
+                log_dir=Path(log_dir),
+                database_url=settings.database_url,
+                env=env,
+                extra_args=("--no-access-log",),
+                start_timeout=START_TIMEOUT_SECONDS,
+            )
+            for name in ("a", "b")
+        ]
+        with started(apis[0]), started(apis[1]):
+            yield apis
 
 
 @contextlib.asynccontextmanager
-async def clients(apis: list[ApiProcess]) -> AsyncIterator[list[httpx.AsyncClient]]:
+async def clients(apis: list[ApiServer]) -> AsyncIterator[list[httpx.AsyncClient]]:
     async with contextlib.AsyncExitStack() as stack:
         yield [
             await stack.enter_async_context(
