@@ -9,7 +9,11 @@ Correctness rests on invalidation, not on expiry:
 - This process's own writes evict at once (UserService), so a ban made here bites on the very
   next request even before the notice arrives.
 - A read that started before an invalidation must not re-insert the old state: ``begin_read``
-  returns the invalidation generation, and ``put_*`` drops the value if it has moved since.
+  returns the invalidation generation, and ``put_*`` drops the value if *its* row (user, session,
+  or all sessions of its user) was invalidated since, or the whole cache was flushed. Per row, not
+  globally: under load a read takes longer than the gap between any two notices, and a global
+  check then dropped nearly every read, so evicted users were never cached again and every
+  request for them went to the database (measured in docs/benchmarks/soak.md).
 - JWTs: sessions are also kept by id (a JWT's ``sid`` claim), and "this user has a live
   session" by user (``JWT_REQUIRE_LIVE_SESSION``); the same session notices evict both. A
   session id found gone is remembered as gone for the fallback TTL only (ids never come back,
@@ -57,6 +61,10 @@ class IdentityCache:
         self._live_sessions: dict[str, _Entry[SessionSnapshot]] = {}
         self._live_owners: dict[str, str] = {}
         self._generation = 0
+        # Generation at which each row was last invalidated, oldest first, bounded; a put whose
+        # read began before ``_floor`` (a flush, or history dropped for size) is refused.
+        self._evicted: dict[tuple[str, str], int] = {}
+        self._floor = 0
         self.live = False
         self.hits = 0
         self.misses = 0
@@ -98,14 +106,27 @@ class IdentityCache:
 
     # --- writes ---
 
+    def _may_put(self, generation: int, *keys: tuple[str, str]) -> bool:
+        if not self.enabled or generation < self._floor:
+            return False
+        return all(self._evicted.get(key, -1) <= generation for key in keys)
+
+    def _mark(self, key: tuple[str, str]) -> None:
+        self._generation += 1
+        self._evicted.pop(key, None)  # re-insert: the dict stays ordered by generation
+        self._evicted[key] = self._generation
+        while len(self._evicted) > 4 * self._max_entries:
+            oldest = next(iter(self._evicted))
+            self._floor = max(self._floor, self._evicted.pop(oldest))
+
     def put_user(self, user: UserSnapshot, generation: int) -> None:
-        if self.enabled and generation == self._generation:
+        if self._may_put(generation, ("u", user.id)):
             while len(self._users) >= self._max_entries:
                 del self._users[next(iter(self._users))]  # oldest first
             self._users[user.id] = _Entry(user, self._clock())
 
     def put_session(self, token_digest: bytes, session: SessionSnapshot, generation: int) -> None:
-        if self.enabled and generation == self._generation:
+        if self._may_put(generation, ("s", session.id), ("su", session.user_id)):
             while len(self._sessions) >= self._max_entries:
                 oldest = self._sessions.pop(next(iter(self._sessions)))
                 self._session_keys.pop(oldest.value.id, None)
@@ -115,13 +136,14 @@ class IdentityCache:
     def put_session_by_id(
         self, session_id: str, session: SessionSnapshot | None, generation: int
     ) -> None:
-        if self.enabled and generation == self._generation:
+        keys = [("s", session_id)] + ([("su", session.user_id)] if session is not None else [])
+        if self._may_put(generation, *keys):
             while len(self._session_ids) >= self._max_entries:
                 del self._session_ids[next(iter(self._session_ids))]
             self._session_ids[session_id] = _Entry(session, self._clock())
 
     def put_live_session_of(self, user_id: str, session: SessionSnapshot, generation: int) -> None:
-        if self.enabled and generation == self._generation:
+        if self._may_put(generation, ("s", session.id), ("su", user_id)):
             while len(self._live_sessions) >= self._max_entries:
                 oldest = self._live_sessions.pop(next(iter(self._live_sessions)))
                 self._live_owners.pop(oldest.value.id, None)
@@ -134,11 +156,11 @@ class IdentityCache:
     # --- invalidation ---
 
     def evict_user(self, user_id: str) -> None:
-        self._generation += 1
+        self._mark(("u", user_id))
         self._users.pop(user_id, None)
 
     def evict_session(self, session_id: str) -> None:
-        self._generation += 1
+        self._mark(("s", session_id))
         digest = self._session_keys.pop(session_id, None)
         if digest is not None:
             self._sessions.pop(digest, None)
@@ -148,7 +170,7 @@ class IdentityCache:
             self._live_sessions.pop(owner, None)
 
     def evict_sessions_of(self, user_id: str) -> None:
-        self._generation += 1
+        self._mark(("su", user_id))
         for digest, entry in list(self._sessions.items()):
             if entry.value.user_id == user_id:
                 self._sessions.pop(digest, None)
@@ -162,6 +184,8 @@ class IdentityCache:
 
     def flush(self) -> None:
         self._generation += 1
+        self._floor = self._generation
+        self._evicted.clear()
         self._users.clear()
         self._sessions.clear()
         self._session_keys.clear()
