@@ -1,5 +1,5 @@
 """The invalidation feed proves itself: a heartbeat through the triggers' own notify path, and a
-check that every trigger is in place (revision 0004, ``invalidation.py``).
+check that every trigger is in place (revision 0005, ``invalidation.py``).
 
 Before the heartbeat, a listener whose LISTEN had been lost (as behind a transaction pooler) or a
 database missing a trigger kept the cache ``live`` forever: a ban never reached a process that

@@ -1,5 +1,5 @@
 """The invalidation feed: one dedicated PostgreSQL connection per process LISTENing for the
-notices of revision 0003 and evicting cache entries; a heartbeat (revision 0004) that proves the
+notices of revision 0003 and evicting cache entries; a heartbeat (revision 0005) that proves the
 notices still arrive.
 
 The connection is asyncpg's own (not the pool's): LISTEN holds a session, and a pooled or
@@ -62,7 +62,7 @@ ORDER BY 1
 """
 
 
-# The heartbeat's statements (the table is bab_identity_heartbeat, revision 0004).
+# The heartbeat's statements (the table is bab_identity_heartbeat, revision 0005).
 HEARTBEAT_SWEEP_SQL = (
     "DELETE FROM bab_identity_heartbeat WHERE \"updatedAt\" < now() - interval '1 hour'"
 )

@@ -12,8 +12,8 @@ and waits for the notice on its listener. The trigger runs ``bab_notify_user_cha
   ``updatedAt``. No model: it is the listener's, not the API's data.
 - ``identity_heartbeat_notify``: AFTER UPDATE -> ``u:bab-heartbeat:<process>``.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-27
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
