@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     jwks_max_response_bytes: int = Field(default=256 * 1024, ge=1024, le=8 * 1024 * 1024)
     session_cookie_name: str = "better-auth.session_token"
+    # Refuse a JWT whose user has no live session (for JWTs without a ``sid`` claim; a JWT with
+    # one is always checked against its own session).
+    jwt_require_live_session: bool = False
 
     # --- authorisation ---
     # Better-Auth's admin-plugin ``adminRoles``: who counts as an admin (last-admin guard,
@@ -145,6 +148,10 @@ class Settings(BaseSettings):
     identity_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)
     # Entry lifetime when no invalidation feed is available (SQLite, listener down).
     identity_cache_fallback_ttl_seconds: float = Field(default=2.0, ge=0, le=300)
+    # PostgreSQL: how often the feed proves that notices still arrive (0 = never: LISTEN is
+    # trusted), and how long its own notice may take before the cache falls back to the TTL.
+    identity_feed_heartbeat_seconds: float = Field(default=2.0, ge=0, le=300)
+    identity_feed_heartbeat_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
 
     # --- API keys (@better-auth/api-key) ---
     # The plugin's ``apiKeyHeaders`` (its default). Keys outside the length bounds are refused

@@ -67,6 +67,7 @@ class AppState:
             self.verifier,
             secret=self.settings.better_auth_secret,
             cache=self.identity_cache,
+            require_live_session=self.settings.jwt_require_live_session,
         )
 
     def api_key_service(self, sessions: DbSessionFactory) -> ApiKeyService:
@@ -96,7 +97,12 @@ class AppState:
         return AuditService(db)
 
     def health_service(self) -> HealthService:
-        return HealthService(self.engine, self.key_cache)
+        return HealthService(
+            self.engine,
+            self.key_cache,
+            listener=self.listener,
+            cache_enabled=self.identity_cache.enabled,
+        )
 
     async def aclose(self) -> None:
         if self.listener is not None:
@@ -165,6 +171,12 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
             resolve_database_target(settings.database_listen_url),
             identity_cache,
             subscribers=[api_key_cache],
+            # Heartbeats are written the way Better-Auth writes (DATABASE_URL, poolers and all).
+            beat_target=resolve_database_target(
+                settings.database_url, statement_cache=settings.database_statement_cache
+            ),
+            heartbeat_seconds=settings.identity_feed_heartbeat_seconds,
+            heartbeat_timeout_seconds=settings.identity_feed_heartbeat_timeout_seconds,
         )
     return AppState(
         settings=settings,

@@ -12,11 +12,9 @@ whose key signs the users' JWTs. Against a running API (``--url``): its database
 unless ``--roles`` lists more roles that API knows (``KNOWN_ROLES``).
 
 Seeds users and admins, runs ``--clients`` closed-loop clients (``--writers`` of them admin
-writers), then prints the summary and the verification: no 5xx, no transport error, every
-acknowledged write in the database and in the audit log. Exit status 1 when anything is off. The
-seeded rows are removed afterwards. Progress goes to stderr: a line per step (database, seeding,
-API start, verification, clean-up) and, while the load runs, one every ``--report-every`` seconds
-(10); the result goes to stdout.
+writers), prints a progress line every ``--report-every`` seconds, then the summary and the
+verification: no 5xx, no transport error, every acknowledged write in the database and in the
+audit log. Exit status 1 when anything is off. The seeded rows are removed afterwards.
 """
 
 from __future__ import annotations
@@ -24,13 +22,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from app.database import create_engine
-from devstack.processes import running_api
+from devstack.processes import STANDALONE_API_SETTINGS, ApiServer, started
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET, make_settings
 from tests.load.workload import (
     KNOWN_ROLES,
@@ -49,15 +50,8 @@ from tests.support.keys import TestKey, generate_key, jwks
 
 
 def say(line: str) -> None:
-    """The result, on stdout."""
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-
-
-def progress(line: str) -> None:
-    """Where the run is, on stderr."""
-    sys.stderr.write(f"[soak {time.strftime('%H:%M:%S')}] {line}\n")
-    sys.stderr.flush()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,8 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--roles", help="comma-separated roles the writers set (default: all known)"
     )
     parser.add_argument(
-        "--report-every", type=float, default=10.0, help="progress interval, seconds (10)"
+        "--start-timeout", type=float, default=120.0, help="wait for the API to answer (s)"
     )
+    parser.add_argument("--report-every", type=float, default=10.0, help="progress interval (s)")
     args = parser.parse_args(argv)
     if args.url and not args.database_url:
         parser.error("--url needs --database-url (to seed and check the rows)")
@@ -92,28 +87,63 @@ def database(url: str | None) -> Iterator[tuple[str, bool]]:
     if url:
         yield url, False
         return
-    progress("creating a throwaway database")
     provisioned = create_postgres_database(DEFAULT_POSTGRES_URL, prefix="bab_soak")
     try:
         yield provisioned.url, True
     finally:
-        progress("dropping the throwaway database")
         provisioned.cleanup()
 
 
-async def report(mix: Mix, every: float, seconds: float) -> None:
-    """One line per interval: how far along, what was sent in it, what went wrong so far."""
-    result, started = mix.result, time.monotonic()
-    last_count, last_time = 0, started
+def process_usage(pid: int | None) -> str:
+    """RSS and open file descriptors of the API process (Linux /proc), or '' if unknown."""
+    if pid is None:
+        return ""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss_kb = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+        )
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, StopIteration, ValueError):
+        return ""
+    return f"; API rss {rss_kb / 1024:.1f} MiB, fds {fds}"
+
+
+class LoopLag:
+    """How late this (load generator's) event loop wakes up: a late wake-up is latency the
+    client adds to every request it measures, not the server's."""
+
+    def __init__(self, period: float = 0.05) -> None:
+        self.period = period
+        self.lags: list[float] = []
+
+    async def run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.period)
+            self.lags.append(time.perf_counter() - started - self.period)
+
+    def summary(self) -> str:
+        ordered = sorted(self.lags) or [0.0]
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        return (
+            f"load generator loop lag: p50 {ordered[len(ordered) // 2] * 1000:.1f} ms, "
+            f"p99 {p99 * 1000:.1f} ms, max {ordered[-1] * 1000:.1f} ms"
+        )
+
+
+async def report(mix: Mix, every: float, api_pid: int | None) -> None:
+    """One line per interval: what was sent in it and what went wrong so far."""
+    result, last_count, last_time = mix.result, 0, time.monotonic()
+    say(f"  start{process_usage(api_pid)}")
     while True:
         await asyncio.sleep(every)
         now, count = time.monotonic(), result.requests
         rate = (count - last_count) / (now - last_time)
-        elapsed = now - started
-        progress(
-            f"{elapsed:.0f}/{seconds:g}s: {count} requests, {rate:.0f} rps over the last "
-            f"{now - last_time:.0f}s; 5xx {result.server_errors}, transport errors "
-            f"{len(result.transport_errors)}, unexpected {len(result.unexpected)}"
+        say(
+            f"  {count} requests, {rate:.0f} rps over the last {now - last_time:.0f}s; "
+            f"5xx {result.server_errors}, transport errors {len(result.transport_errors)}, "
+            f"unexpected {len(result.unexpected)}{process_usage(api_pid)}"
         )
         last_count, last_time = count, now
 
@@ -121,22 +151,20 @@ async def report(mix: Mix, every: float, seconds: float) -> None:
 async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) -> int:
     engine = create_engine(make_settings(database_url))
     if migrate_it:
-        progress("migrating")
         await migrate(engine)
-    progress(f"seeding {args.users} users and {args.admins} admins")
     population = await seed(engine, users=args.users, admins=args.admins)
     key: TestKey | None = None
     try:
         with ExitStack() as stack:
             if args.url:
-                url, roles = args.url, ["user"]
+                url, roles, api_pid = args.url, ["user"], None
             else:
-                progress(f"starting the API (uvicorn, {args.workers} worker(s))")
                 key = generate_key("EdDSA")
                 jwks_server = stack.enter_context(JwksServer(jwks(key)))
                 api = stack.enter_context(
                     running_api(
                         database_url,
+                        start_timeout=args.start_timeout,
                         extra_args=("--workers", str(args.workers)),
                         BETTER_AUTH_URL=TEST_AUTH_URL,
                         BETTER_AUTH_SECRET=TEST_SECRET,
@@ -145,7 +173,7 @@ async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) ->
                         **POOL_FOR_100_CLIENTS,
                     )
                 )
-                url, roles = api.url, list(ROLE_CHOICES)
+                url, roles, api_pid = api.url, list(ROLE_CHOICES), api.pid
             if args.roles:
                 roles = [role.strip() for role in args.roles.split(",") if role.strip()]
             mix = Mix(
@@ -156,29 +184,51 @@ async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) ->
                 writers=args.writers,
                 roles=roles,
             )
-            progress(
-                f"load: {args.clients} clients ({args.writers} writers) for {args.seconds:g}s "
+            say(
+                f"soak: {args.clients} clients ({args.writers} writers) for {args.seconds:g}s "
                 f"against {url}"
             )
-            reporter = asyncio.ensure_future(report(mix, args.report_every, args.seconds))
+            lag = LoopLag()
+            reporter = asyncio.ensure_future(report(mix, args.report_every, api_pid))
+            lag_probe = asyncio.ensure_future(lag.run())
             try:
                 result: Result = await mix.run(args.seconds)
             finally:
-                reporter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reporter
-        progress("verifying every acknowledged write (database, audit log)")
+                for task in (reporter, lag_probe):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            say(f"  end{process_usage(api_pid)}")
         problems = await verify(engine, population, result)
     finally:
-        progress("removing the seeded rows")
         await cleanup(engine, population)
         await engine.dispose()
     say(result.summary("soak"))
+    say(f"  per kind: {result.per_label()}")
+    say(f"  {lag.summary()}")
     for line in [*result.unexpected[:10], *result.transport_errors[:10], *problems[:20]]:
         say(f"  ! {line}")
     failed = result.server_errors or result.transport_errors or result.unexpected or problems
     say("soak: FAILED" if failed else "soak: OK (no 5xx, no transport error, no lost write)")
     return 1 if failed else 0
+
+
+@contextmanager
+def running_api(
+    database_url: str, *, start_timeout: float, extra_args: tuple[str, ...], **settings: str
+) -> Iterator[ApiServer]:
+    """``devstack.processes.running_api`` with a longer start timeout: a busy shared machine
+    can take more than its 30 s to start a server."""
+    with tempfile.TemporaryDirectory(prefix="soak-api-") as log_dir:
+        api = ApiServer(
+            log_dir=Path(log_dir),
+            database_url=database_url,
+            env={**STANDALONE_API_SETTINGS, **settings},
+            extra_args=("--no-access-log", *extra_args),
+            start_timeout=start_timeout,
+        )
+        with started(api):
+            yield api
 
 
 def main(argv: list[str] | None = None) -> int:

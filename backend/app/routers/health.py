@@ -24,7 +24,11 @@ async def live() -> LiveStatus:
     responses={503: {"model": Problem, "description": "A dependency is unavailable"}},
 )
 async def ready(health: HealthDep) -> JSONResponse | ReadyStatus:
-    results = {"database": await health.check_database(), "keys": await health.check_keys()}
+    results = {
+        "database": await health.check_database(),
+        "keys": await health.check_keys(),
+        "identityFeed": await health.check_identity_feed(),
+    }
     checks = {
         name: CheckResult.model_validate(result, from_attributes=True)
         for name, result in results.items()

@@ -140,6 +140,7 @@ class Ack:
 class Result:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    by_label: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
     unexpected: list[str] = field(default_factory=list)
     transport_errors: list[str] = field(default_factory=list)
@@ -155,6 +156,19 @@ class Result:
 
     def acked(self, kind: str) -> list[Ack]:
         return [ack for acks in self.acks.values() for ack in acks if ack.kind == kind]
+
+    def per_label(self) -> str:
+        """p50/p99/max per request kind (ms): which kind makes the tail."""
+        lines = []
+        for label, values in sorted(self.by_label.items()):
+            ordered = sorted(values)
+            p50 = ordered[len(ordered) // 2] * 1000
+            p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
+            lines.append(
+                f"{label}: n {len(ordered)}, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                f"max {ordered[-1] * 1000:.1f} ms"
+            )
+        return "; ".join(lines)
 
     def summary(self, label: str = "load") -> str:
         ordered = sorted(self.latencies) or [0.0]
@@ -254,7 +268,9 @@ class Mix:
         except httpx.HTTPError as error:
             self.result.transport_errors.append(f"{label}: {type(error).__name__}: {error}")
             return None
-        self.result.latencies.append(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.result.latencies.append(elapsed)
+        self.result.by_label[label].append(elapsed)
         self.result.statuses[(label, response.status_code)] += 1
         if not expect(response):
             self.result.unexpected.append(f"{label} {response.status_code} {response.text[:200]}")

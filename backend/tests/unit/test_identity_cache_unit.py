@@ -103,3 +103,60 @@ def test_disabled_cache_stores_nothing() -> None:
     cache = IdentityCache(max_entries=10, fallback_ttl=10, enabled=False)
     cache.put_user(user(), cache.begin_read())
     assert cache.get_user("u1") is None
+
+
+class TestPerRowGenerations:
+    """A read is dropped only when its own row changed meanwhile: under load a read outlasts
+    the gap between any two notices, and a global check kept evicted users out of the cache."""
+
+    def test_another_rows_invalidation_does_not_drop_a_read(self) -> None:
+        cache = make(ManualClock())
+        cache.feed_up()
+        generation = cache.begin_read()
+        cache.evict_user("u2")
+        cache.evict_session("s9")
+        cache.put_user(user(), generation)
+        cache.put_session(b"d", session(), generation)
+        assert cache.get_user("u1") is not None
+        assert cache.get_session(b"d") is not None
+
+    def test_own_session_or_users_sessions_invalidated_drop_the_read(self) -> None:
+        cache = make(ManualClock())
+        cache.feed_up()
+        generation = cache.begin_read()
+        cache.evict_session("s1")
+        cache.put_session(b"d", session("s1", "u1"), generation)
+        cache.put_session_by_id("s1", session("s1", "u1"), generation)
+        cache.put_live_session_of("u1", session("s1", "u1"), generation)
+        assert cache.get_session(b"d") is None
+        assert cache.get_session_by_id("s1") is None
+        assert cache.get_live_session_of("u1") is None
+        generation = cache.begin_read()
+        cache.evict_sessions_of("u1")
+        cache.put_session(b"e", session("s2", "u1"), generation)
+        assert cache.get_session(b"e") is None
+
+    def test_a_read_that_began_after_the_invalidation_is_kept(self) -> None:
+        cache = make(ManualClock())
+        cache.feed_up()
+        cache.evict_user("u1")
+        cache.put_user(user(), cache.begin_read())
+        assert cache.get_user("u1") is not None
+
+    def test_flush_drops_every_read_in_flight(self) -> None:
+        cache = make(ManualClock())
+        cache.feed_up()
+        generation = cache.begin_read()
+        cache.flush()
+        cache.put_user(user(), generation)
+        assert cache.get_user("u1") is None
+
+    def test_bounded_history_stays_safe(self) -> None:
+        cache = make(ManualClock(), size=1)
+        cache.feed_up()
+        generation = cache.begin_read()
+        cache.evict_user("u1")
+        for index in range(10):  # pushes u1's mark out of the bounded history
+            cache.evict_user(f"x{index}")
+        cache.put_user(user(), generation)
+        assert cache.get_user("u1") is None

@@ -7,6 +7,11 @@ Two credentials are accepted, as Better-Auth issues them:
 
 Either way the user row is read fresh: the database, not the token, decides role and ban state,
 because a JWT lives 15 minutes and a ban or demotion must bite on the very next request.
+
+A JWT that names its session (a ``sid`` claim, added with the jwt plugin's ``definePayload``)
+is refused once that session is gone: sign-out and revocation reach it. A JWT without one
+outlives its session until ``exp``, unless ``require_live_session`` (``JWT_REQUIRE_LIVE_SESSION``)
+asks that its user still have some live session. Both read the NOTIFY-invalidated cache.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ class IdentityService:
         *,
         secret: str,
         cache: IdentityCache | None = None,
+        require_live_session: bool = False,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         # Opened only when the caches cannot answer, and closed right after the read.
@@ -86,6 +92,7 @@ class IdentityService:
         self._secret = secret
         self._cache = cache or IdentityCache(max_entries=1, fallback_ttl=0, enabled=False)
         self._now = now
+        self._require_live_session = require_live_session
 
     async def authenticate(self, credential: str) -> Principal:
         """A bearer value: a JWT when it looks like one, else a Better-Auth session token."""
@@ -99,13 +106,56 @@ class IdentityService:
     ) -> Principal:
         verified = await self._verifier.verify(token, header)
         user = await self._load_user(verified.subject)
+        session_id = verified.claims.get("sid")
+        if session_id is not None:
+            if not isinstance(session_id, str) or not session_id:
+                raise Unauthorized("token sid claim is not a session id", code="TOKEN_INVALID")
+            await self._ensure_session_live(session_id, user.id)
+        elif self._require_live_session:
+            await self._ensure_any_session_live(user.id)
         return Principal(
             user=user,
             token_type="jwt",
             issued_at=_from_timestamp(verified.issued_at) if verified.issued_at else None,
             expires_at=_from_timestamp(verified.expires_at),
+            session_id=session_id,
             claims=verified.claims,
         )
+
+    async def _ensure_session_live(self, session_id: str, user_id: str) -> None:
+        """The JWT's own session still exists, is the subject's, and has not expired."""
+        session = self._cache.get_session_by_id(session_id)
+        if session is None:
+            generation = self._cache.begin_read()
+            async with self._sessions() as db:
+                row = await db.get(AuthSession, session_id)
+                snapshot = SessionSnapshot.of(row) if row is not None else None
+            self._cache.put_session_by_id(session_id, snapshot, generation)
+            session = snapshot or False
+        if session is False or session.user_id != user_id:
+            raise Unauthorized("the token's session has ended", code="SESSION_INVALID")
+        if session.expires_at <= self._now():
+            raise Unauthorized("session has expired", code="SESSION_EXPIRED")
+
+    async def _ensure_any_session_live(self, user_id: str) -> None:
+        """Strict mode for JWTs without ``sid``: the user has at least one live session."""
+        now = self._now()
+        session = self._cache.get_live_session_of(user_id)
+        if session is not None and session.expires_at > now:
+            return
+        generation = self._cache.begin_read()
+        statement = (
+            select(AuthSession)
+            .where(AuthSession.user_id == user_id, AuthSession.expires_at > now)
+            .order_by(AuthSession.expires_at.desc())
+            .limit(1)
+        )
+        async with self._sessions() as db:
+            row = (await db.execute(statement)).scalar_one_or_none()
+            snapshot = SessionSnapshot.of(row) if row is not None else None
+        if snapshot is None:
+            raise Unauthorized("the user has no live session", code="SESSION_INVALID")
+        self._cache.put_live_session_of(user_id, snapshot, generation)
 
     async def authenticate_session_token(
         self, value: str, *, from_cookie: bool = False

@@ -1,10 +1,25 @@
 """The invalidation feed: one dedicated PostgreSQL connection per process LISTENing for the
-notices of revision 0003 and evicting cache entries.
+notices of revision 0003 and evicting cache entries; a heartbeat (revision 0006) that proves the
+notices still arrive.
 
 The connection is asyncpg's own (not the pool's): LISTEN holds a session, and a pooled or
 PgBouncer-transaction connection would drop it. If the connection is lost, the cache falls back
-to its short TTL (``feed_down``) until the listener has reconnected, re-issued LISTEN and
-flushed the cache (``feed_up``). A keep-alive query notices a connection that died silently.
+to its short TTL (``feed_down``) until the listener has reconnected, re-issued LISTEN, seen its
+own heartbeat come back and flushed the cache (``feed_up``).
+
+A successful LISTEN proves little: behind a transaction pooler it lands on a server connection
+that then serves others, and a dropped or disabled trigger sends nothing. So every
+``heartbeat_seconds`` the listener, over a second connection to ``DATABASE_URL`` (the path
+Better-Auth's writes take, not the request pool, so a busy pool cannot fake an outage):
+
+- checks in ``pg_trigger`` that the triggers exist and are enabled; any missing -> TTL mode
+  (``feed_down``) until they are back, then a flush (changes made meanwhile were not announced);
+- updates its own row of ``bab_identity_heartbeat``, whose trigger runs the very function that
+  announces user changes, and waits for that notice on the LISTEN connection. None within
+  ``heartbeat_timeout_seconds`` -> TTL mode and a reconnect.
+
+Entries cached while the path was already broken are stale for at most one interval plus the
+timeout; after that, the TTL applies to them.
 """
 
 from __future__ import annotations
@@ -12,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -23,11 +40,60 @@ from app.services.auth.identity_cache import IdentityCache
 logger = logging.getLogger(__name__)
 
 CHANNEL = "bab_identity"
+HEARTBEAT_TABLE = "bab_identity_heartbeat"
+HEARTBEAT_PREFIX = "bab-heartbeat:"
+# (table, trigger): what revisions 0003 and 0004 create.
+EXPECTED_TRIGGERS: tuple[tuple[str, str], ...] = (
+    ("user", "user_identity_notify"),
+    ("session", "session_identity_notify"),
+    (HEARTBEAT_TABLE, "identity_heartbeat_notify"),
+)
+# The expected triggers that are absent or disabled (ALTER TABLE ... DISABLE TRIGGER), as
+# "table.trigger". Tables resolve through the search path, as the app's own queries do.
+MISSING_TRIGGERS_SQL = """
+SELECT e.tbl || '.' || e.name
+FROM unnest(CAST(:tables AS text[]), CAST(:names AS text[])) AS e(tbl, name)
+WHERE NOT EXISTS (
+    SELECT 1 FROM pg_trigger t
+    WHERE t.tgrelid = to_regclass(quote_ident(e.tbl))
+      AND t.tgname = e.name
+      AND t.tgenabled <> 'D'
+)
+ORDER BY 1
+"""
+
+
+# The heartbeat's statements (the table is bab_identity_heartbeat, revision 0006).
+HEARTBEAT_SWEEP_SQL = (
+    "DELETE FROM bab_identity_heartbeat WHERE \"updatedAt\" < now() - interval '1 hour'"
+)
+HEARTBEAT_INSERT_SQL = (
+    "INSERT INTO bab_identity_heartbeat (id) VALUES ($1) ON CONFLICT (id) DO NOTHING"
+)
+HEARTBEAT_BEAT_SQL = (
+    'UPDATE bab_identity_heartbeat SET beat = beat + 1, "updatedAt" = now() WHERE id = $1'
+)
+HEARTBEAT_FORGET_SQL = "DELETE FROM bab_identity_heartbeat WHERE id = $1"
+
+
+def trigger_query_params() -> dict[str, list[str]]:
+    return {
+        "tables": [table for table, _ in EXPECTED_TRIGGERS],
+        "names": [name for _, name in EXPECTED_TRIGGERS],
+    }
+
+
+def _asyncpg_sql(sql: str) -> str:
+    return sql.replace(":tables", "$1").replace(":names", "$2")
+
+
+class HeartbeatLost(ConnectionError):
+    """Our own heartbeat's notice did not come back in time."""
 
 
 class NoticeSubscriber(Protocol):
-    """Another cache fed by the same channel (e.g. the organization cache): it sees every
-    notice (``notice`` answers whether the kind was its own) and the feed's state."""
+    """Another cache fed by the same channel (e.g. the organization or API key cache): it sees
+    every notice (``notice`` answers whether the kind was its own) and the feed's state."""
 
     def notice(self, kind: str, row_id: str) -> bool: ...
 
@@ -44,29 +110,57 @@ class InvalidationListener:
         target: DatabaseTarget,
         cache: IdentityCache,
         *,
-        keepalive_seconds: float = 10.0,
+        beat_target: DatabaseTarget | None = None,
+        heartbeat_seconds: float = 2.0,
+        heartbeat_timeout_seconds: float = 3.0,
         max_backoff_seconds: float = 10.0,
         subscribers: Sequence[NoticeSubscriber] = (),
     ) -> None:
         self._target = target
-        self._cache = cache
         self._subscribers = tuple(subscribers)
-        self._keepalive = keepalive_seconds
+        self._beat_target = beat_target or target
+        self._cache = cache
+        # 0 turns the heartbeat off: a keep-alive query only, and LISTEN is trusted.
+        self._interval = heartbeat_seconds
+        self._timeout = heartbeat_timeout_seconds
         self._max_backoff = max_backoff_seconds
+        self._beat_id = f"{HEARTBEAT_PREFIX}{uuid.uuid4().hex}"
         self._task: asyncio.Task[None] | None = None
         self._connection: asyncpg.Connection | None = None
+        self._beat_connection: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
+        self._echo = asyncio.Event()
         self.connected = asyncio.Event()
-        self.notices = 0
+        self.notices = 0  # change notices (heartbeats are counted apart)
+        self.heartbeats = 0
+        self.heartbeat_misses = 0
+        self.last_heartbeat: float | None = None  # time.monotonic() of the last echo
+        self.missing_triggers: tuple[str, ...] = ()
 
     @property
     def backend_pid(self) -> int | None:
         return self._connection.get_server_pid() if self._connection is not None else None
 
+    @property
+    def heartbeat_enabled(self) -> bool:
+        return self._interval > 0
+
+    def status(self) -> dict[str, object]:
+        age = None if self.last_heartbeat is None else time.monotonic() - self.last_heartbeat
+        return {
+            "connected": self.connected.is_set(),
+            "live": self._cache.live,
+            "heartbeat": self.heartbeat_enabled,
+            "last_heartbeat_age": None if age is None else round(age, 3),
+            "heartbeat_misses": self.heartbeat_misses,
+            "missing_triggers": list(self.missing_triggers),
+        }
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="invalidation-listener")
 
     async def aclose(self) -> None:
+        await self._forget_beat_row()  # best effort: a beat may be in flight
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -79,12 +173,17 @@ class InvalidationListener:
         while True:
             try:
                 await self._connect()
+                await self._prove()
+                # Set once the path is proven, so that waiting for it means the cache is live
+                # (unless a trigger is missing).
+                self.connected.set()
                 backoff, failures = 0.2, 0
                 await self._watch()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # any failure: fall back, then retry
                 failures += 1
+                logger.debug("cache invalidation feed failure: %s", type(error).__name__)
                 if failures == 1:
                     logger.warning(
                         "cache invalidation feed unavailable (%s); caching with a short TTL "
@@ -92,21 +191,18 @@ class InvalidationListener:
                         type(error).__name__,
                     )
             finally:
-                self._cache.feed_down()
-                for subscriber in self._subscribers:
-                    subscriber.feed_down()
+                self._feed_down()
                 self.connected.clear()
                 await self._disconnect()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
 
-    async def _connect(self) -> None:
-        url = self._target.url
-        args: dict[str, Any] = dict(self._target.connect_args)
-        # The pool-only options make no sense for this single connection.
+    async def _open(self, target: DatabaseTarget) -> asyncpg.Connection:
+        url = target.url
+        args: dict[str, Any] = dict(target.connect_args)
+        # The pool-only options make no sense for a single connection.
         args.pop("prepared_statement_name_func", None)
-        self._lost.clear()
-        connection = await asyncpg.connect(
+        return await asyncpg.connect(
             host=url.host,
             port=url.port,
             user=url.username,
@@ -115,36 +211,115 @@ class InvalidationListener:
             timeout=args.pop("timeout", 5.0),
             **args,
         )
+
+    async def _connect(self) -> None:
+        self._lost.clear()
+        connection = await self._open(self._target)
         self._connection = connection
         connection.add_termination_listener(lambda _connection: self._lost.set())
         await connection.add_listener(CHANNEL, self._on_notice)
-        # Only now can no change slip by unnoticed: forget everything cached before.
-        self._cache.feed_up()
-        for subscriber in self._subscribers:
-            subscriber.feed_up()
-        self.connected.set()
+        if self.heartbeat_enabled:
+            beat = await self._open(self._beat_target)
+            self._beat_connection = beat
+            beat.add_termination_listener(lambda _connection: self._lost.set())
+            async with asyncio.timeout(self._timeout):
+                # Rows of processes gone for an hour are nobody's; an INSERT does not notify.
+                await beat.execute(HEARTBEAT_SWEEP_SQL)
+                await beat.execute(HEARTBEAT_INSERT_SQL, self._beat_id)
         logger.info("cache invalidation feed connected")
+
+    async def _prove(self) -> None:
+        """One heartbeat (or, with it off, trust LISTEN): ``feed_up`` when the path is proven
+        and the triggers are all there, ``feed_down`` while any is missing. Raises
+        :class:`HeartbeatLost` when the notice does not come back in time."""
+        if not self.heartbeat_enabled:
+            if not self._cache.live:
+                self._feed_up()  # only now can no change slip by: forget the past
+            return
+        beat = self._beat_connection
+        assert beat is not None
+        self._echo.clear()
+        async with asyncio.timeout(self._timeout):
+            async with beat.transaction():
+                rows = await beat.fetch(
+                    _asyncpg_sql(MISSING_TRIGGERS_SQL), *trigger_query_params().values()
+                )
+                await beat.execute(HEARTBEAT_BEAT_SQL, self._beat_id)
+        # The echo, or the listener's connection dying meanwhile (then no need to wait).
+        echo = asyncio.ensure_future(self._echo.wait())
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait({echo, lost}, timeout=self._timeout, return_when="FIRST_COMPLETED")
+        finally:
+            for waiter in (echo, lost):
+                waiter.cancel()
+        if self._lost.is_set():
+            raise ConnectionError("listener connection lost")
+        if not self._echo.is_set():
+            self.heartbeat_misses += 1
+            raise HeartbeatLost("heartbeat notice did not arrive in time")
+        self.heartbeats += 1
+        self.last_heartbeat = time.monotonic()
+        missing = tuple(row[0] for row in rows)
+        if missing:
+            if missing != self.missing_triggers:
+                logger.warning(
+                    "cache invalidation triggers missing or disabled (%s); caching with a "
+                    "short TTL until they are back",
+                    ", ".join(missing),
+                )
+            self._feed_down()
+        elif not self._cache.live:
+            self._feed_up()  # proven (again): nothing cached before can be trusted
+        self.missing_triggers = missing
 
     async def _watch(self) -> None:
         assert self._connection is not None
+        interval = self._interval if self.heartbeat_enabled else 10.0
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._keepalive):
+                async with asyncio.timeout(interval):
                     await self._lost.wait()
             if self._lost.is_set():
                 raise ConnectionError("listener connection lost")
-            async with asyncio.timeout(5.0):
-                await self._connection.fetchval("SELECT 1")
+            if self.heartbeat_enabled:
+                await self._prove()
+            else:  # keep-alive: notice a connection that died silently
+                async with asyncio.timeout(5.0):
+                    await self._connection.fetchval("SELECT 1")
+
+    async def _forget_beat_row(self) -> None:
+        beat = self._beat_connection
+        if beat is not None and not beat.is_closed():
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await beat.execute(HEARTBEAT_FORGET_SQL, self._beat_id)
 
     async def _disconnect(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None and not connection.is_closed():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.close(), timeout=2.0)
+        for name in ("_connection", "_beat_connection"):
+            connection: asyncpg.Connection | None = getattr(self, name)
+            setattr(self, name, None)
+            if connection is not None and not connection.is_closed():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.close(), timeout=2.0)
+
+    def _feed_up(self) -> None:
+        self._cache.feed_up()
+        for subscriber in self._subscribers:
+            subscriber.feed_up()
+
+    def _feed_down(self) -> None:
+        self._cache.feed_down()
+        for subscriber in self._subscribers:
+            subscriber.feed_down()
 
     def _on_notice(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
-        self.notices += 1
         kind, _, row_id = payload.partition(":")
+        if kind == "u" and row_id.startswith(HEARTBEAT_PREFIX):
+            if row_id == self._beat_id:
+                self._echo.set()
+            return  # another process's heartbeat: no row of ours changed
+        self.notices += 1
         claimed = [subscriber.notice(kind, row_id) for subscriber in self._subscribers]
         if kind == "u":
             self._cache.evict_user(row_id)

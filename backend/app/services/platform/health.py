@@ -9,6 +9,11 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.services.auth.invalidation import (
+    MISSING_TRIGGERS_SQL,
+    InvalidationListener,
+    trigger_query_params,
+)
 from app.services.auth.keys.cache import JwksCache
 
 DATABASE_CHECK_TIMEOUT_SECONDS = 2.0
@@ -28,9 +33,18 @@ class CheckResult:
 
 
 class HealthService:
-    def __init__(self, engine: AsyncEngine, key_cache: JwksCache) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        key_cache: JwksCache,
+        *,
+        listener: InvalidationListener | None = None,
+        cache_enabled: bool = False,
+    ) -> None:
         self._engine = engine
         self._key_cache = key_cache
+        self._listener = listener
+        self._cache_enabled = cache_enabled
 
     async def check_database(self) -> CheckResult:
         try:
@@ -60,3 +74,44 @@ class HealthService:
         if status["state"] == "unavailable":
             return CheckResult(status="unavailable", detail=status["last_error"], info=info)
         return CheckResult(status="degraded", detail=status["last_error"], info=info)
+
+    async def check_identity_feed(self) -> CheckResult:
+        """The cache invalidation feed: ``ok`` when notices are proven to arrive and every
+        trigger is in place; ``degraded`` (entries live for the fallback TTL only) when a
+        trigger is missing or disabled, or the feed is down. Never gates readiness: the
+        fallback is correct, only slower."""
+        if not self._cache_enabled:
+            return CheckResult(status="ok", info={"state": "cache disabled"})
+        if self._engine.dialect.name != "postgresql":
+            return CheckResult(status="ok", info={"state": "no feed (fallback TTL)"})
+        listener = self._listener.status() if self._listener is not None else {}
+        info: dict[str, Any] = {
+            "state": "live" if listener.get("live") else "fallback TTL",
+            "missingTriggers": None,
+            "lastHeartbeatAge": listener.get("last_heartbeat_age"),
+            "heartbeatMisses": listener.get("heartbeat_misses"),
+        }
+        try:
+            async with asyncio.timeout(DATABASE_CHECK_TIMEOUT_SECONDS):
+                async with self._engine.connect() as connection:
+                    rows = await connection.execute(
+                        text(MISSING_TRIGGERS_SQL), trigger_query_params()
+                    )
+                    missing = [row[0] for row in rows]
+        except Exception as error:  # the database check reports the database itself
+            detail = f"trigger check failed: {type(error).__name__}"
+            return CheckResult(status="degraded", detail=detail, info=info)
+        info["missingTriggers"] = missing
+        if missing:
+            return CheckResult(
+                status="degraded",
+                detail=f"invalidation triggers missing or disabled: {', '.join(missing)}",
+                info=info,
+            )
+        if not listener.get("live"):
+            return CheckResult(
+                status="degraded",
+                detail="invalidation feed down: cached identities expire after the fallback TTL",
+                info=info,
+            )
+        return CheckResult(status="ok", info=info)
