@@ -108,8 +108,18 @@ def _bearer_from_header(request: Request) -> str | None:
 
 
 def _session_cookie(request: Request, settings: Settings) -> str | None:
+    """Better-Auth's session cookie. On https (Better-Auth's URL or this request) only the
+    ``__Secure-`` one counts, as in Better-Auth: a sibling subdomain can toss a plain cookie onto
+    our host but cannot set a ``__Secure-`` one over http. A present ``__Secure-`` cookie, even
+    empty, is the credential: it never falls back to the plain one."""
     name = settings.session_cookie_name
-    return request.cookies.get(SECURE_COOKIE_PREFIX + name) or request.cookies.get(name)
+    cookies = request.cookies
+    secure = cookies.get(SECURE_COOKIE_PREFIX + name)
+    if secure is not None:
+        return secure
+    if settings.better_auth_url.startswith("https://") or request.scope.get("scheme") == "https":
+        return None
+    return cookies.get(name)
 
 
 async def get_db_session_factory(state: AppStateDep) -> DbSessionFactory:
@@ -137,14 +147,26 @@ async def get_principal(
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     _cookie: Annotated[str | None, Security(cookie_scheme)],
 ) -> Principal:
-    bearer = _bearer_from_header(request)
-    if bearer is not None:
-        principal = await identity.authenticate(bearer)
-    else:
-        cookie = _session_cookie(request, state.settings)
-        if cookie is None:
-            raise Unauthorized("authentication required", code="TOKEN_MISSING", token_present=False)
-        principal = await identity.authenticate_session_token(cookie, from_cookie=True)
+    address = client_ip(request)
+    # An address over its budget of failures is refused before any token is looked at.
+    state.auth_failures.check(address)
+    try:
+        bearer = _bearer_from_header(request)
+        if bearer is not None:
+            principal = await identity.authenticate(bearer)
+        else:
+            cookie = _session_cookie(request, state.settings)
+            if cookie is None:
+                raise Unauthorized(
+                    "authentication required", code="TOKEN_MISSING", token_present=False
+                )
+            # CSRF: a browser sends the cookie with a foreign page's form too (utils/origins).
+            state.origin_policy.check(request.method, request.headers)
+            principal = await identity.authenticate_session_token(cookie, from_cookie=True)
+    except Unauthorized as error:
+        if error.code != "TOKEN_MISSING":  # no credential is not a failed attempt
+            await state.auth_failures.record_failure(address)
+        raise
     request.state.principal = principal
     return principal
 
