@@ -82,7 +82,11 @@ class IdentityService:
         self._verifier = verifier
         self._secret = secret
         self._cache = cache or IdentityCache(max_entries=1, fallback_ttl=0, enabled=False)
-        self._unknown_tokens = unknown_tokens or UnknownTokenCache(max_entries=1, ttl=0)
+        self._unknown_tokens = (
+            unknown_tokens
+            if unknown_tokens is not None
+            else UnknownTokenCache(max_entries=1, ttl=0)
+        )
         self._now = now
 
     async def authenticate(self, credential: str) -> Principal:
