@@ -8,11 +8,11 @@ from app.schemas.common import Problem
 
 _DESCRIPTIONS = {
     401: "Missing, invalid or expired credentials (see `WWW-Authenticate`)",
-    403: "Authenticated but not allowed (role or ban)",
+    403: "Not allowed: role, ban, or a cookie-authenticated write from an untrusted origin",
     404: "No such resource",
     409: "The request conflicts with the current state",
     422: "Invalid input; `errors` lists each field",
-    429: "Rate limit exceeded; retry after `Retry-After` seconds",
+    429: "Rate limit (or failed-authentication limit) exceeded; retry after `Retry-After` seconds",
     503: "A dependency (database or key source) is unavailable; retry after `Retry-After`",
 }
 

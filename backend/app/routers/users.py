@@ -40,7 +40,7 @@ from app.services.users.service import require_self_or_admin
 router = APIRouter(
     prefix="/users",
     tags=["users"],
-    responses=problem_responses(401, 403, 422, 503),
+    responses=problem_responses(401, 403, 422, 429, 503),
 )
 
 
