@@ -29,8 +29,8 @@ import asyncpg
 import httpx
 
 from app.database import create_engine
+from devstack.processes import running_api
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET, make_settings
-from tests.faults.api_process import running_api
 from tests.support.database import DEFAULT_POSTGRES_URL, create_postgres_database, migrate
 
 ALPHABET = string.ascii_letters + string.digits

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from tests.faults.api_process import running_api
+from devstack.processes import running_api
 
 BUDGET = 3
 
