@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import JwksSource, Settings, url_origin
 from app.database import resolve_database_target
+from app.services.access import AccessControl, load_access_control
 from app.services.audit.service import AuditService
 from app.services.auth.failures import FailedAuthLimiter, UnknownTokenCache
 from app.services.auth.identity import DbSessionFactory, IdentityService
@@ -30,6 +31,7 @@ from app.services.auth.token_cache import CachedTokenVerifier, Verifier
 from app.services.auth.verifier import TokenVerifier
 from app.services.platform.health import HealthService
 from app.services.platform.rate_limit import RateLimiter, storage_for
+from app.services.users.credentials import CredentialService
 from app.services.users.service import UserService
 from app.utils.origins import OriginPolicy
 
@@ -45,6 +47,7 @@ class AppState:
     identity_cache: IdentityCache
     rate_limiter: RateLimiter
     auth_failures: FailedAuthLimiter
+    access: AccessControl
     origin_policy: OriginPolicy = field(default_factory=lambda: OriginPolicy(()))
     unknown_tokens: UnknownTokenCache = field(default_factory=UnknownTokenCache)
     listener: InvalidationListener | None = None
@@ -74,8 +77,13 @@ class AppState:
             db,
             admin_roles=self.settings.admin_roles,
             known_roles=self.settings.known_roles,
+            access=self.access,
             cache=self.identity_cache,
         )
+
+    def credential_service(self, db: AsyncSession) -> CredentialService:
+        known = {*self.settings.known_roles, *self.settings.admin_roles, *self.access.role_names}
+        return CredentialService(db, known_roles=known, default_role=self.access.default_role)
 
     @staticmethod
     def audit_service(db: AsyncSession) -> AuditService:
@@ -120,8 +128,15 @@ def build_origin_policy(settings: Settings) -> OriginPolicy:
     )
 
 
+def build_access_control(settings: Settings) -> AccessControl:
+    """Better-Auth's defaults, ``ACCESS_CONTROL_FILE`` and ``ADMIN_USER_IDS``; raises
+    ``AccessControlError`` (one line) for a bad file."""
+    return load_access_control(settings.access_control_file, admin_user_ids=settings.admin_user_ids)
+
+
 def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
     """Wire the services around an engine (the lifespan's, or a test's)."""
+    access = build_access_control(settings)  # first: a bad file leaves nothing to dispose
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
     # One shared client: connection pooling for the JWKS fetches; redirects are never followed.
     http_client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
@@ -162,6 +177,7 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         verifier=verifier,
         identity_cache=identity_cache,
         origin_policy=build_origin_policy(settings),
+        access=access,
         listener=listener,
         rate_limiter=rate_limiter,
         auth_failures=FailedAuthLimiter(rate_limiter),

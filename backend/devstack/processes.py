@@ -58,6 +58,8 @@ AUTH_SERVER_VARIABLES = frozenset(
         "JWT_GRACE_PERIOD",
         "TRUSTED_ORIGINS",
         "NODE_ENV",
+        "ACCESS_CONTROL_FILE",
+        "ADMIN_USER_IDS",
     }
 )
 # The API reads every Settings field from an upper-case variable.
