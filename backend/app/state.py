@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import JwksSource, Settings, url_origin
 from app.database import resolve_database_target
 from app.services.access import AccessControl, load_access_control
+from app.services.apikeys.service import ApiKeyService
+from app.services.apikeys.snapshot import ApiKeyCache
 from app.services.audit.service import AuditService
 from app.services.auth.failures import FailedAuthLimiter, UnknownTokenCache
 from app.services.auth.identity import DbSessionFactory, IdentityService
@@ -47,6 +49,7 @@ class AppState:
     identity_cache: IdentityCache
     rate_limiter: RateLimiter
     auth_failures: FailedAuthLimiter
+    api_key_cache: ApiKeyCache
     access: AccessControl
     origin_policy: OriginPolicy = field(default_factory=lambda: OriginPolicy(()))
     unknown_tokens: UnknownTokenCache = field(default_factory=UnknownTokenCache)
@@ -70,6 +73,15 @@ class AppState:
             secret=self.settings.better_auth_secret,
             cache=self.identity_cache,
             unknown_tokens=self.unknown_tokens,
+        )
+
+    def api_key_service(self, sessions: DbSessionFactory) -> ApiKeyService:
+        """API key verification; the counters are always spent in the database."""
+        return ApiKeyService(
+            sessions,
+            self.api_key_cache,
+            min_length=self.settings.api_key_min_length,
+            max_length=self.settings.api_key_max_length,
         )
 
     def user_service(self, db: AsyncSession) -> UserService:
@@ -163,10 +175,18 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         auth_failures_per_ip=settings.rate_limit_auth_failures_per_ip,
         enabled=settings.rate_limit_enabled,
     )
+    # API keys' static fields: same switch, TTL and feed as the identity cache.
+    api_key_cache = ApiKeyCache(
+        max_entries=settings.api_key_cache_size,
+        fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
+        enabled=settings.identity_cache_enabled,
+    )
     listener = None
     if settings.identity_cache_enabled and engine.dialect.name == "postgresql":
         listener = InvalidationListener(
-            resolve_database_target(settings.database_listen_url), identity_cache
+            resolve_database_target(settings.database_listen_url),
+            identity_cache,
+            subscribers=[api_key_cache],
         )
     return AppState(
         settings=settings,
@@ -177,6 +197,7 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         verifier=verifier,
         identity_cache=identity_cache,
         origin_policy=build_origin_policy(settings),
+        api_key_cache=api_key_cache,
         access=access,
         listener=listener,
         rate_limiter=rate_limiter,
