@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     cors_origins: CsvList = Field(default_factory=list)
+    # Origins (besides BETTER_AUTH_URL's and CORS_ORIGINS) whose cookie-authenticated unsafe
+    # requests are accepted; Better-Auth's trustedOrigins syntax, wildcards included.
+    trusted_origins: CsvList = Field(default_factory=list)
     docs_enabled: bool = True
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
@@ -117,12 +120,17 @@ class Settings(BaseSettings):
     jwt_algorithms: CsvList = Field(default_factory=lambda: list(BETTER_AUTH_ALGORITHMS))
     jwt_leeway_seconds: int = Field(default=5, ge=0, le=60)
     jwt_max_token_bytes: int = Field(default=8192, ge=512, le=65536)
+    # Longest accepted exp - iat; Better-Auth's JWTs live 15 minutes.
+    jwt_max_lifetime_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
     jwks_cache_ttl_seconds: int = Field(default=300, ge=1, le=86400)
     jwks_min_ttl_seconds: int = Field(default=30, ge=0, le=86400)
     jwks_refetch_cooldown_seconds: float = Field(default=10.0, ge=0, le=3600)
     jwks_max_stale_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
     jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     jwks_max_response_bytes: int = Field(default=256 * 1024, ge=1024, le=8 * 1024 * 1024)
+    # JWKS_SOURCE=database: rows past expiresAt + this are dropped, as Better-Auth's /jwks does
+    # (its jwt({ jwks: { gracePeriod } }), default 30 days).
+    jwks_grace_period_seconds: int = Field(default=30 * 86400, ge=0, le=365 * 86400)
     session_cookie_name: str = "better-auth.session_token"
     # Refuse a JWT whose user has no live session (for JWTs without a ``sid`` claim; a JWT with
     # one is always checked against its own session).
@@ -166,10 +174,13 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limit_per_ip: str = "120/minute"
     rate_limit_per_user: str = "60/minute"
+    # Failed authentications (any 401) per client address; over it, 429 until the window ends.
+    rate_limit_auth_failures_per_ip: str = "60/minute"
     redis_url: str = ""
 
     @field_validator(
         "cors_origins",
+        "trusted_origins",
         "jwt_algorithms",
         "admin_roles",
         "known_roles",

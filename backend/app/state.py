@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import JwksSource, Settings
+from app.config import JwksSource, Settings, url_origin
 from app.database import resolve_database_target
 from app.services.access import AccessControl, load_access_control
 from app.services.apikeys.service import ApiKeyService
 from app.services.apikeys.snapshot import ApiKeyCache
 from app.services.audit.service import AuditService
+from app.services.auth.failures import FailedAuthLimiter, UnknownTokenCache
 from app.services.auth.identity import DbSessionFactory, IdentityService
 from app.services.auth.identity_cache import IdentityCache
 from app.services.auth.invalidation import InvalidationListener
@@ -34,6 +35,7 @@ from app.services.platform.health import HealthService
 from app.services.platform.rate_limit import RateLimiter, storage_for
 from app.services.users.credentials import CredentialService
 from app.services.users.service import UserService
+from app.utils.origins import OriginPolicy
 
 
 @dataclass
@@ -46,8 +48,11 @@ class AppState:
     verifier: Verifier
     identity_cache: IdentityCache
     rate_limiter: RateLimiter
+    auth_failures: FailedAuthLimiter
     api_key_cache: ApiKeyCache
     access: AccessControl
+    origin_policy: OriginPolicy = field(default_factory=lambda: OriginPolicy(()))
+    unknown_tokens: UnknownTokenCache = field(default_factory=UnknownTokenCache)
     listener: InvalidationListener | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -68,6 +73,7 @@ class AppState:
             secret=self.settings.better_auth_secret,
             cache=self.identity_cache,
             require_live_session=self.settings.jwt_require_live_session,
+            unknown_tokens=self.unknown_tokens,
         )
 
     def api_key_service(self, sessions: DbSessionFactory) -> ApiKeyService:
@@ -122,12 +128,21 @@ def build_key_source(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> KeySource:
     if settings.jwks_source is JwksSource.DATABASE:
-        return DatabaseKeySource(sessionmaker)
+        return DatabaseKeySource(
+            sessionmaker, grace_period_seconds=settings.jwks_grace_period_seconds
+        )
     return HttpKeySource(
         http_client,
         settings.jwks_url,
         timeout=settings.jwks_fetch_timeout_seconds,
         max_bytes=settings.jwks_max_response_bytes,
+    )
+
+
+def build_origin_policy(settings: Settings) -> OriginPolicy:
+    """Better-Auth's trusted origins: its own (BETTER_AUTH_URL's), plus ours."""
+    return OriginPolicy(
+        [url_origin(settings.better_auth_url), *settings.cors_origins, *settings.trusted_origins]
     )
 
 
@@ -159,6 +174,13 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
         enabled=settings.identity_cache_enabled,
     )
+    rate_limiter = RateLimiter(
+        storage_for(settings.redis_url),
+        per_ip=settings.rate_limit_per_ip,
+        per_user=settings.rate_limit_per_user,
+        auth_failures_per_ip=settings.rate_limit_auth_failures_per_ip,
+        enabled=settings.rate_limit_enabled,
+    )
     # API keys' static fields: same switch, TTL and feed as the identity cache.
     api_key_cache = ApiKeyCache(
         max_entries=settings.api_key_cache_size,
@@ -186,13 +208,10 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         key_cache=key_cache,
         verifier=verifier,
         identity_cache=identity_cache,
+        origin_policy=build_origin_policy(settings),
         api_key_cache=api_key_cache,
         access=access,
         listener=listener,
-        rate_limiter=RateLimiter(
-            storage_for(settings.redis_url),
-            per_ip=settings.rate_limit_per_ip,
-            per_user=settings.rate_limit_per_user,
-            enabled=settings.rate_limit_enabled,
-        ),
+        rate_limiter=rate_limiter,
+        auth_failures=FailedAuthLimiter(rate_limiter),
     )

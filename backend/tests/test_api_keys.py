@@ -143,7 +143,7 @@ class TestAuthentication:
         key = new_key()
         await create_api_key(db_session, user, key)
         response = await client.get(ME, headers={"x-api-key": key})
-        assert (response.status_code, problem(response)) == (403, "USER_BANNED")
+        assert (response.status_code, problem(response)) == (403, "BANNED_USER")
 
     async def test_unknown_owner(self, client: httpx.AsyncClient, db_session: AsyncSession) -> None:
         user = await create_user(db_session)

@@ -213,7 +213,7 @@ class TestBans:
         user = await create_user(db_session, banned=True, ban_reason="spam")
         response = await http.get("/api/v1/auth/me", headers=bearer(token_for(signing_key, user)))
         assert response.status_code == 403
-        assert response.json()["code"] == "USER_BANNED"
+        assert response.json()["code"] == "BANNED_USER"
 
     async def test_ban_with_future_expiry_is_refused(
         self, http: httpx.AsyncClient, db_session: AsyncSession, signing_key: TestKey
@@ -319,7 +319,7 @@ class TestSessionTokens:
         user = await create_user(db_session, banned=True)
         session = await create_session(db_session, user)
         response = await http.get("/api/v1/auth/me", headers=bearer(session.token))
-        assert response.json()["code"] == "USER_BANNED"
+        assert response.json()["code"] == "BANNED_USER"
 
     async def test_bearer_wins_over_cookie(
         self, http: httpx.AsyncClient, db_session: AsyncSession, signing_key: TestKey
@@ -447,7 +447,7 @@ class TestVerifyEndpoint:
         body = (
             await http.post("/api/v1/auth/verify", json={"token": token_for(signing_key, user)})
         ).json()
-        assert body == {"active": False, "code": "USER_BANNED"}
+        assert body == {"active": False, "code": "BANNED_USER"}
 
     async def test_missing_token_is_422(self, http: httpx.AsyncClient) -> None:
         response = await http.post("/api/v1/auth/verify", json={})

@@ -171,7 +171,7 @@ class TestInvalidation:
         await stack.settle(notices)
         response = await stack.me(token)
         assert response.status_code == 403
-        assert response.json()["code"] == "USER_BANNED"
+        assert response.json()["code"] == "BANNED_USER"
 
     async def test_role_change_in_sql(self, stack: Stack, dialect: str) -> None:
         pg_only(dialect)

@@ -13,7 +13,7 @@ from app.schemas.base import InputText
 from app.services.audit.service import AuditQuery
 
 router = APIRouter(
-    prefix="/audit-events", tags=["audit"], responses=problem_responses(401, 403, 422, 503)
+    prefix="/audit-events", tags=["audit"], responses=problem_responses(401, 403, 422, 429, 503)
 )
 
 

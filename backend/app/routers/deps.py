@@ -135,8 +135,18 @@ def _api_key_from_header(request: Request, settings: Settings) -> str | None:
 
 
 def _session_cookie(request: Request, settings: Settings) -> str | None:
+    """Better-Auth's session cookie. On https (Better-Auth's URL or this request) only the
+    ``__Secure-`` one counts, as in Better-Auth: a sibling subdomain can toss a plain cookie onto
+    our host but cannot set a ``__Secure-`` one over http. A present ``__Secure-`` cookie, even
+    empty, is the credential: it never falls back to the plain one."""
     name = settings.session_cookie_name
-    return request.cookies.get(SECURE_COOKIE_PREFIX + name) or request.cookies.get(name)
+    cookies = request.cookies
+    secure = cookies.get(SECURE_COOKIE_PREFIX + name)
+    if secure is not None:
+        return secure
+    if settings.better_auth_url.startswith("https://") or request.scope.get("scheme") == "https":
+        return None
+    return cookies.get(name)
 
 
 async def get_db_session_factory(state: AppStateDep) -> DbSessionFactory:
@@ -166,19 +176,33 @@ async def get_principal(
     _cookie: Annotated[str | None, Security(cookie_scheme)],
     _api_key: Annotated[str | None, Security(api_key_scheme)],
 ) -> Principal:
-    # An API key wins over every other credential, as in the plugin's hook (it runs before
-    # Better-Auth resolves the session).
-    api_key = _api_key_from_header(request, state.settings)
-    bearer = None if api_key is not None else _bearer_from_header(request)
-    if api_key is not None:
-        principal = await authenticate_api_key(api_key, state.api_key_service(sessions), identity)
-    elif bearer is not None:
-        principal = await identity.authenticate(bearer)
-    else:
-        cookie = _session_cookie(request, state.settings)
-        if cookie is None:
-            raise Unauthorized("authentication required", code="TOKEN_MISSING", token_present=False)
-        principal = await identity.authenticate_session_token(cookie, from_cookie=True)
+    address = client_ip(request)
+    # An address over its budget of failures is refused before any token is looked at.
+    state.auth_failures.check(address)
+    try:
+        # An API key wins over every other credential, as in the plugin's hook (it runs before
+        # Better-Auth resolves the session).
+        api_key = _api_key_from_header(request, state.settings)
+        bearer = None if api_key is not None else _bearer_from_header(request)
+        if api_key is not None:
+            principal = await authenticate_api_key(
+                api_key, state.api_key_service(sessions), identity
+            )
+        elif bearer is not None:
+            principal = await identity.authenticate(bearer)
+        else:
+            cookie = _session_cookie(request, state.settings)
+            if cookie is None:
+                raise Unauthorized(
+                    "authentication required", code="TOKEN_MISSING", token_present=False
+                )
+            # CSRF: a browser sends the cookie with a foreign page's form too (utils/origins).
+            state.origin_policy.check(request.method, request.headers)
+            principal = await identity.authenticate_session_token(cookie, from_cookie=True)
+    except Unauthorized as error:
+        if error.code != "TOKEN_MISSING":  # no credential is not a failed attempt
+            await state.auth_failures.record_failure(address)
+        raise
     request.state.principal = principal
     return principal
 

@@ -10,11 +10,12 @@ _DESCRIPTIONS = {
     400: "Refused by a rule of Better-Auth's admin plugin (`code` names it)",
     401: "Missing, invalid or expired credentials (see `WWW-Authenticate`)",
     403: "Authenticated but not allowed: a missing permission (Better-Auth's `code`, "
-    "e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban",
+    "e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`), a ban, or a cookie-authenticated write from "
+    "an untrusted origin (`INVALID_ORIGIN`)",
     404: "No such resource",
     409: "The request conflicts with the current state",
     422: "Invalid input; `errors` lists each field",
-    429: "Rate limit exceeded; retry after `Retry-After` seconds",
+    429: "Rate limit (or failed-authentication limit) exceeded; retry after `Retry-After` seconds",
     503: "A dependency (database or key source) is unavailable; retry after `Retry-After`",
 }
 

@@ -46,7 +46,7 @@ from app.utils.errors import BadRequest
 router = APIRouter(
     prefix="/users",
     tags=["users"],
-    responses=problem_responses(401, 403, 422, 503),
+    responses=problem_responses(401, 403, 422, 429, 503),
 )
 
 

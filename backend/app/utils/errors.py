@@ -93,8 +93,10 @@ class TooManyRequests(AppError):
     default_code = "RATE_LIMITED"
     title = "Too Many Requests"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
-        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int, code: str | None = None
+    ) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})
 
 
 class ServiceUnavailable(AppError):

@@ -10,7 +10,12 @@ def format_iso_utc(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # Not strftime: glibc's %Y does not pad years before 1000 ("1-01-01"), which would break
+    # the text ordering SQLite compares these with; JavaScript writes "0001-01-01".
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_iso_utc(value: str | int | float) -> datetime:

@@ -108,11 +108,11 @@ def test_ban_revokes_sessions_and_blocks_sign_in_until_unbanned(stack: Stack, ad
     # The JWT is still cryptographically valid (15 minutes): the API refuses it by the row.
     response = stack.api_get("/api/v1/auth/me", token=jwt)
     assert response.status_code == 403, response.text
-    assert error_code(response) == "USER_BANNED"
+    assert error_code(response) == "BANNED_USER"
     # The session itself is gone.
     response = stack.api_get("/api/v1/auth/me", token=user.session_token)
     assert response.status_code in {401, 403}, response.text
-    assert error_code(response) in {"SESSION_INVALID", "USER_BANNED"}
+    assert error_code(response) in {"SESSION_INVALID", "BANNED_USER"}
     assert stack.better_auth.get_session(user.session_token) is None
     refused = stack.better_auth.sign_in_response(user.email)
     assert refused.status_code != 200
@@ -140,7 +140,7 @@ def test_temporary_ban_lapses_by_itself(stack: Stack, admin: Admin) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.json()["banExpires"] is not None
-    assert error_code(stack.api_get("/api/v1/auth/me", token=jwt)) == "USER_BANNED"
+    assert error_code(stack.api_get("/api/v1/auth/me", token=jwt)) == "BANNED_USER"
     assert error_code(stack.better_auth.sign_in_response(user.email)) == "BANNED_USER"
 
     # Once banExpires has passed the API lets the user in, although the row still says banned
@@ -246,7 +246,7 @@ def test_admin_actions_taken_on_better_auth_reach_the_api(stack: Stack, admin: A
         timeout=PROPAGATION_SECONDS,
         message="the API still accepts a user Better-Auth banned (and their revoked session)",
     )
-    assert error_code(stack.api_get("/api/v1/auth/me", token=jwt)) == "USER_BANNED"
+    assert error_code(stack.api_get("/api/v1/auth/me", token=jwt)) == "BANNED_USER"
 
     stack.better_auth.admin("unban-user", admin.user.session_token, {"userId": user.user_id})
     wait_until(

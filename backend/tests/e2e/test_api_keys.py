@@ -136,7 +136,7 @@ def test_banned_owner_through_better_auth(stack: Stack) -> None:
     assert with_key(stack, created["key"]).status_code == 200
     stack.better_auth.admin("ban-user", admin.session_token, {"userId": owner.user_id})
     assert wait_until(
-        lambda: refused_with(stack, created["key"], 403, "USER_BANNED"),
+        lambda: refused_with(stack, created["key"], 403, "BANNED_USER"),
         timeout=PROPAGATION_SECONDS,
     )
 

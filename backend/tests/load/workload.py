@@ -343,7 +343,7 @@ def _ok_or_refused(response: httpx.Response) -> bool:
         if response.headers.get("content-type", "").endswith("json")
         else None
     )
-    return (response.status_code, code) in {(403, "USER_BANNED"), (401, "SESSION_INVALID")}
+    return (response.status_code, code) in {(403, "BANNED_USER"), (401, "SESSION_INVALID")}
 
 
 async def verify(engine: AsyncEngine, population: Population, result: Result) -> list[str]:

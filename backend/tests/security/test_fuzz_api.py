@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
 import httpx
@@ -370,3 +371,125 @@ async def test_a_body_that_is_not_utf8_gets_a_declared_status(
     path = probe.url if probe.url in contract["paths"] else "/api/v1/users/me"
     declared = contract["paths"][path][probe.method.lower()]["responses"]
     assert str(response.status_code) in declared, (response.status_code, sorted(declared))
+
+
+# --- date boundaries (issue 17.6) -------------------------------------------------------------
+#
+# Schemathesis generates ``filterValue`` as any string and never hit an instant that only
+# overflows once converted to UTC: ``0001-01-01T00:00:00+14:00`` was a 500 on PostgreSQL (asyncpg
+# converts to UTC itself). These values are now fuzzed on purpose, on both dialects.
+
+DATE_FIELDS: Final = ("createdAt", "updatedAt", "banExpires")
+DATE_OPERATORS: Final = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in")
+DATE_BOUNDARIES: Final = (
+    "0001-01-01T00:00:00+14:00",  # the issue's case: before year 1 in UTC
+    "0001-01-01T00:00:00+00:01",
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00-14:00",
+    "0001-01-01",
+    "9999-12-31T23:59:59.999999-14:00",  # after year 9999 in UTC
+    "9999-12-31T23:59:59.999999-00:01",
+    "9999-12-31T23:59:59.999999Z",
+    "9999-12-31T23:59:59+23:59",
+    "9999-12-31",
+    "1970-01-01T00:00:00Z",
+    "2038-01-19T03:14:08Z",
+    "2026-02-29T00:00:00Z",
+    "2024-02-29T00:00:00+05:30",
+    "2026-11-27T12:00:00+24:00",
+    "10000-01-01T00:00:00Z",
+    "0000-12-31T23:59:59Z",
+    "-0001-01-01T00:00:00Z",
+    "2026-11-27T25:00:00Z",
+    "2026-11-27T12:00:00.1234567Z",
+    "",
+)
+
+
+def expected_date_status(raw: str) -> int:
+    """200 when every comma-separated part is an instant of years 1..9999 in UTC, else 422."""
+    for part in raw.split(","):
+        try:
+            value = datetime.fromisoformat(part.strip().replace("Z", "+00:00"))
+            if value.tzinfo is not None:
+                value.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return 422
+    return 200
+
+
+@pytest.mark.parametrize("field", DATE_FIELDS)
+async def test_out_of_range_date_filter_is_a_422(
+    field: str, app_factory: AppFactory, db_session: AsyncSession
+) -> None:
+    probe = Probe(
+        "date-overflow",
+        "GET",
+        f"/api/v1/users?filterField={field}&filterOperator=lt"
+        "&filterValue=0001-01-01T00:00:00%2B14:00",
+    )
+    response, _ = await send_probe(probe, app_factory, db_session)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "INVALID_FILTER"
+
+
+# Any instant of years 1..9999, with any whole-minute offset a datetime can carry (±23:59).
+_offsets = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+_instants = st.builds(
+    lambda moment, zone: moment.replace(tzinfo=zone).isoformat(),
+    st.datetimes(
+        min_value=datetime(1, 1, 1),
+        max_value=datetime(9999, 12, 31, 23, 59, 59, 999999),
+    ),
+    st.one_of(st.none(), _offsets),
+)
+date_values = st.one_of(
+    st.sampled_from(DATE_BOUNDARIES),
+    _instants,
+    st.lists(st.one_of(st.sampled_from(DATE_BOUNDARIES), _instants), min_size=1, max_size=3).map(
+        ",".join
+    ),
+)
+
+
+async def test_date_filter_boundaries_are_never_a_server_error(
+    app_factory: AppFactory, db_session: AsyncSession
+) -> None:
+    """Hypothesis over date filters: boundary values and instants near year 1 and 9999 with
+    extreme offsets, every date field and comparison: 200 or 422 as the value deserves."""
+    app = await app_factory(rate_limit_enabled=False, log_format="json", log_level="CRITICAL")
+    secret = app.state.services.settings.better_auth_secret
+    admin, _ = await make_actor(db_session, "admin", secret)
+    loop = asyncio.get_running_loop()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+
+        def get(params: dict[str, str]) -> httpx.Response:
+            request = client.get("/api/v1/users", params=params, headers=admin.headers)
+            return asyncio.run_coroutine_threadsafe(request, loop).result(timeout=30)
+
+        @settings(
+            max_examples=120,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(
+            field=st.sampled_from(DATE_FIELDS),
+            operator=st.sampled_from(DATE_OPERATORS),
+            value=date_values,
+        )
+        def check(field: str, operator: str, value: str) -> None:
+            if operator not in {"in", "not_in"} and "," in value:
+                value = value.split(",", maxsplit=1)[0]
+            params = {"filterField": field, "filterOperator": operator, "filterValue": value}
+            response = get(params)
+            expected = expected_date_status(value)
+            assert response.status_code == expected, (params, response.text)
+            if expected == 422:
+                assert response.json()["code"] in {"INVALID_FILTER", "VALIDATION_ERROR"}
+
+        await asyncio.to_thread(check)

@@ -267,7 +267,7 @@ COOKIES: list[RequestRow] = [
         "cookie/of-banned-user",
         lambda w: session_cookie(w, w.banned_session_token),
         403,
-        "USER_BANNED",
+        "BANNED_USER",
     ),
     RequestRow(
         "cookie/malformed-header",
@@ -318,7 +318,7 @@ BOTH: list[RequestRow] = [
         "both/banned-user-jwt-valid-cookie",
         lambda w: authorization(b"Bearer " + jwt(w, user_id=w.banned_id)) + session_cookie(w),
         403,
-        "USER_BANNED",
+        "BANNED_USER",
     ),
 ]
 

@@ -53,7 +53,7 @@ TOKEN_ISSUER = "TOKEN_ISSUER"
 TOKEN_AUDIENCE = "TOKEN_AUDIENCE"
 KEY_NOT_FOUND = "KEY_NOT_FOUND"
 USER_NOT_FOUND = "USER_NOT_FOUND"
-USER_BANNED = "USER_BANNED"
+BANNED_USER = "BANNED_USER"
 SESSION_INVALID = "SESSION_INVALID"
 SESSION_EXPIRED = "SESSION_EXPIRED"
 
@@ -485,7 +485,7 @@ DUPLICATES: list[Row] = [
     forbidden(
         "duplicate-claim/sub-user-then-banned/signed",
         lambda w: with_payload(w, leading(w, {"sub": w.user_id}, sub=w.banned_id)),
-        USER_BANNED,
+        BANNED_USER,
     ),
     refused(
         "duplicate-claim/exp-future-then-past/signed",
@@ -604,7 +604,7 @@ SUBJECT: list[Row] = [
     refused("sub/case-swapped", lambda w: w.token(sub=w.user_id.swapcase()), USER_NOT_FOUND),
     refused("sub/trailing-space", lambda w: w.token(sub=w.user_id + " "), USER_NOT_FOUND),
     refused("sub/unicode", lambda w: w.token(sub="пользователь-🙂"), USER_NOT_FOUND),
-    forbidden("sub/banned-user", lambda w: w.token(sub=w.banned_id), USER_BANNED),
+    forbidden("sub/banned-user", lambda w: w.token(sub=w.banned_id), BANNED_USER),
 ]
 
 
@@ -822,11 +822,11 @@ SESSION_TOKENS: list[Row] = [
     refused("session/unicode", lambda w: "сессия", SESSION_INVALID),
     refused("session/expired", lambda w: w.expired_session_token, SESSION_EXPIRED),
     refused("session/of-deleted-user", lambda w: w.deleted_session_token, SESSION_INVALID),
-    forbidden("session/of-banned-user", lambda w: w.banned_session_token, USER_BANNED),
+    forbidden("session/of-banned-user", lambda w: w.banned_session_token, BANNED_USER),
     forbidden(
         "session/of-banned-user-signed",
         lambda w: w.signed_session(token=w.banned_session_token),
-        USER_BANNED,
+        BANNED_USER,
     ),
 ]
 

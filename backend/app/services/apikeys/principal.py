@@ -2,7 +2,7 @@
 
 The owner is checked after the key (as the plugin's session hook does: the use is counted
 first): a deleted owner -> 401 ``INVALID_REFERENCE_ID_FROM_API_KEY`` (the plugin's code); a
-banned one -> the API's usual ``USER_BANNED`` (the plugin's hook does not look at bans, but the
+banned one -> the API's usual ``BANNED_USER`` (the plugin's hook does not look at bans, but the
 API refuses every credential of a banned user, and so does Better-Auth's own admin plugin for
 sessions). Organization-owned keys (``references: "organization"``) are not accepted, as the
 plugin's hook does not accept them for a session either.

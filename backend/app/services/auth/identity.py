@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.session import AuthSession
 from app.models.user import User
+from app.services.auth.failures import UnknownTokenCache
 from app.services.auth.identity_cache import IdentityCache
 from app.services.auth.session_tokens import jwt_header, verify_session_token_signature
 from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
@@ -35,6 +36,7 @@ from app.services.users.roles import parse_roles
 from app.utils.errors import Forbidden, Unauthorized
 
 TokenType = Literal["jwt", "session", "api_key"]
+BANNED_USER_MESSAGE = "You have been banned from this application"
 DbSessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -84,6 +86,7 @@ class IdentityService:
         secret: str,
         cache: IdentityCache | None = None,
         require_live_session: bool = False,
+        unknown_tokens: UnknownTokenCache | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         # Opened only when the caches cannot answer, and closed right after the read.
@@ -91,6 +94,11 @@ class IdentityService:
         self._verifier = verifier
         self._secret = secret
         self._cache = cache or IdentityCache(max_entries=1, fallback_ttl=0, enabled=False)
+        self._unknown_tokens = (
+            unknown_tokens
+            if unknown_tokens is not None
+            else UnknownTokenCache(max_entries=1, ttl=0)
+        )
         self._now = now
         self._require_live_session = require_live_session
 
@@ -180,6 +188,8 @@ class IdentityService:
         cached = self._cache.get_session(digest)
         if cached is not None:
             return cached
+        if digest in self._unknown_tokens:
+            raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
         generation = self._cache.begin_read()
         statement = (
             select(AuthSession, User)
@@ -189,6 +199,7 @@ class IdentityService:
         async with self._sessions() as db:
             row = (await db.execute(statement)).one_or_none()
         if row is None:
+            self._unknown_tokens.add(digest)
             raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
         session, user = row
         snapshot = SessionSnapshot.of(session)
@@ -211,10 +222,11 @@ class IdentityService:
 
     async def load_active_user(self, user_id: str) -> UserSnapshot:
         """The user behind a credential verified elsewhere (an API key's owner): cached, and
-        refused when deleted (``USER_NOT_FOUND``) or banned (``USER_BANNED``)."""
+        refused when deleted (``USER_NOT_FOUND``) or banned (``BANNED_USER``)."""
         return await self._load_user(user_id)
 
     def _ensure_not_banned(self, user: UserSnapshot) -> None:
         if is_ban_active(user, self._now()):
-            reason = user.ban_reason or "No reason"
-            raise Forbidden(f"user is banned: {reason}", code="USER_BANNED")
+            # Better-Auth's own answer (admin plugin, bannedUserMessage); banReason is the
+            # admins' internal note and is never shown to the banned user.
+            raise Forbidden(BANNED_USER_MESSAGE, code="BANNED_USER")

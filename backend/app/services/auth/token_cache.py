@@ -1,10 +1,12 @@
 """Verified-token cache: a token seen before skips parsing and signature checks.
 
 Keyed by the SHA-256 digest of the token (a changed byte is a different token; the token itself
-is not kept). Each entry lives exactly as long as the token would still pass the verifier's
-time checks (``exp`` plus the same leeway, on the same clock), so a cached token is refused at
-the very moment an uncached one would be. Only successful verifications are cached. The cache
-is bounded; when full, the oldest entries go first.
+is not kept); an ECDSA token by the digest of its low-s spelling (see ``jose.ecdsa``). Each
+entry lives exactly as long as the token would still pass the verifier's time checks (``exp``
+plus the same leeway, on the same clock), so a cached token is refused at the very moment an
+uncached one would be; the verifier's lifetime cap (``JWT_MAX_LIFETIME_SECONDS``) thus bounds
+every entry too. Only successful verifications are cached. The cache is bounded; when full, the
+oldest entries go first.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from app.services.auth.jose import read_header
+from app.services.auth.jose.ecdsa import canonical_ecdsa_token
 from app.services.auth.verifier import VerifiedToken
+from app.utils.errors import Unauthorized
 
 
 class Verifier(Protocol):
@@ -24,6 +29,15 @@ class Verifier(Protocol):
 
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def _alg(token: str, header: Mapping[str, Any] | None) -> object:
+    if header is None:
+        try:
+            header = read_header(token)
+        except Unauthorized:
+            return None  # the verifier refuses it with the precise reason
+    return header.get("alg")
 
 
 class CachedTokenVerifier:
@@ -45,16 +59,31 @@ class CachedTokenVerifier:
 
     async def verify(self, token: str, header: Mapping[str, Any] | None = None) -> VerifiedToken:
         digest = token_digest(token)
-        cached = self._entries.get(digest)
+        cached = self._lookup(digest)
         if cached is not None:
-            if self._clock() - self._leeway < cached.expires_at:
-                self.hits += 1
+            return cached
+        # ECDSA: the high-s spelling of a token is keyed on its low-s twin (jose.ecdsa), so the
+        # two strings of one token are one entry. Other tokens have one spelling only.
+        canonical = canonical_ecdsa_token(token, _alg(token, header))
+        if canonical != token:
+            digest = token_digest(canonical)
+            cached = self._lookup(digest)
+            if cached is not None:
                 return cached
-            del self._entries[digest]
         self.misses += 1
         verified = await self._verifier.verify(token, header)
         self._store(digest, verified)
         return verified
+
+    def _lookup(self, digest: bytes) -> VerifiedToken | None:
+        cached = self._entries.get(digest)
+        if cached is None:
+            return None
+        if self._clock() - self._leeway < cached.expires_at:
+            self.hits += 1
+            return cached
+        del self._entries[digest]
+        return None
 
     def _store(self, digest: bytes, verified: VerifiedToken) -> None:
         if len(self._entries) >= self._max_entries:

@@ -89,6 +89,7 @@ class TokenVerifier:
         algorithms: Iterable[str],
         leeway_seconds: float = 5,
         max_token_bytes: int = 8192,
+        max_lifetime_seconds: float = 86400,
         clock: Callable[[], float] = time.time,
     ) -> None:
         allowed = frozenset(algorithms)
@@ -106,6 +107,7 @@ class TokenVerifier:
         self._algorithms = allowed
         self._leeway = leeway_seconds
         self._max_token_bytes = max_token_bytes
+        self._max_lifetime = max_lifetime_seconds
         self._clock = clock
 
     @classmethod
@@ -123,6 +125,7 @@ class TokenVerifier:
             algorithms=with_rfc9864_alias(settings.jwt_algorithms),
             leeway_seconds=settings.jwt_leeway_seconds,
             max_token_bytes=settings.jwt_max_token_bytes,
+            max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
             clock=clock,
         )
 
@@ -183,6 +186,10 @@ class TokenVerifier:
         issued_at = _numeric_date(claims["iat"], "iat")
         if issued_at > now + self._leeway:
             raise _invalid("token issued in the future")
+        # A stolen token is good until exp, and so is its token-cache entry: cap that window
+        # (JWT_MAX_LIFETIME_SECONDS) whatever the issuer was configured to mint.
+        if expires_at - issued_at > self._max_lifetime:
+            raise _invalid("token lifetime exceeds the allowed maximum")
         return expires_at, not_before, issued_at
 
 

@@ -50,21 +50,39 @@ class RateLimitRule:
 
 class RateLimiter:
     def __init__(
-        self, storage: Storage, *, per_ip: str, per_user: str, enabled: bool = True
+        self,
+        storage: Storage,
+        *,
+        per_ip: str,
+        per_user: str,
+        auth_failures_per_ip: str = "",
+        enabled: bool = True,
     ) -> None:
         self._storage = storage
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._rules = {
             "ip": RateLimitRule.parse("ip", per_ip),
             "user": RateLimitRule.parse("user", per_user),
+            # Empty: failed authentications are not counted.
+            "auth_failures": RateLimitRule.parse("auth_failures", auth_failures_per_ip)
+            if auth_failures_per_ip.strip()
+            else RateLimitRule("auth_failures", ()),
         }
         self.enabled = enabled
         self._last_warning = -math.inf
 
     async def check(self, scope: str, identifier: str) -> None:
         """Count one hit for ``identifier``; raise 429 with ``Retry-After`` when over budget."""
+        retry_after = await self.over_budget(scope, identifier)
+        if retry_after is not None:
+            raise TooManyRequests(
+                f"rate limit exceeded; retry in {retry_after} s", retry_after=retry_after
+            )
+
+    async def over_budget(self, scope: str, identifier: str) -> int | None:
+        """Count one hit; the seconds until the budget recovers when it is used up, else None."""
         if not self.enabled:
-            return
+            return None
         rule = self._rules[scope]
         for item in rule.items:
             try:
@@ -74,11 +92,9 @@ class RateLimiter:
                 stats = await self._limiter.get_window_stats(item, scope, identifier)
             except Exception as error:  # storage outage: fail open, see module docstring
                 self._warn_storage_down(error)
-                return
-            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-            raise TooManyRequests(
-                f"rate limit exceeded ({item}); retry in {retry_after} s", retry_after=retry_after
-            )
+                return None
+            return max(1, math.ceil(stats.reset_time - time.time()))
+        return None
 
     def _warn_storage_down(self, error: Exception) -> None:
         now = time.monotonic()

@@ -8,7 +8,7 @@ user's input are escaped, so ``%`` and ``_`` match themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal, not_, or_, select, true
@@ -97,8 +97,12 @@ def _coerce(field: str, raw: str) -> Any:
         return lowered in {"true", "1"}
     if field in _DATE_FIELDS:
         try:
-            return datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-        except ValueError:
+            value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+            # Stored instants are UTC: convert here, where an offset that pushes the instant
+            # out of datetime's range (0001-01-01T00:00:00+14:00) is a 422 and not an overflow
+            # in the driver (asyncpg converts to UTC itself and raised a 500).
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise _invalid_filter("filterValue must be an ISO-8601 date for this field") from None
     return raw
 
