@@ -13,6 +13,7 @@ import { organization } from "better-auth/plugins/organization";
 import Database from "better-sqlite3";
 import pg from "pg";
 
+import { adminAccessOptions } from "./access.ts";
 import type { Config } from "./config.ts";
 
 export type DatabaseHandle =
@@ -77,7 +78,8 @@ export function createAuth(config: Config, database: DatabaseHandle) {
           definePayload: ({ user, session }) => ({ ...user, sid: session.id }),
         },
       }),
-      admin(),
+      // Roles and adminUserIds from ACCESS_CONTROL_FILE / ADMIN_USER_IDS, shared with the API (access.ts).
+      admin(adminAccessOptions()),
       bearer(),
       // Tables organization, member, invitation, team, teamMember; session.activeOrganizationId/activeTeamId.
       organization({ teams: { enabled: true } }),

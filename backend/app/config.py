@@ -126,8 +126,17 @@ class Settings(BaseSettings):
     session_cookie_name: str = "better-auth.session_token"
 
     # --- authorisation ---
+    # Better-Auth's admin-plugin ``adminRoles``: who counts as an admin (last-admin guard,
+    # the audit log, impersonation of admins). What each role may do: ACCESS_CONTROL_FILE.
     admin_roles: CsvList = Field(default_factory=lambda: ["admin"])
+    # Deprecated: extra role names set-role accepts, granting nothing. Name roles in
+    # ACCESS_CONTROL_FILE instead (its roles, and admin and user, are always accepted).
     known_roles: CsvList = Field(default_factory=lambda: ["user", "admin"])
+    # JSON {"statements", "roles", "organization"}, shared with the auth server; read and
+    # checked at start (app.services.access.load_access_control). Empty: Better-Auth's defaults.
+    access_control_file: Path | None = None
+    # Better-Auth's ``adminUserIds``: these user ids pass every permission check.
+    admin_user_ids: CsvList = Field(default_factory=list)
 
     # --- caches (authentication hot path) ---
     token_cache_enabled: bool = True
@@ -143,7 +152,14 @@ class Settings(BaseSettings):
     rate_limit_per_user: str = "60/minute"
     redis_url: str = ""
 
-    @field_validator("cors_origins", "jwt_algorithms", "admin_roles", "known_roles", mode="before")
+    @field_validator(
+        "cors_origins",
+        "jwt_algorithms",
+        "admin_roles",
+        "known_roles",
+        "admin_user_ids",
+        mode="before",
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -180,6 +196,11 @@ class Settings(BaseSettings):
         if not (scheme.startswith("postgres") or scheme.startswith("sqlite")):
             raise ValueError("must be a postgres:// , postgresql:// or sqlite:// URL")
         return value
+
+    @field_validator("access_control_file", mode="before")
+    @classmethod
+    def _optional_path(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("admin_roles", "known_roles")
     @classmethod

@@ -50,6 +50,8 @@ _AUTH_SERVER_VARIABLES = frozenset(
         "JWT_GRACE_PERIOD",
         "TRUSTED_ORIGINS",
         "NODE_ENV",
+        "ACCESS_CONTROL_FILE",
+        "ADMIN_USER_IDS",
     }
 )
 
