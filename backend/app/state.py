@@ -27,6 +27,10 @@ from app.services.auth.keys.database import DatabaseKeySource
 from app.services.auth.keys.sources import HttpKeySource, KeySource
 from app.services.auth.token_cache import CachedTokenVerifier, Verifier
 from app.services.auth.verifier import TokenVerifier
+from app.services.organizations.access import OrgAccessControl, load_org_access
+from app.services.organizations.cache import OrganizationCache
+from app.services.organizations.memberships import MembershipResolver
+from app.services.organizations.service import OrganizationService
 from app.services.platform.health import HealthService
 from app.services.platform.rate_limit import RateLimiter, storage_for
 from app.services.users.service import UserService
@@ -42,6 +46,9 @@ class AppState:
     verifier: Verifier
     identity_cache: IdentityCache
     rate_limiter: RateLimiter
+    org_access: OrgAccessControl
+    org_cache: OrganizationCache
+    memberships: MembershipResolver
     listener: InvalidationListener | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -70,6 +77,9 @@ class AppState:
             known_roles=self.settings.known_roles,
             cache=self.identity_cache,
         )
+
+    def organization_service(self, db: AsyncSession) -> OrganizationService:
+        return OrganizationService(db, access=self.org_access, cache=self.org_cache)
 
     @staticmethod
     def audit_service(db: AsyncSession) -> AuditService:
@@ -126,10 +136,18 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
         enabled=settings.identity_cache_enabled,
     )
+    # Memberships are cached like identities, with the same settings and the same feed.
+    org_cache = OrganizationCache(
+        max_entries=settings.identity_cache_size,
+        fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
+        enabled=settings.identity_cache_enabled,
+    )
     listener = None
     if settings.identity_cache_enabled and engine.dialect.name == "postgresql":
         listener = InvalidationListener(
-            resolve_database_target(settings.database_listen_url), identity_cache
+            resolve_database_target(settings.database_listen_url),
+            identity_cache,
+            subscribers=[org_cache],
         )
     return AppState(
         settings=settings,
@@ -139,6 +157,9 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         key_cache=key_cache,
         verifier=verifier,
         identity_cache=identity_cache,
+        org_access=load_org_access(settings.access_control_file),
+        org_cache=org_cache,
+        memberships=MembershipResolver(sessionmaker, org_cache),
         listener=listener,
         rate_limiter=RateLimiter(
             storage_for(settings.redis_url),
