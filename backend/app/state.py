@@ -48,7 +48,6 @@ class AppState:
     rate_limiter: RateLimiter
     org_access: OrgAccessControl
     org_cache: OrganizationCache
-    memberships: MembershipResolver
     listener: InvalidationListener | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -77,6 +76,10 @@ class AppState:
             known_roles=self.settings.known_roles,
             cache=self.identity_cache,
         )
+
+    def memberships(self, sessions: DbSessionFactory) -> MembershipResolver:
+        """Cached memberships; ``sessions`` opens a database session only on a cache miss."""
+        return MembershipResolver(sessions, self.org_cache)
 
     def organization_service(self, db: AsyncSession) -> OrganizationService:
         return OrganizationService(db, access=self.org_access, cache=self.org_cache)
@@ -159,7 +162,6 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         identity_cache=identity_cache,
         org_access=load_org_access(settings.access_control_file),
         org_cache=org_cache,
-        memberships=MembershipResolver(sessionmaker, org_cache),
         listener=listener,
         rate_limiter=RateLimiter(
             storage_for(settings.redis_url),

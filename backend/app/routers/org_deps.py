@@ -25,8 +25,9 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Header, Request
 
-from app.routers.deps import AppStateDep, CurrentPrincipal, DbSession
+from app.routers.deps import AppStateDep, CurrentPrincipal, DbSession, DbSessionFactoryDep
 from app.services.auth.identity import Principal
+from app.services.organizations.memberships import MembershipResolver
 from app.services.organizations.rules import (
     no_active_organization,
     not_a_member,
@@ -35,7 +36,6 @@ from app.services.organizations.rules import (
 )
 from app.services.organizations.service import OrganizationService
 from app.services.organizations.snapshots import Membership
-from app.state import AppState
 from app.utils.errors import BadRequest
 
 ORGANIZATION_HEADER = "X-Organization-Id"
@@ -50,8 +50,15 @@ def caller_session_id(principal: Principal) -> str | None:
     return sid if isinstance(sid, str) and sid else None
 
 
+async def get_memberships(state: AppStateDep, sessions: DbSessionFactoryDep) -> MembershipResolver:
+    return state.memberships(sessions)
+
+
+MembershipsDep = Annotated[MembershipResolver, Depends(get_memberships)]
+
+
 async def _organization_id(
-    request: Request, principal: Principal, state: AppState
+    request: Request, principal: Principal, memberships: MembershipResolver
 ) -> tuple[str, Source]:
     from_path = request.path_params.get(PATH_PARAMETER)
     if from_path:
@@ -63,15 +70,17 @@ async def _organization_id(
         return headers[0].strip(), "header"
     session_id = caller_session_id(principal)
     if session_id is not None:
-        active = await state.memberships.active_organization(session_id)
+        active = await memberships.active_organization(session_id)
         if active:
             return active, "session"
     raise no_active_organization()
 
 
-async def _membership(request: Request, principal: Principal, state: AppState) -> Membership:
-    organization_id, source = await _organization_id(request, principal, state)
-    membership = await state.memberships.membership(principal.user.id, organization_id)
+async def _membership(
+    request: Request, principal: Principal, memberships: MembershipResolver
+) -> Membership:
+    organization_id, source = await _organization_id(request, principal, memberships)
+    membership = await memberships.membership(principal.user.id, organization_id)
     if membership is None:
         raise organization_not_found() if source == "path" else not_a_member()
     return membership
@@ -80,7 +89,7 @@ async def _membership(request: Request, principal: Principal, state: AppState) -
 async def require_org_member(
     request: Request,
     principal: CurrentPrincipal,
-    state: AppStateDep,
+    memberships: MembershipsDep,
     _organization: Annotated[
         str | None,
         Header(
@@ -91,14 +100,14 @@ async def require_org_member(
     ] = None,
 ) -> Membership:
     """The caller's membership of the organization this request is about."""
-    return await _membership(request, principal, state)
+    return await _membership(request, principal, memberships)
 
 
 async def require_org_member_in_path(
-    request: Request, principal: CurrentPrincipal, state: AppStateDep
+    request: Request, principal: CurrentPrincipal, memberships: MembershipsDep
 ) -> Membership:
     """As ``require_org_member`` for routes under ``/organizations/{organizationId}``."""
-    return await _membership(request, principal, state)
+    return await _membership(request, principal, memberships)
 
 
 OrgMember = Annotated[Membership, Depends(require_org_member)]
@@ -118,7 +127,7 @@ def require_org_permission(
     if not wanted or not all(wanted.values()):
         raise ValueError("require_org_permission needs at least one action per resource")
 
-    def check(membership: Membership, state: AppState) -> Membership:
+    def check(membership: Membership, state: AppStateDep) -> Membership:
         if not state.org_access.has_permission(
             membership.role, wanted, allow_creator_all=allow_creator_all
         ):

@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from app.routers.deps import AppStateDep, AuditContextDep, CurrentPrincipal, CurrentUser
+from app.routers.deps import AuditContextDep, CurrentPrincipal, CurrentUser
 from app.routers.org_deps import (
+    MembershipsDep,
     OrganizationsDep,
     PathOrgMember,
     caller_session_id,
@@ -71,9 +72,9 @@ def _member_with_user(row: MemberWithUser) -> MemberWithUserRead:
 
 
 @router.get("", summary="My organizations, each with my role")
-async def list_my_organizations(user: CurrentUser, state: AppStateDep) -> OrganizationList:
-    memberships = await state.memberships.memberships_of(user.id)
-    return OrganizationList(organizations=[_organization(m) for m in memberships])
+async def list_my_organizations(user: CurrentUser, memberships: MembershipsDep) -> OrganizationList:
+    mine = await memberships.memberships_of(user.id)
+    return OrganizationList(organizations=[_organization(m) for m in mine])
 
 
 @router.get(

@@ -135,6 +135,11 @@ class TestConfiguration:
         assert load_org_access(None) == DEFAULT_ORG_ACCESS
 
 
+UPDATE = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER"
+DELETE = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER"
+ONLY_OWNER = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER"
+
+
 def _change(
     actor: str, target: str, requested: str | list[str], *, owners: int = 1, same: bool = False
 ) -> RoleChange:
