@@ -6,8 +6,8 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 
+from devstack.processes import alembic_upgrade, auth_server_migration_plan
 from tests.e2e.better_auth import BetterAuthClient, bearer, jwt_claims
-from tests.e2e.processes import alembic_upgrade, auth_server_migration_plan
 from tests.e2e.stack import Environment
 from tests.support.database import alembic_config
 

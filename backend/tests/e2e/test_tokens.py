@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.processes import wait_until
 from tests.e2e.better_auth import SESSION_COOKIE, SignedIn, jwt_claims, jwt_header
-from tests.e2e.processes import wait_until
 from tests.e2e.stack import Environment, Stack
 
 pytestmark = pytest.mark.e2e
