@@ -4,17 +4,20 @@ as Better-Auth or an operator would), through the real NOTIFY feed."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.models import Member, Organization
+from app.models import AuthSession, Member, Organization
 from app.services.organizations.cache import OrganizationCache
 from app.services.organizations.snapshots import Membership, MemberSnapshot, OrganizationSnapshot
 from tests.support.jwks_server import JwksServer
+from tests.support.keys import better_auth_claims, sign_token
 from tests.support.org_factories import add_member, create_organization
+from tests.test_organizations import probe
 from tests.test_identity_cache import (  # noqa: F401 (fixtures)
     Stack,
     counting_queries,
@@ -133,8 +136,6 @@ class TestInvalidation:
     async def test_active_organization_changed_in_sql(self, stack: Stack, dialect: str) -> None:
         pg_only(dialect)
         organization_id, _user_id, token = await organization_with(stack)
-        from tests.test_organizations import probe
-
         stack.app.include_router(probe)
         response = await stack.client.get("/probe", headers=auth(token))
         assert response.json()["code"] == "NO_ACTIVE_ORGANIZATION"
@@ -147,6 +148,33 @@ class TestInvalidation:
         await stack.settle(notices)
         response = await stack.client.get("/probe", headers=auth(token))
         assert response.json()["organizationId"] == organization_id
+
+    async def test_jwt_active_organization_through_its_sid_claim(  # type: ignore[no-untyped-def]
+        self,
+        stack: Stack,
+        jwt_key,  # noqa: F811 (the fixture)
+    ) -> None:
+        organization_id, user_id, token = await organization_with(stack)
+        stack.app.include_router(probe)
+        async with AsyncSession(stack.engine) as db:
+            session_id = await db.scalar(select(AuthSession.id).where(AuthSession.token == token))
+        claims = better_auth_claims(
+            stack.state.settings.jwt_issuer, iat=int(time.time()), user_id=user_id
+        )
+        with_sid = {"Authorization": f"Bearer {sign_token(jwt_key, {**claims, 'sid': session_id})}"}
+        without = {"Authorization": f"Bearer {sign_token(jwt_key, claims)}"}
+        response = await stack.client.get("/probe", headers=with_sid)
+        assert response.json()["code"] == "NO_ACTIVE_ORGANIZATION"
+        await stack.sql(
+            'UPDATE "session" SET "activeOrganizationId" = :org WHERE id = :id',
+            org=organization_id,
+            id=session_id,
+        )
+        stack.state.org_cache.evict_session(str(session_id))  # SQLite has no feed
+        response = await stack.client.get("/probe", headers=with_sid)
+        assert response.json()["organizationId"] == organization_id
+        response = await stack.client.get("/probe", headers=without)
+        assert response.json()["code"] == "NO_ACTIVE_ORGANIZATION"
 
     async def test_own_write_is_seen_at_once(self, stack: Stack) -> None:
         organization_id, _owner_id, token = await organization_with(stack, role="owner")
