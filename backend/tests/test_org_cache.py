@@ -17,7 +17,6 @@ from app.services.organizations.snapshots import Membership, MemberSnapshot, Org
 from tests.support.jwks_server import JwksServer
 from tests.support.keys import better_auth_claims, sign_token
 from tests.support.org_factories import add_member, create_organization
-from tests.test_organizations import probe
 from tests.test_identity_cache import (  # noqa: F401 (fixtures)
     Stack,
     counting_queries,
@@ -26,6 +25,7 @@ from tests.test_identity_cache import (  # noqa: F401 (fixtures)
     open_stack,
     pg_only,
 )
+from tests.test_organizations import probe
 
 BASE = "/api/v1/organizations"
 
