@@ -6,6 +6,9 @@ default): never log or return it. ``start`` holds the key's first characters for
 ``configId`` names the plugin configuration the key belongs to ("default").
 ``rateLimitTimeWindow`` and ``refillInterval`` are milliseconds; ``permissions`` and ``metadata``
 are JSON documents as text.
+
+Not ``TimestampMixin``: the mixin gives ``createdAt`` a CURRENT_TIMESTAMP default, which the core
+tables have and the plugins' tables do not (``invitation.createdAt`` on PostgreSQL aside).
 """
 
 from __future__ import annotations
