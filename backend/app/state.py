@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import JwksSource, Settings
 from app.database import resolve_database_target
+from app.services.access import AccessControl, AccessControlError, load_access_control
 from app.services.audit.service import AuditService
 from app.services.auth.identity import DbSessionFactory, IdentityService
 from app.services.auth.identity_cache import IdentityCache
@@ -27,12 +28,13 @@ from app.services.auth.keys.database import DatabaseKeySource
 from app.services.auth.keys.sources import HttpKeySource, KeySource
 from app.services.auth.token_cache import CachedTokenVerifier, Verifier
 from app.services.auth.verifier import TokenVerifier
-from app.services.organizations.access import OrgAccessControl, load_org_access
+from app.services.organizations.access import OrgAccessControl, parse_org_access
 from app.services.organizations.cache import OrganizationCache
 from app.services.organizations.memberships import MembershipResolver
 from app.services.organizations.service import OrganizationService
 from app.services.platform.health import HealthService
 from app.services.platform.rate_limit import RateLimiter, storage_for
+from app.services.users.credentials import CredentialService
 from app.services.users.service import UserService
 
 
@@ -46,6 +48,7 @@ class AppState:
     verifier: Verifier
     identity_cache: IdentityCache
     rate_limiter: RateLimiter
+    access: AccessControl
     org_access: OrgAccessControl
     org_cache: OrganizationCache
     listener: InvalidationListener | None = None
@@ -74,8 +77,13 @@ class AppState:
             db,
             admin_roles=self.settings.admin_roles,
             known_roles=self.settings.known_roles,
+            access=self.access,
             cache=self.identity_cache,
         )
+
+    def credential_service(self, db: AsyncSession) -> CredentialService:
+        known = {*self.settings.known_roles, *self.settings.admin_roles, *self.access.role_names}
+        return CredentialService(db, known_roles=known, default_role=self.access.default_role)
 
     def memberships(self, sessions: DbSessionFactory) -> MembershipResolver:
         """Cached memberships; ``sessions`` opens a database session only on a cache miss."""
@@ -118,8 +126,25 @@ def build_key_source(
     )
 
 
+def build_access_control(settings: Settings) -> AccessControl:
+    """Better-Auth's defaults, ``ACCESS_CONTROL_FILE`` and ``ADMIN_USER_IDS``; raises
+    ``AccessControlError`` (one line) for a bad file."""
+    return load_access_control(settings.access_control_file, admin_user_ids=settings.admin_user_ids)
+
+
+def build_org_access(settings: Settings, access: AccessControl) -> OrgAccessControl:
+    """The organization plugin's roles: the file's ``"organization"`` section; raises
+    ``AccessControlError`` (one line, naming the file) for a bad one."""
+    try:
+        return parse_org_access(access.organization)
+    except AccessControlError as error:
+        raise AccessControlError(f"{settings.access_control_file}: {error}") from None
+
+
 def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
     """Wire the services around an engine (the lifespan's, or a test's)."""
+    access = build_access_control(settings)  # first: a bad file leaves nothing to dispose
+    org_access = build_org_access(settings, access)
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
     # One shared client: connection pooling for the JWKS fetches; redirects are never followed.
     http_client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
@@ -160,7 +185,8 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         key_cache=key_cache,
         verifier=verifier,
         identity_cache=identity_cache,
-        org_access=load_org_access(settings.access_control_file),
+        access=access,
+        org_access=org_access,
         org_cache=org_cache,
         listener=listener,
         rate_limiter=RateLimiter(

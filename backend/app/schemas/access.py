@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from app.schemas.base import CamelModel, InputText, IsoDateTime
-
-# zod 4's ``z.email()`` pattern, which Better-Auth's create-user applies to the lower-cased e-mail.
-EMAIL_PATTERN = re.compile(
-    r"^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@"
-    r"(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$"
-)
+from app.schemas.base import EMAIL_PATTERN, CamelModel, InputText, IsoDateTime
 
 ActionName = Annotated[InputText, Field(min_length=1, max_length=128)]
 PermissionMap = Annotated[
@@ -113,7 +106,7 @@ class UserCreate(CamelModel):
 
     def fields(self) -> dict[str, Any]:
         """The ``data`` fields that were sent (absent ones are not set)."""
-        return {} if self.data is None else self.data.model_dump(exclude_unset=True)
+        return {} if self.data is None else self.data.model_dump(exclude_unset=True, by_alias=False)
 
 
 class PasswordSet(CamelModel):

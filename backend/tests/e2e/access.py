@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from app.services.passwords import hash_password_sync
+from app.services.users.passwords import hash_password_sync
 from tests.e2e.better_auth import PASSWORD
 from tests.e2e.stack import Database
 

@@ -278,3 +278,51 @@ class TestCreateAndSetPassword:
         )
         assert len(audit) == 1
         assert "pässphrase" not in audit[0]["detail"]
+
+
+def test_impersonation_made_by_better_auth(stack: Stack) -> None:
+    """Better-Auth's impersonate-user session acts as the user on the API, says who
+    impersonates, is recorded in the audit rows, and is hidden from the user's own list on both
+    servers (the admin's view shows it)."""
+    admin_id, moderator_id = _new_id(), _new_id()
+    admin_token = signed_in(stack, "admin", admin_id)
+    moderator_token = signed_in(stack, "moderator", moderator_id)
+
+    response = stack.better_auth.request(
+        "POST",
+        "/api/auth/admin/impersonate-user",
+        token=admin_token,
+        json_body={"userId": moderator_id},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["session"]["impersonatedBy"] == admin_id
+    impersonating = response.headers["set-auth-token"]
+
+    info = stack.api_get("/api/v1/auth/session", token=impersonating)
+    assert info.status_code == 200, info.text
+    assert (info.json()["userId"], info.json()["impersonatedBy"]) == (moderator_id, admin_id)
+    assert (
+        stack.api_get("/api/v1/auth/session", token=moderator_token).json()["impersonatedBy"]
+        is None
+    )
+
+    own_on_better_auth = stack.better_auth.request(
+        "GET", "/api/auth/list-sessions", token=moderator_token
+    )
+    assert [s["impersonatedBy"] for s in own_on_better_auth.json()] == [None]
+    own_on_api = stack.api_get(f"{USERS}/{moderator_id}/sessions", token=moderator_token)
+    assert [s["impersonatedBy"] for s in own_on_api.json()["sessions"]] == [None]
+    admins_view = stack.api_get(f"{USERS}/{moderator_id}/sessions", token=admin_token)
+    assert {s["impersonatedBy"] for s in admins_view.json()["sessions"]} == {None, admin_id}
+
+    target = _target(stack)
+    banned = stack.api_request(
+        "POST", f"{USERS}/{target}/ban", token=impersonating, json_body={"banReason": "x"}
+    )
+    assert banned.status_code == 200, banned.text
+    (row,) = stack.database.fetch(
+        """SELECT "actorId", detail->>'impersonatedBy' AS by FROM audit_event
+           WHERE "targetId" = $1 AND action = 'user.ban'""",
+        target,
+    )
+    assert (row["actorId"], row["by"]) == (moderator_id, admin_id)

@@ -60,3 +60,9 @@ def _disagreements(base_url: str, path: str, tokens: dict[str, str]) -> list[str
 def test_better_auth_answers_the_corpus_as_our_evaluator(parity: Parity) -> None:
     wrong = _disagreements(parity.stack.auth.url, "/api/auth/admin/has-permission", parity.tokens)
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_api_answers_the_corpus_as_better_auth(parity: Parity) -> None:
+    """The same users, the same Better-Auth session tokens, asked through the API."""
+    wrong = _disagreements(parity.stack.api.url, "/api/v1/users/has-permission", parity.tokens)
+    assert not wrong, "\n".join(wrong)

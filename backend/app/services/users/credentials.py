@@ -19,14 +19,14 @@ from app.models.account import Account
 from app.models.base import generate_id, utc_now
 from app.models.user import User
 from app.services.access.requirements import USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL
-from app.services.audit import AuditContext, AuditService
-from app.services.passwords import (
+from app.services.audit.service import AuditContext, AuditService
+from app.services.users.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     hash_password,
     js_length,
 )
-from app.services.roles import join_roles
+from app.services.users.roles import join_roles
 from app.utils.errors import BadRequest, Conflict, NotFound, invalid_field
 
 CREDENTIAL_PROVIDER = "credential"
