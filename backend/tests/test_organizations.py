@@ -5,6 +5,7 @@ which 404. Callers authenticate with real session tokens; rows are Better-Auth-s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,10 +14,13 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.models import AuditEvent, AuthSession, Member, Organization, Team, TeamMember, User
 from app.routers.org_deps import OrgMember, require_org_permission
+from app.services.access import AccessControlError
 from app.services.organizations.snapshots import Membership
-from tests.conftest import AppFactory
+from app.state import build_access_control, build_org_access
+from tests.conftest import AppFactory, make_settings
 from tests.support.factories import create_session, create_user
 from tests.support.org_factories import add_member, create_organization
 from tests.support.organizations import CONFIG_FILE
@@ -442,3 +446,17 @@ class TestDependencies:
             require_org_permission({})
         with pytest.raises(ValueError):
             require_org_permission({"member": []})
+
+
+class TestConfiguration:
+    def test_a_bad_organization_section_stops_the_start_naming_the_file(
+        self, tmp_path: Path, settings: Settings
+    ) -> None:
+        path = tmp_path / "access-control.json"
+        path.write_text('{"organization": {"roles": {"billing": {"invoices": ["pay"]}}}}')
+        bad = make_settings(settings.database_url, access_control_file=str(path))
+        with pytest.raises(AccessControlError) as raised:
+            build_org_access(bad, build_access_control(bad))
+        assert str(raised.value) == (
+            f"{path}: organization.roles.billing.invoices: unknown resource (not in the statements)"
+        )
