@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.processes import AUTH_SERVER_DIR, auth_server_environment, run_command
+from devstack.processes import AUTH_SERVER_DIR, auth_server_environment, run_command
 from tests.e2e.stack import Environment
 from tests.support.vectors import VECTORS_DIR
 
