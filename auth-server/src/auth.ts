@@ -15,6 +15,7 @@ import pg from "pg";
 
 import { adminAccessOptions } from "./access.ts";
 import type { Config } from "./config.ts";
+import { organizationAccessOptions } from "./org-access.ts";
 
 export type DatabaseHandle =
   | { kind: "postgres"; pool: pg.Pool; close: () => Promise<void> }
@@ -82,7 +83,8 @@ export function createAuth(config: Config, database: DatabaseHandle) {
       admin(adminAccessOptions()),
       bearer(),
       // Tables organization, member, invitation, team, teamMember; session.activeOrganizationId/activeTeamId.
-      organization({ teams: { enabled: true } }),
+      // Custom organization roles from ACCESS_CONTROL_FILE's "organization" section (org-access.ts).
+      organization({ teams: { enabled: true }, ...organizationAccessOptions() }),
       // Table apikey; keys sent in the x-api-key header.
       apiKey(),
     ],

@@ -11,9 +11,9 @@ from fastapi.routing import APIRoute
 
 from app.config import Settings, SettingsError, get_settings
 from app.database import DatabaseUrlError, create_engine, resolve_database_target
-from app.routers import audit, auth, health, users
+from app.routers import audit, auth, health, organizations, users
 from app.services.access import AccessControlError
-from app.state import build_access_control, build_app_state
+from app.state import build_access_control, build_app_state, build_org_access
 from app.utils.exceptions import install_exception_handlers
 from app.utils.logging import configure_logging, get_logger
 from app.utils.middleware import RequestContextMiddleware
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_exception_handlers(app)
     app.include_router(health.router)
     # Included directly, not through a parent router: one level of route matching per request.
-    for router in (auth.router, users.router, audit.router):
+    for router in (auth.router, users.router, organizations.router, audit.router):
         app.include_router(router, prefix=API_PREFIX)
     if settings.cors_origins:
         app.add_middleware(
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Organization-Id"],
             expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
         )
     # Inside RequestContextMiddleware (added after it = outer): its 413/431 get a request id.
@@ -90,7 +90,7 @@ def _create_default_app() -> FastAPI:
             settings.database_url, statement_cache=settings.database_statement_cache
         )
         # Likewise the access-control file, read again when the state is built.
-        build_access_control(settings)
+        build_org_access(settings, build_access_control(settings))
         return create_app(settings)
     except (SettingsError, DatabaseUrlError) as error:
         # One clear line naming the variable, not a traceback.

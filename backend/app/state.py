@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import JwksSource, Settings, url_origin
 from app.database import resolve_database_target
-from app.services.access import AccessControl, load_access_control
+from app.services.access import AccessControl, AccessControlError, load_access_control
 from app.services.apikeys.service import ApiKeyService
 from app.services.apikeys.snapshot import ApiKeyCache
 from app.services.audit.service import AuditService
@@ -31,6 +31,10 @@ from app.services.auth.keys.database import DatabaseKeySource
 from app.services.auth.keys.sources import HttpKeySource, KeySource
 from app.services.auth.token_cache import CachedTokenVerifier, Verifier
 from app.services.auth.verifier import TokenVerifier
+from app.services.organizations.access import OrgAccessControl, parse_org_access
+from app.services.organizations.cache import OrganizationCache
+from app.services.organizations.memberships import MembershipResolver
+from app.services.organizations.service import OrganizationService
 from app.services.platform.health import HealthService
 from app.services.platform.rate_limit import RateLimiter, storage_for
 from app.services.users.credentials import CredentialService
@@ -51,6 +55,8 @@ class AppState:
     auth_failures: FailedAuthLimiter
     api_key_cache: ApiKeyCache
     access: AccessControl
+    org_access: OrgAccessControl
+    org_cache: OrganizationCache
     origin_policy: OriginPolicy = field(default_factory=lambda: OriginPolicy(()))
     unknown_tokens: UnknownTokenCache = field(default_factory=UnknownTokenCache)
     listener: InvalidationListener | None = None
@@ -97,6 +103,13 @@ class AppState:
     def credential_service(self, db: AsyncSession) -> CredentialService:
         known = {*self.settings.known_roles, *self.settings.admin_roles, *self.access.role_names}
         return CredentialService(db, known_roles=known, default_role=self.access.default_role)
+
+    def memberships(self, sessions: DbSessionFactory) -> MembershipResolver:
+        """Cached memberships; ``sessions`` opens a database session only on a cache miss."""
+        return MembershipResolver(sessions, self.org_cache)
+
+    def organization_service(self, db: AsyncSession) -> OrganizationService:
+        return OrganizationService(db, access=self.org_access, cache=self.org_cache)
 
     @staticmethod
     def audit_service(db: AsyncSession) -> AuditService:
@@ -152,9 +165,19 @@ def build_access_control(settings: Settings) -> AccessControl:
     return load_access_control(settings.access_control_file, admin_user_ids=settings.admin_user_ids)
 
 
+def build_org_access(settings: Settings, access: AccessControl) -> OrgAccessControl:
+    """The organization plugin's roles: the file's ``"organization"`` section; raises
+    ``AccessControlError`` (one line, naming the file) for a bad one."""
+    try:
+        return parse_org_access(access.organization)
+    except AccessControlError as error:
+        raise AccessControlError(f"{settings.access_control_file}: {error}") from None
+
+
 def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
     """Wire the services around an engine (the lifespan's, or a test's)."""
     access = build_access_control(settings)  # first: a bad file leaves nothing to dispose
+    org_access = build_org_access(settings, access)
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
     # One shared client: connection pooling for the JWKS fetches; redirects are never followed.
     http_client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
@@ -187,12 +210,18 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
         enabled=settings.identity_cache_enabled,
     )
+    # Memberships are cached like identities, with the same settings and the same feed.
+    org_cache = OrganizationCache(
+        max_entries=settings.identity_cache_size,
+        fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
+        enabled=settings.identity_cache_enabled,
+    )
     listener = None
     if settings.identity_cache_enabled and engine.dialect.name == "postgresql":
         listener = InvalidationListener(
             resolve_database_target(settings.database_listen_url),
             identity_cache,
-            subscribers=[api_key_cache],
+            subscribers=[api_key_cache, org_cache],
             # Heartbeats are written the way Better-Auth writes (DATABASE_URL, poolers and all).
             beat_target=resolve_database_target(
                 settings.database_url, statement_cache=settings.database_statement_cache
@@ -211,6 +240,8 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         origin_policy=build_origin_policy(settings),
         api_key_cache=api_key_cache,
         access=access,
+        org_access=org_access,
+        org_cache=org_cache,
         listener=listener,
         rate_limiter=rate_limiter,
         auth_failures=FailedAuthLimiter(rate_limiter),

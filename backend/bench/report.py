@@ -254,6 +254,7 @@ _SHORT_NAMES = {
     "me-jwt": "/users/me, JWT",
     "me-session": "/users/me, session token",
     "verify": "/auth/verify, JWT",
+    "org-member": "/organizations/{id}, JWT (org member)",
     "search": "/users?search= (admin)",
     "get-session": "get-session",
     "list-users": "admin/list-users?searchValue=",

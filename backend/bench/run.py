@@ -220,6 +220,14 @@ class Runner:
                     baseline=f"get-session@{self.stack.user_count}",
                 ),
                 Phase(
+                    f"org-member{suffix}",
+                    "GET /api/v1/organizations/{id} (JWT, member)",
+                    "api",
+                    f"/api/v1/organizations/{self.stack.seed_organization()}",
+                    tokens / "jwt.txt",
+                    baseline=f"get-session@{self.stack.user_count}",
+                ),
+                Phase(
                     f"verify{suffix}",
                     "POST /api/v1/auth/verify (JWT)",
                     "api",

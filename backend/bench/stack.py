@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -64,6 +65,7 @@ class Stack:
     users: list[SeededUser] = field(default_factory=list)
     admin: SeededUser | None = None
     user_count: int = 0
+    organization_id: str | None = None
     _db_created: bool = False
 
     @property
@@ -151,6 +153,38 @@ class Stack:
                 self.users.append(user)
         self.user_count = count
         return seconds
+
+    def seed_organization(self) -> str:
+        """One organization whose members are the sampled users (the org-guarded phase)."""
+        if self.organization_id is not None:
+            return self.organization_id
+        organization_id = secrets.token_hex(16)
+        now = datetime.now(UTC)
+
+        async def seed() -> None:
+            connection = await asyncpg.connect(self.url)
+            try:
+                async with connection.transaction():
+                    await connection.execute(
+                        'INSERT INTO organization (id, name, slug, "createdAt") '
+                        "VALUES ($1, 'Bench', 'bench', $2)",
+                        organization_id,
+                        now,
+                    )
+                    await connection.copy_records_to_table(
+                        "member",
+                        records=[
+                            (secrets.token_hex(16), organization_id, user.id, "member", now)
+                            for user in self.sample()
+                        ],
+                        columns=["id", "organizationId", "userId", "role", "createdAt"],
+                    )
+            finally:
+                await connection.close()
+
+        asyncio.run(seed())
+        self.organization_id = organization_id
+        return organization_id
 
     def postgres_version(self) -> str:
         async def version() -> str:

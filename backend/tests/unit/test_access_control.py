@@ -108,7 +108,10 @@ class TestFile:
         # "user" is redefined by the file; "admin" keeps Better-Auth's default.
         assert access.roles["user"].as_dict()["project"] == ["read"]
         assert "ban" in access.roles["admin"].as_dict()["user"]
-        assert access.organization == {"roles": {"auditor": {"organization": ["read"]}}}
+        assert access.organization == {
+            "statements": {"organization": ["read"]},
+            "roles": {"auditor": {"organization": ["read"]}},
+        }
 
     @pytest.mark.parametrize(
         ("document", "message"),

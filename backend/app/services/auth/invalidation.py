@@ -47,6 +47,11 @@ EXPECTED_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("user", "user_identity_notify"),
     ("session", "session_identity_notify"),
     (HEARTBEAT_TABLE, "identity_heartbeat_notify"),
+    # The subscribers' triggers: API keys (revision 0005), organizations (revision 0007).
+    ("apikey", "apikey_identity_notify"),
+    ("member", "member_identity_notify"),
+    ("organization", "organization_identity_notify"),
+    ("session", "session_active_organization_notify"),
 )
 # The expected triggers that are absent or disabled (ALTER TABLE ... DISABLE TRIGGER), as
 # "table.trigger". Tables resolve through the search path, as the app's own queries do.

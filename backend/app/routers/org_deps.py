@@ -1,0 +1,154 @@
+"""Organization dependencies for any route: ``require_org_member`` and
+``require_org_permission({...})``, with the organization plugin's roles and statements.
+
+Which organization: the ``organizationId`` path parameter, else the ``X-Organization-Id``
+header, else the caller's session's ``activeOrganizationId`` (a session token's own session; a
+JWT's session through its ``sid`` claim, when Better-Auth puts one in; otherwise none).
+Nothing names one: 400 ``NO_ACTIVE_ORGANIZATION``.
+
+Who is refused, and how: the answer never depends on whether an organization the caller does
+not belong to exists, so probing ids reveals nothing.
+- organization named in the **path** (the URL names the resource): a non-member gets 404
+  ``ORGANIZATION_NOT_FOUND``, exactly as for an id that does not exist;
+- organization from the **header** or the **active organization** (context, not the resource):
+  403 ``YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION``, for a foreign and a missing id alike;
+- a member lacking a permission: 403 with Better-Auth's code for that check (e.g.
+  ``YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER``), else ``INSUFFICIENT_PERMISSION``.
+
+Memberships come from the organization cache: a steady-state request makes no query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Annotated, Literal
+
+from fastapi import Depends, Header, Request
+
+from app.routers.deps import AppStateDep, CurrentPrincipal, DbSession, DbSessionFactoryDep
+from app.services.auth.identity import Principal
+from app.services.organizations.memberships import MembershipResolver
+from app.services.organizations.rules import (
+    no_active_organization,
+    not_a_member,
+    organization_not_found,
+    permission_denied,
+)
+from app.services.organizations.service import OrganizationService
+from app.services.organizations.snapshots import Membership
+from app.utils.errors import BadRequest
+
+ORGANIZATION_HEADER = "X-Organization-Id"
+PATH_PARAMETER = "organizationId"
+Source = Literal["path", "header", "session"]
+
+
+def caller_session_id(principal: Principal) -> str | None:
+    if principal.session_id:
+        return principal.session_id
+    sid = (principal.claims or {}).get("sid")
+    return sid if isinstance(sid, str) and sid else None
+
+
+async def get_memberships(state: AppStateDep, sessions: DbSessionFactoryDep) -> MembershipResolver:
+    return state.memberships(sessions)
+
+
+MembershipsDep = Annotated[MembershipResolver, Depends(get_memberships)]
+
+
+async def _organization_id(
+    request: Request, principal: Principal, memberships: MembershipResolver
+) -> tuple[str, Source]:
+    from_path = request.path_params.get(PATH_PARAMETER)
+    if from_path:
+        return str(from_path), "path"
+    headers = request.headers.getlist(ORGANIZATION_HEADER)
+    if len(headers) > 1:
+        raise BadRequest(f"several {ORGANIZATION_HEADER} headers", code="BAD_REQUEST")
+    if headers and headers[0].strip():
+        return headers[0].strip(), "header"
+    session_id = caller_session_id(principal)
+    if session_id is not None:
+        active = await memberships.active_organization(session_id)
+        if active:
+            return active, "session"
+    raise no_active_organization()
+
+
+async def _membership(
+    request: Request, principal: Principal, memberships: MembershipResolver
+) -> Membership:
+    organization_id, source = await _organization_id(request, principal, memberships)
+    membership = await memberships.membership(principal.user.id, organization_id)
+    if membership is None:
+        raise organization_not_found() if source == "path" else not_a_member()
+    return membership
+
+
+async def require_org_member(
+    request: Request,
+    principal: CurrentPrincipal,
+    memberships: MembershipsDep,
+    _organization: Annotated[
+        str | None,
+        Header(
+            alias=ORGANIZATION_HEADER,
+            description="The organization, when the path names none "
+            "(default: the session's active organization)",
+        ),
+    ] = None,
+) -> Membership:
+    """The caller's membership of the organization this request is about."""
+    return await _membership(request, principal, memberships)
+
+
+async def require_org_member_in_path(
+    request: Request, principal: CurrentPrincipal, memberships: MembershipsDep
+) -> Membership:
+    """As ``require_org_member`` for routes under ``/organizations/{organizationId}``."""
+    return await _membership(request, principal, memberships)
+
+
+OrgMember = Annotated[Membership, Depends(require_org_member)]
+PathOrgMember = Annotated[Membership, Depends(require_org_member_in_path)]
+
+
+def require_org_permission(
+    permissions: Mapping[str, Sequence[str]],
+    *,
+    allow_creator_all: bool = False,
+    from_path: bool = False,
+) -> Callable[..., Awaitable[Membership]]:
+    """Dependency factory: a member whose role (any one of its comma-joined roles) grants all
+    of ``permissions``. ``allow_creator_all``: the owner passes whatever its statements say
+    (Better-Auth does this for update-member-role only)."""
+    wanted = {resource: tuple(actions) for resource, actions in permissions.items()}
+    if not wanted or not all(wanted.values()):
+        raise ValueError("require_org_permission needs at least one action per resource")
+
+    def check(membership: Membership, state: AppStateDep) -> Membership:
+        if not state.org_access.has_permission(
+            membership.role, wanted, allow_creator_all=allow_creator_all
+        ):
+            raise permission_denied(wanted)
+        return membership
+
+    if from_path:
+
+        async def path_dependency(membership: PathOrgMember, state: AppStateDep) -> Membership:
+            return check(membership, state)
+
+        return path_dependency
+
+    async def dependency(membership: OrgMember, state: AppStateDep) -> Membership:
+        return check(membership, state)
+
+    return dependency
+
+
+async def get_organization_service(db: DbSession, state: AppStateDep) -> OrganizationService:
+    return state.organization_service(db)
+
+
+OrganizationsDep = Annotated[OrganizationService, Depends(get_organization_service)]

@@ -1,0 +1,205 @@
+"""The organization plugin's access control, decision for decision as Better-Auth 1.7.25.
+
+Sources (``better-auth/plugins/organization``): ``access/statement.ts`` (default statements
+and the roles owner, admin, member), ``permission.ts`` (``hasPermissionFn``) and ``roles.ts``
+(``parseRoleList``). The per-role check is the same ``role.authorize`` as the admin plugin's,
+so :class:`app.services.access.Role` is reused; what differs from the admin plugin:
+
+- a member's role string is split on ``","`` and each part is **trimmed**, empty parts
+  dropped (the admin plugin does neither);
+- there is no default role and no ``adminUserIds``; the creator role (``owner``) passes every
+  check only where Better-Auth passes ``allowCreatorAllPermissions`` (update-member-role);
+- configured roles are given to the plugin together with the defaults (the auth server does the
+  same, ``auth-server/src/org-access.ts``), so owner, admin and member always exist unless the
+  file redefines them.
+
+The ``"organization"`` section of ``ACCESS_CONTROL_FILE``::
+
+    {"statements": {"project": ["create", "share"]},
+     "roles": {"billing": {"organization": ["update"], "project": ["share"]}}}
+
+Statements are merged into the defaults resource by resource; a role in ``roles`` replaces the
+default role of that name; every granted action must be in the merged statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.services.access.control import Permissions, Role
+from app.services.access.loader import AccessControlError, load_access_control
+
+CREATOR_ROLE = "owner"
+SECTION_KEYS = ("statements", "roles")
+
+DEFAULT_ORG_STATEMENTS: Mapping[str, tuple[str, ...]] = {
+    "organization": ("update", "delete"),
+    "member": ("create", "update", "delete"),
+    "invitation": ("create", "cancel"),
+    "team": ("create", "update", "delete"),
+    "ac": ("create", "read", "update", "delete"),
+}
+
+DEFAULT_ORG_ROLE_STATEMENTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "owner": DEFAULT_ORG_STATEMENTS,
+    "admin": {
+        "organization": ("update",),
+        "invitation": ("create", "cancel"),
+        "member": ("create", "update", "delete"),
+        "team": ("create", "update", "delete"),
+        "ac": ("create", "read", "update", "delete"),
+    },
+    "member": {
+        "organization": (),
+        "member": (),
+        "invitation": (),
+        "team": (),
+        "ac": ("read",),
+    },
+}
+
+
+def parse_role_list(roles: str | Sequence[str] | None) -> list[str]:
+    """``parseRoleList``: split on ``","``, trim, drop empty parts (order kept)."""
+    if roles is None:
+        return []
+    values = [roles] if isinstance(roles, str) else list(roles)
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def join_roles(roles: str | Sequence[str]) -> str:
+    """``parseRoles``: the form stored in ``member.role`` (``"admin,member"``)."""
+    return ",".join(parse_role_list(roles))
+
+
+def has_role(stored: str | None, role: str) -> bool:
+    return role in parse_role_list(stored)
+
+
+@dataclass(frozen=True, slots=True)
+class OrgAccessControl:
+    statements: Mapping[str, tuple[str, ...]]
+    roles: Mapping[str, Role]
+    creator_role: str = CREATOR_ROLE
+
+    @property
+    def role_names(self) -> frozenset[str]:
+        """The roles update-member-role accepts (Better-Auth's ``validStaticRoles``)."""
+        return frozenset(self.roles)
+
+    def is_creator(self, stored: str | None) -> bool:
+        return has_role(stored, self.creator_role)
+
+    def has_permission(
+        self,
+        stored: str | None,
+        permissions: Permissions,
+        *,
+        allow_creator_all: bool = False,
+    ) -> bool:
+        """``hasPermissionFn``: any one of the member's roles must authorize all of it."""
+        if not permissions:
+            return False
+        names = parse_role_list(stored)
+        if allow_creator_all and self.creator_role in names:
+            return True
+        for name in names:
+            role = self.roles.get(name)
+            if role is not None and role.authorize(permissions).success:
+                return True
+        return False
+
+    def permissions_of(self, stored: str | None) -> dict[str, list[str]]:
+        """Every action one of the member's roles grants, per resource (statement order)."""
+        granted: dict[str, set[str]] = {resource: set() for resource in self.statements}
+        for name in parse_role_list(stored):
+            role = self.roles.get(name)
+            if role is not None:
+                for resource, actions in role.statements.items():
+                    granted.setdefault(resource, set()).update(actions)
+        return {
+            resource: [a for a in self.statements.get(resource, ()) if a in actions]
+            for resource, actions in granted.items()
+        }
+
+
+def _name(value: object, where: str, what: str) -> str:
+    if not isinstance(value, str) or not value or value != value.strip():
+        raise AccessControlError(f"{where}: {what} {value!r} must be a non-empty string")
+    return value
+
+
+def _object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise AccessControlError(f"{where}: must be a JSON object")
+    return value
+
+
+def _actions(value: object, where: str) -> list[str]:
+    if not isinstance(value, list):
+        raise AccessControlError(f"{where}: must be a list of action names")
+    return [_name(action, where, "action") for action in value]
+
+
+def _role(
+    name: str, grants: Mapping[str, Iterable[str]], statements: Mapping[str, tuple[str, ...]]
+) -> Role:
+    built: dict[str, frozenset[str]] = {}
+    for resource, listed in grants.items():
+        where = f"organization.roles.{name}.{resource}"
+        if resource not in statements:
+            raise AccessControlError(f"{where}: unknown resource (not in the statements)")
+        actions = _actions(list(listed) if isinstance(listed, tuple) else listed, where)
+        unknown = [action for action in actions if action not in statements[resource]]
+        if unknown:
+            raise AccessControlError(
+                f"{where}: unknown action(s) {', '.join(unknown)} (not in the statements)"
+            )
+        built[resource] = frozenset(actions)
+    return Role(name=name, statements=built)
+
+
+def parse_org_access(section: Mapping[str, Any] | None) -> OrgAccessControl:
+    """The organization access control from the file's ``"organization"`` section."""
+    data = _object(section if section is not None else {}, "organization")
+    unknown_keys = sorted(set(data) - set(SECTION_KEYS))
+    if unknown_keys:
+        raise AccessControlError(
+            f"organization: unknown key(s) {', '.join(unknown_keys)}; "
+            f"expected {', '.join(SECTION_KEYS)}"
+        )
+    merged = {resource: list(actions) for resource, actions in DEFAULT_ORG_STATEMENTS.items()}
+    for resource, listed in _object(data.get("statements", {}), "organization.statements").items():
+        _name(resource, "organization.statements", "resource")
+        known = merged.setdefault(resource, [])
+        where = f"organization.statements.{resource}"
+        known.extend(action for action in _actions(listed, where) if action not in known)
+    statements = {resource: tuple(actions) for resource, actions in merged.items()}
+    declared = _object(data.get("roles", {}), "organization.roles")
+    roles = {
+        name: _role(name, grants, statements)
+        for name, grants in DEFAULT_ORG_ROLE_STATEMENTS.items()
+        if name not in declared
+    }
+    for name, grants in declared.items():
+        _name(name, "organization.roles", "role")
+        if "," in name:
+            raise AccessControlError(f"organization.roles.{name}: a role name cannot contain ','")
+        roles[name] = _role(name, _object(grants, f"organization.roles.{name}"), statements)
+    return OrgAccessControl(statements=statements, roles=roles)
+
+
+DEFAULT_ORG_ACCESS = parse_org_access(None)
+
+
+def load_org_access(path: Path | None) -> OrgAccessControl:
+    """The ``"organization"`` section of ``ACCESS_CONTROL_FILE`` (read and checked by the
+    access package's loader); errors name the file."""
+    section = load_access_control(path).organization
+    try:
+        return parse_org_access(section)
+    except AccessControlError as error:
+        raise AccessControlError(f"{path}: {error}") from None

@@ -1,0 +1,77 @@
+"""Immutable copies of organization rows, safe to share across requests (the cache holds them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.models.member import Member
+from app.models.organization import Organization
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationSnapshot:
+    id: str
+    name: str
+    slug: str
+    logo: str | None
+    created_at: datetime
+    metadata: str | None
+
+    @classmethod
+    def of(cls, organization: Organization) -> OrganizationSnapshot:
+        return cls(
+            id=organization.id,
+            name=organization.name,
+            slug=organization.slug,
+            logo=organization.logo,
+            created_at=organization.created_at,
+            metadata=organization.metadata_json,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSnapshot:
+    id: str
+    organization_id: str
+    user_id: str
+    role: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, member: Member) -> MemberSnapshot:
+        return cls(
+            id=member.id,
+            organization_id=member.organization_id,
+            user_id=member.user_id,
+            role=member.role,
+            created_at=member.created_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """A user's membership of one organization: what the org dependencies hand to a route."""
+
+    organization: OrganizationSnapshot
+    member: MemberSnapshot
+
+    @property
+    def role(self) -> str:
+        return self.member.role
+
+
+@dataclass(frozen=True, slots=True)
+class MemberUser:
+    """The user fields Better-Auth's member listings carry (``member.user``)."""
+
+    id: str
+    name: str
+    email: str
+    image: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberWithUser:
+    member: MemberSnapshot
+    user: MemberUser
