@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.models.apikey import ApiKey
+from app.services.platform.feed_cache import FeedCache, FeedTable
 
 Permissions = dict[str, list[str]]
 
@@ -71,13 +72,7 @@ class ApiKeySnapshot:
         return f"ApiKeySnapshot(id={self.id!r}, reference_id={self.reference_id!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    value: ApiKeySnapshot
-    loaded_at: float
-
-
-class ApiKeyCache:
+class ApiKeyCache(FeedCache):
     """Also a subscriber of the invalidation feed: ``notice("k", id)`` evicts a key."""
 
     KIND = "k"
@@ -90,45 +85,34 @@ class ApiKeyCache:
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.enabled = enabled
-        self._max_entries = max_entries
-        self._fallback_ttl = fallback_ttl
-        self._clock = clock
-        self._by_hash: dict[str, _Entry] = {}
+        super().__init__(
+            max_entries=max_entries, fallback_ttl=fallback_ttl, enabled=enabled, clock=clock
+        )
+        self._by_hash: FeedTable[str, ApiKeySnapshot] = self._table(
+            lambda _, oldest: self._hash_of.pop(oldest.value.id, None)
+        )
         self._hash_of: dict[str, str] = {}
-        self._generation = 0
-        self.live = False
 
     def __len__(self) -> int:
         return len(self._by_hash)
 
-    def begin_read(self) -> int:
-        return self._generation
-
     def get(self, key_hash: str) -> ApiKeySnapshot | None:
-        entry = self._by_hash.get(key_hash)
-        if entry is None or not self.enabled:
-            return None
-        if not self.live and self._clock() - entry.loaded_at >= self._fallback_ttl:
-            return None
-        return entry.value
+        entry = self._lookup(self._by_hash.rows.get(key_hash))
+        return None if entry is None else entry.value
 
     def put(self, snapshot: ApiKeySnapshot, generation: int) -> None:
         if not self.enabled or generation != self._generation:
             return
-        while len(self._by_hash) >= self._max_entries:
-            oldest = self._by_hash.pop(next(iter(self._by_hash)))
-            self._hash_of.pop(oldest.value.id, None)
-        self._by_hash[snapshot.key_hash] = _Entry(snapshot, self._clock())
+        self._by_hash.put(snapshot.key_hash, self._entry(snapshot))
         self._hash_of[snapshot.id] = snapshot.key_hash
 
     def evict(self, key_id: str) -> None:
-        self._generation += 1
+        self._bump()
         key_hash = self._hash_of.pop(key_id, None)
         if key_hash is not None:
-            self._by_hash.pop(key_hash, None)
+            self._by_hash.rows.pop(key_hash, None)
 
-    # --- the invalidation feed (NoticeSubscriber) ---
+    # --- the invalidation feed (NoticeSubscriber; feed_up/feed_down/flush are FeedCache's) ---
 
     def notice(self, kind: str, row_id: str) -> bool:
         if kind != self.KIND:
@@ -136,14 +120,6 @@ class ApiKeyCache:
         self.evict(row_id)
         return True
 
-    def flush(self) -> None:
-        self._generation += 1
-        self._by_hash.clear()
+    def _clear(self) -> None:
+        self._by_hash.rows.clear()
         self._hash_of.clear()
-
-    def feed_up(self) -> None:
-        self.flush()
-        self.live = True
-
-    def feed_down(self) -> None:
-        self.live = False

@@ -18,34 +18,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from app.services.organizations.snapshots import Membership
+from app.services.platform.feed_cache import Entry, FeedCache, FeedTable
 
 V = TypeVar("V")
 K = TypeVar("K")
 
-
-@dataclass(frozen=True, slots=True)
-class Entry(Generic[V]):
-    value: V
-    loaded_at: float
+__all__ = ["Entry", "OrganizationCache"]
 
 
-class _Table(Generic[K, V]):
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self.rows: dict[K, Entry[V]] = {}
-
-    def put(self, key: K, entry: Entry[V]) -> None:
-        self.rows.pop(key, None)
-        while len(self.rows) >= self.max_entries:
-            del self.rows[next(iter(self.rows))]  # oldest first
-        self.rows[key] = entry
-
-
-class OrganizationCache:
+class OrganizationCache(FeedCache):
     def __init__(
         self,
         *,
@@ -54,36 +38,22 @@ class OrganizationCache:
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.enabled = enabled
-        self._fallback_ttl = fallback_ttl
-        self._clock = clock
+        super().__init__(
+            max_entries=max_entries, fallback_ttl=fallback_ttl, enabled=enabled, clock=clock
+        )
         # (userId, organizationId) -> the membership, or None: not a member (or no such org).
-        self._memberships: _Table[tuple[str, str], Membership | None] = _Table(max_entries)
+        self._memberships: FeedTable[tuple[str, str], Membership | None] = self._table()
         # userId -> all of the user's memberships.
-        self._lists: _Table[str, tuple[Membership, ...]] = _Table(max_entries)
+        self._lists: FeedTable[str, tuple[Membership, ...]] = self._table()
         # sessionId -> activeOrganizationId.
-        self._active: _Table[str, str | None] = _Table(max_entries)
-        self._generation = 0
-        self.live = False
-        self.hits = 0
-        self.misses = 0
+        self._active: FeedTable[str, str | None] = self._table()
 
-    def begin_read(self) -> int:
-        return self._generation
+    def _get(self, table: FeedTable[K, V], key: K) -> Entry[V] | None:
+        return self._lookup(table.rows.get(key))
 
-    def _get(self, table: _Table[K, V], key: K) -> Entry[V] | None:
-        entry = table.rows.get(key) if self.enabled else None
-        if entry is None or (
-            not self.live and self._clock() - entry.loaded_at >= self._fallback_ttl
-        ):
-            self.misses += 1
-            return None
-        self.hits += 1
-        return entry
-
-    def _put(self, table: _Table[K, V], key: K, value: V, generation: int) -> None:
+    def _put(self, table: FeedTable[K, V], key: K, value: V, generation: int) -> None:
         if self.enabled and generation == self._generation:
-            table.put(key, Entry(value, self._clock()))
+            table.put(key, self._entry(value))
 
     # --- reads: None is a miss; an Entry's value may itself be None (cached absence) ---
 
@@ -112,13 +82,13 @@ class OrganizationCache:
     # --- invalidation ---
 
     def evict_user(self, user_id: str) -> None:
-        self._generation += 1
+        self._bump()
         self._lists.rows.pop(user_id, None)
         for key in [key for key in self._memberships.rows if key[0] == user_id]:
             del self._memberships.rows[key]
 
     def evict_organization(self, organization_id: str) -> None:
-        self._generation += 1
+        self._bump()
         for key in [key for key in self._memberships.rows if key[1] == organization_id]:
             del self._memberships.rows[key]
         for user_id, entry in list(self._lists.rows.items()):
@@ -126,16 +96,15 @@ class OrganizationCache:
                 del self._lists.rows[user_id]
 
     def evict_session(self, session_id: str) -> None:
-        self._generation += 1
+        self._bump()
         self._active.rows.pop(session_id, None)
 
-    def flush(self) -> None:
-        self._generation += 1
+    def _clear(self) -> None:
         self._memberships.rows.clear()
         self._lists.rows.clear()
         self._active.rows.clear()
 
-    # --- the invalidation feed (NoticeSubscriber) ---
+    # --- the invalidation feed (NoticeSubscriber; feed_up/feed_down/flush are FeedCache's) ---
 
     def notice(self, kind: str, row_id: str) -> bool:
         """Apply one notice; True when it was one of ours."""
@@ -149,13 +118,6 @@ class OrganizationCache:
         else:
             return False
         return True
-
-    def feed_up(self) -> None:
-        self.flush()
-        self.live = True
-
-    def feed_down(self) -> None:
-        self.live = False
 
     def stats(self) -> dict[str, object]:
         return {
