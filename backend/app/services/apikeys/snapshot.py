@@ -21,6 +21,7 @@ from datetime import datetime
 
 from app.models.apikey import ApiKey
 from app.services.platform.feed_cache import FeedCache, FeedTable
+from app.services.platform.snapshots import snapshot_of
 
 Permissions = dict[str, list[str]]
 
@@ -57,15 +58,8 @@ class ApiKeySnapshot:
 
     @classmethod
     def of(cls, row: ApiKey) -> ApiKeySnapshot:
-        return cls(
-            id=row.id,
-            key_hash=row.key,
-            reference_id=row.reference_id,
-            config_id=row.config_id,
-            name=row.name,
-            enabled=row.enabled,
-            expires_at=row.expires_at,
-            permissions=parse_permissions(row.permissions),
+        return snapshot_of(
+            cls, row, key_hash=row.key, permissions=parse_permissions(row.permissions)
         )
 
     def __repr__(self) -> str:  # never the hash

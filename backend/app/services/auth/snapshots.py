@@ -7,6 +7,7 @@ from datetime import datetime
 
 from app.models.session import AuthSession
 from app.models.user import User
+from app.services.platform.snapshots import snapshot_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +28,7 @@ class UserSnapshot:
 
     @classmethod
     def of(cls, user: User) -> UserSnapshot:
-        return cls(
-            id=user.id,
-            name=user.name,
-            email=user.email,
-            email_verified=user.email_verified,
-            image=user.image,
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-            role=user.role,
-            banned=user.banned,
-            ban_reason=user.ban_reason,
-            ban_expires=user.ban_expires,
-        )
+        return snapshot_of(cls, user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +43,4 @@ class SessionSnapshot:
 
     @classmethod
     def of(cls, session: AuthSession) -> SessionSnapshot:
-        return cls(
-            id=session.id,
-            user_id=session.user_id,
-            created_at=session.created_at,
-            expires_at=session.expires_at,
-            impersonated_by=session.impersonated_by,
-        )
+        return snapshot_of(cls, session)

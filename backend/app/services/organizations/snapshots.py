@@ -7,6 +7,7 @@ from datetime import datetime
 
 from app.models.member import Member
 from app.models.organization import Organization
+from app.services.platform.snapshots import snapshot_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,14 +21,7 @@ class OrganizationSnapshot:
 
     @classmethod
     def of(cls, organization: Organization) -> OrganizationSnapshot:
-        return cls(
-            id=organization.id,
-            name=organization.name,
-            slug=organization.slug,
-            logo=organization.logo,
-            created_at=organization.created_at,
-            metadata=organization.metadata_json,
-        )
+        return snapshot_of(cls, organization, metadata=organization.metadata_json)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +34,7 @@ class MemberSnapshot:
 
     @classmethod
     def of(cls, member: Member) -> MemberSnapshot:
-        return cls(
-            id=member.id,
-            organization_id=member.organization_id,
-            user_id=member.user_id,
-            role=member.role,
-            created_at=member.created_at,
-        )
+        return snapshot_of(cls, member)
 
 
 @dataclass(frozen=True, slots=True)
