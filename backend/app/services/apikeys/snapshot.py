@@ -14,8 +14,6 @@ entries older than the fallback TTL are ignored.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,17 +69,7 @@ class ApiKeyCache(FeedCache):
 
     KIND = "k"
 
-    def __init__(
-        self,
-        *,
-        max_entries: int,
-        fallback_ttl: float,
-        enabled: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            max_entries=max_entries, fallback_ttl=fallback_ttl, enabled=enabled, clock=clock
-        )
+    def _create_tables(self) -> None:
         self._by_hash: FeedTable[str, ApiKeySnapshot] = self._table(
             lambda _, oldest: self._hash_of.pop(oldest.value.id, None)
         )

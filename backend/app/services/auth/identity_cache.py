@@ -23,8 +23,6 @@ Correctness rests on invalidation, not on expiry:
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
@@ -34,17 +32,7 @@ V = TypeVar("V")
 
 
 class IdentityCache(FeedCache):
-    def __init__(
-        self,
-        *,
-        max_entries: int,
-        fallback_ttl: float,
-        enabled: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            max_entries=max_entries, fallback_ttl=fallback_ttl, enabled=enabled, clock=clock
-        )
+    def _create_tables(self) -> None:
         self._users: FeedTable[str, UserSnapshot] = self._table()
         self._sessions: FeedTable[bytes, SessionSnapshot] = self._table(
             lambda _, oldest: self._session_keys.pop(oldest.value.id, None)

@@ -16,8 +16,6 @@ A read that began before an invalidation does not store its (possibly stale) res
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import TypeVar
 
 from app.services.organizations.snapshots import Membership
@@ -30,17 +28,7 @@ __all__ = ["Entry", "OrganizationCache"]
 
 
 class OrganizationCache(FeedCache):
-    def __init__(
-        self,
-        *,
-        max_entries: int,
-        fallback_ttl: float,
-        enabled: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            max_entries=max_entries, fallback_ttl=fallback_ttl, enabled=enabled, clock=clock
-        )
+    def _create_tables(self) -> None:
         # (userId, organizationId) -> the membership, or None: not a member (or no such org).
         self._memberships: FeedTable[tuple[str, str], Membership | None] = self._table()
         # userId -> all of the user's memberships.

@@ -68,6 +68,11 @@ class FeedCache:
         self.live = False
         self.hits = 0
         self.misses = 0
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        """Subclasses build their tables (``self._table()``) and side indexes here."""
+        raise NotImplementedError
 
     def _table(self, on_drop: Callable[[K, Entry[V]], object] | None = None) -> FeedTable[K, V]:
         return FeedTable(self._max_entries, on_drop)
