@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app.config import Settings, SettingsError, get_settings
 from app.database import DatabaseUrlError, create_engine, resolve_database_target
 from app.routers import audit, auth, health, users
+from app.routers.docs import install_docs
 from app.state import build_app_state
+from app.utils.cors import ProblemCORSMiddleware
 from app.utils.exceptions import install_exception_handlers
 from app.utils.logging import configure_logging, get_logger
 from app.utils.middleware import RequestContextMiddleware
@@ -55,19 +56,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="A FastAPI service that trusts a Better-Auth server and shares its database.",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        # The documentation pages are ours (app.routers.docs): assets served offline.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         openapi_url="/openapi.json" if docs else None,
         generate_unique_id_function=_operation_id,
     )
     install_exception_handlers(app)
     app.include_router(health.router)
+    if docs:
+        install_docs(app)
     # Included directly, not through a parent router: one level of route matching per request.
     for router in (auth.router, users.router, audit.router):
         app.include_router(router, prefix=API_PREFIX)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
