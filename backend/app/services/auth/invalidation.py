@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -42,6 +43,10 @@ class InvalidationListener:
         self._lost = asyncio.Event()
         self.connected = asyncio.Event()
         self.notices = 0
+        # For the metrics collector: when the feed last proved alive (connect or keep-alive),
+        # on the monotonic clock, and how many times it (re)connected.
+        self.last_alive: float | None = None
+        self.connects = 0
 
     @property
     def backend_pid(self) -> int | None:
@@ -103,6 +108,8 @@ class InvalidationListener:
         # Only now can no change slip by unnoticed: forget everything cached before.
         self._cache.feed_up()
         self.connected.set()
+        self.connects += 1
+        self.last_alive = time.monotonic()
         logger.info("cache invalidation feed connected")
 
     async def _watch(self) -> None:
@@ -115,6 +122,7 @@ class InvalidationListener:
                 raise ConnectionError("listener connection lost")
             async with asyncio.timeout(5.0):
                 await self._connection.fetchval("SELECT 1")
+            self.last_alive = time.monotonic()
 
     async def _disconnect(self) -> None:
         connection, self._connection = self._connection, None

@@ -60,6 +60,8 @@ class RateLimiter:
         }
         self.enabled = enabled
         self._last_warning = -math.inf
+        # Plain integers, read by the metrics collector at scrape time (no per-request cost).
+        self.refusals = {"ip": 0, "user": 0}
 
     async def check(self, scope: str, identifier: str) -> None:
         """Count one hit for ``identifier``; raise 429 with ``Retry-After`` when over budget."""
@@ -76,6 +78,7 @@ class RateLimiter:
                 self._warn_storage_down(error)
                 return
             retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            self.refusals[scope] = self.refusals.get(scope, 0) + 1
             raise TooManyRequests(
                 f"rate limit exceeded ({item}); retry in {retry_after} s", retry_after=retry_after
             )
