@@ -1,15 +1,19 @@
 /**
- * The one Better-Auth configuration, shared by the server (server.ts) and the migrations (migrate.ts).
- * Plugins: jwt, admin, bearer; email + password sign-in. Everything else stays at Better-Auth's defaults,
- * so the schema and tokens match /work/shared/better-auth-reference.md.
+ * The one Better-Auth configuration, shared by the server (server.ts), the migrations (migrate.ts) and the
+ * conformance vectors (vectors.ts). Plugins: jwt (plus a `sid` claim), admin, bearer, organization with
+ * teams, api-key; email + password sign-in. Everything else stays at Better-Auth's defaults, so the schema
+ * and tokens are what a Better-Auth app with these plugins produces (backend/tests/fixtures/better-auth/).
  */
+import { apiKey } from "@better-auth/api-key";
 import { betterAuth } from "better-auth";
 import { admin } from "better-auth/plugins/admin";
 import { bearer } from "better-auth/plugins/bearer";
 import { jwt, type JWKOptions } from "better-auth/plugins/jwt";
+import { organization } from "better-auth/plugins/organization";
 import Database from "better-sqlite3";
 import pg from "pg";
 
+import { adminAccessOptions } from "./access.ts";
 import type { Config } from "./config.ts";
 
 export type DatabaseHandle =
@@ -67,9 +71,20 @@ export function createAuth(config: Config, database: DatabaseHandle) {
           ...(config.jwtRotationInterval === undefined ? {} : { rotationInterval: config.jwtRotationInterval }),
           ...(config.jwtGracePeriod === undefined ? {} : { gracePeriod: config.jwtGracePeriod }),
         },
+        jwt: {
+          // Better-Auth's default payload (the whole user row) plus the session id, so that the API can
+          // refuse a JWT once its session is gone (signed out, revoked). Without definePayload the
+          // payload is `session.user`; `sub` is added by Better-Auth after this function either way.
+          definePayload: ({ user, session }) => ({ ...user, sid: session.id }),
+        },
       }),
-      admin(),
+      // Roles and adminUserIds from ACCESS_CONTROL_FILE / ADMIN_USER_IDS, shared with the API (access.ts).
+      admin(adminAccessOptions()),
       bearer(),
+      // Tables organization, member, invitation, team, teamMember; session.activeOrganizationId/activeTeamId.
+      organization({ teams: { enabled: true } }),
+      // Table apikey; keys sent in the x-api-key header.
+      apiKey(),
     ],
   });
 }

@@ -127,8 +127,17 @@ class Settings(BaseSettings):
     session_cookie_name: str = "better-auth.session_token"
 
     # --- authorisation ---
+    # Better-Auth's admin-plugin ``adminRoles``: who counts as an admin (last-admin guard,
+    # the audit log, impersonation of admins). What each role may do: ACCESS_CONTROL_FILE.
     admin_roles: CsvList = Field(default_factory=lambda: ["admin"])
+    # Deprecated: extra role names set-role accepts, granting nothing. Name roles in
+    # ACCESS_CONTROL_FILE instead (its roles, and admin and user, are always accepted).
     known_roles: CsvList = Field(default_factory=lambda: ["user", "admin"])
+    # JSON {"statements", "roles", "organization"}, shared with the auth server; read and
+    # checked at start (app.services.access.load_access_control). Empty: Better-Auth's defaults.
+    access_control_file: Path | None = None
+    # Better-Auth's ``adminUserIds``: these user ids pass every permission check.
+    admin_user_ids: CsvList = Field(default_factory=list)
 
     # --- caches (authentication hot path) ---
     token_cache_enabled: bool = True
@@ -161,6 +170,7 @@ class Settings(BaseSettings):
         "admin_roles",
         "known_roles",
         "metrics_allowed_ips",
+        "admin_user_ids",
         mode="before",
     )
     @classmethod
@@ -209,6 +219,11 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
+
+    @field_validator("access_control_file", mode="before")
+    @classmethod
+    def _optional_path(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("admin_roles", "known_roles")
     @classmethod

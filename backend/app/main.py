@@ -14,7 +14,8 @@ from app.database import DatabaseUrlError, create_engine, resolve_database_targe
 from app.routers import audit, auth, health, users
 from app.routers import metrics as metrics_router
 from app.routers.docs import install_docs
-from app.state import build_app_state, start_state_metrics
+from app.services.access import AccessControlError
+from app.state import build_access_control, build_app_state, start_state_metrics
 from app.utils.cors import ProblemCORSMiddleware
 from app.utils.exceptions import install_exception_handlers
 from app.utils.logging import configure_logging, get_logger
@@ -114,10 +115,14 @@ def _create_default_app() -> FastAPI:
         resolve_database_target(
             settings.database_url, statement_cache=settings.database_statement_cache
         )
+        # Likewise the access-control file, read again when the state is built.
+        build_access_control(settings)
         return create_app(settings)
     except (SettingsError, DatabaseUrlError) as error:
         # One clear line naming the variable, not a traceback.
         raise SystemExit(str(error)) from None
+    except AccessControlError as error:
+        raise SystemExit(f"invalid setting ACCESS_CONTROL_FILE: {error}") from None
 
 
 app = _create_default_app()

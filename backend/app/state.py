@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import JwksSource, Settings
 from app.database import resolve_database_target
+from app.services.access import AccessControl, load_access_control
 from app.services.audit.service import AuditService
 from app.services.auth.identity import DbSessionFactory, IdentityService
 from app.services.auth.identity_cache import IdentityCache
@@ -36,6 +37,7 @@ from app.services.platform.metrics import (
     StateCollector,
 )
 from app.services.platform.rate_limit import RateLimiter, storage_for
+from app.services.users.credentials import CredentialService
 from app.services.users.service import UserService
 from app.utils.metrics import Metrics
 
@@ -50,6 +52,7 @@ class AppState:
     verifier: Verifier
     identity_cache: IdentityCache
     rate_limiter: RateLimiter
+    access: AccessControl
     listener: InvalidationListener | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -76,8 +79,13 @@ class AppState:
             db,
             admin_roles=self.settings.admin_roles,
             known_roles=self.settings.known_roles,
+            access=self.access,
             cache=self.identity_cache,
         )
+
+    def credential_service(self, db: AsyncSession) -> CredentialService:
+        known = {*self.settings.known_roles, *self.settings.admin_roles, *self.access.role_names}
+        return CredentialService(db, known_roles=known, default_role=self.access.default_role)
 
     @staticmethod
     def audit_service(db: AsyncSession) -> AuditService:
@@ -113,8 +121,15 @@ def build_key_source(
     )
 
 
+def build_access_control(settings: Settings) -> AccessControl:
+    """Better-Auth's defaults, ``ACCESS_CONTROL_FILE`` and ``ADMIN_USER_IDS``; raises
+    ``AccessControlError`` (one line) for a bad file."""
+    return load_access_control(settings.access_control_file, admin_user_ids=settings.admin_user_ids)
+
+
 def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
     """Wire the services around an engine (the lifespan's, or a test's)."""
+    access = build_access_control(settings)  # first: a bad file leaves nothing to dispose
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
     # One shared client: connection pooling for the JWKS fetches; redirects are never followed.
     http_client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
@@ -147,6 +162,7 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         key_cache=key_cache,
         verifier=verifier,
         identity_cache=identity_cache,
+        access=access,
         listener=listener,
         rate_limiter=RateLimiter(
             storage_for(settings.redis_url),

@@ -2,3 +2,7 @@
 (report in ``docs/benchmarks/``); ``python -m bench.micro_tokens``: the token check alone;
 ``locustfile.py``: the same endpoints for Locust. Each module's docstring tells more.
 """
+
+
+class BenchError(RuntimeError):
+    """A step of the benchmark failed; the message says which and shows the output."""

@@ -16,9 +16,9 @@ from typing import Any
 
 import psutil
 
-from bench.procs import BENCH_DIR, BenchError
+from bench import BenchError
 
-WRK_SCRIPT = BENCH_DIR / "wrk_tokens.lua"
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_tokens.lua"
 _RESULT_PREFIX = "WRK_RESULT "
 
 

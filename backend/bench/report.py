@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 
 from bench.load import LoadResult
 from bench.micro_tokens import Timing, format_table
-from bench.procs import AUTH_SERVER_DIR
+from devstack.processes import AUTH_SERVER_DIR
 
 # Targets of the issue, on this 2-core machine with the load generator on it.
 TARGET_ME_RATIO = 10.0

@@ -39,12 +39,12 @@ from urllib.parse import urlencode
 
 import httpx
 
-from bench import micro_tokens, pyspy
+from bench import BenchError, micro_tokens, pyspy
 from bench.load import LoadResult, ensure_wrk, run_wrk, wrk_version
-from bench.procs import PROJECT_DIR, BenchError, Server
 from bench.report import Measurement, machine_description, prime_chart, write_report
 from bench.seed import SEARCH_FRAGMENT
 from bench.stack import Stack
+from devstack.processes import PROJECT_DIR, ManagedProcess, ProcessError
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ME = "/api/v1/users/me"
@@ -90,7 +90,7 @@ class Runner:
 
     # --- checks before load: every credential must be accepted, or the numbers mean nothing
 
-    def _check(self, phase: Phase, server: Server) -> None:
+    def _check(self, phase: Phase, server: ManagedProcess) -> None:
         tokens = [line for line in phase.tokens.read_text().splitlines() if line]
         with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as client:
             for token in tokens:
@@ -494,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _log("interrupted")
         return 130
-    except BenchError as error:
+    except (BenchError, ProcessError) as error:
         _log(f"failed: {error}")
         keep = True
         return 1

@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from app.database import create_engine
+from devstack.processes import running_api
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET, make_settings
-from tests.faults.api_process import running_api
 from tests.load.workload import (
     KNOWN_ROLES,
     POOL_FOR_100_CLIENTS,

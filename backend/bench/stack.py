@@ -11,7 +11,6 @@ import hmac
 import json
 import os
 import secrets
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,53 +19,21 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from bench.procs import (
+from bench import BenchError
+from bench.seed import SeededUser, Seeder
+from devstack.processes import (
     AUTH_SERVER_DIR,
-    BACKEND_DIR,
-    BenchError,
-    Server,
-    free_port,
+    ApiServer,
+    AuthServer,
+    alembic_upgrade,
+    auth_server_migrate,
     run_command,
 )
-from bench.seed import SeededUser, Seeder
 
-# Settings of the API that must not leak in from the environment running the benchmark.
-_API_VARIABLES_PREFIXES = (
-    "DATABASE_",
-    "JWKS_",
-    "JWT_",
-    "BETTER_AUTH_",
-    "RATE_LIMIT_",
-    "REDIS_URL",
-    "TOKEN_CACHE_",
-    "IDENTITY_CACHE_",
-    "LOG_",
-    "ENVIRONMENT",
-    "ADMIN_ROLES",
-    "KNOWN_ROLES",
-)
-_AUTH_VARIABLES = {
-    "DATABASE_URL",
-    "BETTER_AUTH_SECRET",
-    "BETTER_AUTH_URL",
-    "BETTER_AUTH_RATE_LIMIT",
-    "HOST",
-    "PORT",
-    "JWT_ALG",
-    "JWT_ROTATION_INTERVAL",
-    "JWT_GRACE_PERIOD",
-    "TRUSTED_ORIGINS",
-    "NODE_ENV",
-}
-
-
-def _clean_env(drop_prefixes: tuple[str, ...] = (), drop: set[str] | None = None) -> dict[str, str]:
-    drop = drop or set()
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if name.upper() not in drop and not name.upper().startswith(drop_prefixes)
-    }
+# The auth server as deployed (its rate limit is off in every devstack start).
+_AUTH_SETTINGS = {"NODE_ENV": "production"}
+# Two uvicorn workers on a loaded machine take longer than a test's single one.
+START_TIMEOUT_SECONDS = 60.0
 
 
 def sign_session_token(token: str, secret: str) -> str:
@@ -89,8 +56,8 @@ class Stack:
     token_count: int = 200
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     db_name: str = field(default_factory=lambda: f"bench_{os.getpid()}_{secrets.token_hex(4)}")
-    auth: Server | None = None
-    api: Server | None = None
+    auth: AuthServer | None = None
+    api: ApiServer | None = None
     api_workers: int = 1
     users: list[SeededUser] = field(default_factory=list)
     admin: SeededUser | None = None
@@ -148,12 +115,8 @@ class Stack:
                 env=os.environ,
                 timeout=900,
             )
-        run_command(["npm", "run", "-s", "migrate"], cwd=AUTH_SERVER_DIR, env=self._auth_env())
-        run_command(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=BACKEND_DIR,
-            env=self._api_env(),
-        )
+        auth_server_migrate(self.url, self.secret, **_AUTH_SETTINGS)
+        alembic_upgrade(self.url, **self._api_settings())
 
     def seed(self, count: int) -> float:
         """Seed users ``user_count .. count-1`` (the admin with the first batch); returns the
@@ -195,61 +158,37 @@ class Stack:
 
     # --- servers ---
 
-    def _auth_env(self, port: int | None = None) -> dict[str, str]:
-        env = _clean_env(drop=_AUTH_VARIABLES)
-        env.update(
-            DATABASE_URL=self.url,
-            BETTER_AUTH_SECRET=self.secret,
-            BETTER_AUTH_RATE_LIMIT="false",
-            NODE_ENV="production",
-        )
-        if port is not None:
-            env.update(HOST="127.0.0.1", PORT=str(port), BETTER_AUTH_URL=f"http://127.0.0.1:{port}")
-        return env
-
-    def _api_env(self) -> dict[str, str]:
-        env = _clean_env(drop_prefixes=_API_VARIABLES_PREFIXES)
-        env.update(
-            DATABASE_URL=self.url,
-            BETTER_AUTH_SECRET=self.secret,
-            ENVIRONMENT="production",
-            LOG_LEVEL="WARNING",
-            RATE_LIMIT_ENABLED="false",
-            PYTHONUNBUFFERED="1",
-        )
+    def _api_settings(self) -> dict[str, str]:
+        settings = {
+            "BETTER_AUTH_SECRET": self.secret,
+            "ENVIRONMENT": "production",
+            "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_ENABLED": "false",
+        }
         if self.auth is not None:
-            env["BETTER_AUTH_URL"] = self.auth.url
-        return env
+            settings["BETTER_AUTH_URL"] = self.auth.url
+        return settings
 
     def start_auth(self) -> None:
-        port = free_port()
-        self.auth = Server(
-            "auth-server",
-            ["node", "--import", "tsx", "src/server.ts"],
-            cwd=AUTH_SERVER_DIR,
-            env=self._auth_env(port),
-            port=port,
-            health_path="/health",
+        self.auth = AuthServer(
             log_dir=self.work_dir,
+            env=dict(_AUTH_SETTINGS),
+            database_url=self.url,
+            secret=self.secret,
+            start_timeout=START_TIMEOUT_SECONDS,
         )
         self.auth.start()
 
     def start_api(self, workers: int) -> None:
         if self.api is not None:
             self.api.stop()
-        port = free_port()
         self.api_workers = workers
-        self.api = Server(
-            f"api-w{workers}",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
+        self.api = ApiServer(
+            name=f"api-w{workers}",
+            log_dir=self.work_dir,
+            env=self._api_settings(),
+            database_url=self.url,
+            extra_args=(
                 "--workers",
                 str(workers),
                 "--loop",
@@ -259,12 +198,8 @@ class Stack:
                 "--no-access-log",
                 "--log-level",
                 "warning",
-            ],
-            cwd=BACKEND_DIR,
-            env=self._api_env(),
-            port=port,
-            health_path="/health/live",
-            log_dir=self.work_dir,
+            ),
+            start_timeout=START_TIMEOUT_SECONDS,
         )
         self.api.start()
         # Every worker must have its JWKS and LISTEN connection up before load starts.

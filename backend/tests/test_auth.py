@@ -21,7 +21,7 @@ from tests.conftest import TEST_AUTH_URL, TEST_SECRET, AppFactory, build_test_ap
 from tests.support.factories import create_session, create_user, sign_session_token
 from tests.support.jwks_server import JwksServer
 from tests.support.keys import TestKey, better_auth_claims, generate_key, jwks, sign_token
-from tests.support.vectors import load_tokens_file
+from tests.support.vectors import load_rows, load_tokens_file
 
 ORIGIN = TEST_AUTH_URL
 
@@ -337,16 +337,14 @@ class TestSessionTokens:
         self, app_factory: AppFactory, db_session: AsyncSession
     ) -> None:
         """A session token and cookie minted by a real Better-Auth server, with its secret."""
-        import json
-
         vectors = load_tokens_file()
-        user_row = json.loads(vectors["rows"]["user"])
-        session_row = json.loads(vectors["rows"]["session"])
+        rows = load_rows("sqlite")  # the run that minted the session vector
+        user_row, session_row = rows["user"], rows["session"]
         user = User(
             id=user_row["id"],
             name=user_row["name"],
             email=user_row["email"],
-            email_verified=user_row["emailVerified"],
+            email_verified=bool(user_row["emailVerified"]),
             role=user_row["role"],
             banned=False,
         )

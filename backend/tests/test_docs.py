@@ -122,6 +122,8 @@ def rendered_default(field_name: str) -> str:
     value: Any = field.default
     if value is PydanticUndefined and field.default_factory is not None:
         value = field.default_factory()  # type: ignore[call-arg]
+    if value is None:
+        return ""  # unset, as an empty variable leaves it
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Enum):

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.utils.security import API_CSP, DOCS_CSP, HSTS, MIN_MAX_HEADER_BYTES
+from devstack.processes import running_api
 from tests.conftest import AppFactory, build_test_app, make_settings
-from tests.faults.api_process import running_api
 
 BODY_LIMIT = 1024
 BASE_HEADERS = {

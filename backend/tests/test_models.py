@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,12 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, AuthSession, Jwks, User, Verification, generate_id
 from app.utils.timefmt import format_iso_utc, parse_iso_utc
-from tests.support.vectors import load_tokens_file
+from tests.support.vectors import load_rows
 
 
-def vector_rows() -> dict[str, dict[str, object]]:
-    data = load_tokens_file()
-    return {name: json.loads(row) for name, row in data["rows"].items()}
+def vector_rows(dialect: str) -> dict[str, dict[str, object]]:
+    return load_rows(dialect)
 
 
 def _ts(value: str) -> datetime:
@@ -82,7 +80,7 @@ class TestBetterAuthRows:
     async def test_reads_a_row_written_by_better_auth(
         self, db_session: AsyncSession, dialect: str
     ) -> None:
-        row = vector_rows()["user"]
+        row = vector_rows(dialect)["user"]
         await insert_better_auth_user(db_session, dialect, row)
         user = await db_session.get(User, row["id"])
         assert user is not None

@@ -3,16 +3,29 @@ anonymous; every rule; the audit trail. Callers authenticate with real session t
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, AuditEvent, AuthSession, User
+from tests.conftest import AppFactory
 from tests.support.factories import create_session, create_user
+
+CREATE_BODY = {"email": "new@example.com", "password": "long-enough", "name": "New"}
+
+
+@asynccontextmanager
+async def asgi_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
 
 
 async def login(db: AsyncSession, user: User) -> dict[str, str]:
@@ -57,19 +70,51 @@ async def audit_rows(db: AsyncSession, target_id: str) -> list[AuditEvent]:
 
 class TestAccessMatrix:
     @pytest.mark.parametrize(
-        ("method", "path", "body"),
+        ("method", "path", "body", "code"),
         [
-            ("GET", "/api/v1/users", None),
-            ("PATCH", "/api/v1/users/{other}", {"name": "X"}),
-            ("PUT", "/api/v1/users/{other}/role", {"role": "admin"}),
-            ("POST", "/api/v1/users/{other}/ban", {}),
-            ("POST", "/api/v1/users/{other}/unban", None),
-            ("DELETE", "/api/v1/users/{other}", None),
-            ("GET", "/api/v1/audit-events", None),
-            ("GET", "/api/v1/users/{other}", None),
-            ("GET", "/api/v1/users/{other}/sessions", None),
-            ("DELETE", "/api/v1/users/{other}/sessions", None),
-            ("DELETE", "/api/v1/users/{other}/sessions/xyz", None),
+            ("GET", "/api/v1/users", None, "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS"),
+            ("POST", "/api/v1/users", CREATE_BODY, "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS"),
+            (
+                "PATCH",
+                "/api/v1/users/{other}",
+                {"name": "X"},
+                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS",
+            ),
+            (
+                "PUT",
+                "/api/v1/users/{other}/role",
+                {"role": "admin"},
+                "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE",
+            ),
+            ("POST", "/api/v1/users/{other}/ban", {}, "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS"),
+            ("POST", "/api/v1/users/{other}/unban", None, "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS"),
+            ("DELETE", "/api/v1/users/{other}", None, "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS"),
+            (
+                "PUT",
+                "/api/v1/users/{other}/password",
+                {"newPassword": "long-enough"},
+                "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD",
+            ),
+            ("GET", "/api/v1/audit-events", None, "INSUFFICIENT_ROLE"),
+            ("GET", "/api/v1/users/{other}", None, "YOU_ARE_NOT_ALLOWED_TO_GET_USER"),
+            (
+                "GET",
+                "/api/v1/users/{other}/sessions",
+                None,
+                "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS",
+            ),
+            (
+                "DELETE",
+                "/api/v1/users/{other}/sessions",
+                None,
+                "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
+            ),
+            (
+                "DELETE",
+                "/api/v1/users/{other}/sessions/xyz",
+                None,
+                "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
+            ),
         ],
     )
     async def test_other_user_is_refused_and_anonymous_is_401(
@@ -80,10 +125,11 @@ class TestAccessMatrix:
         method: str,
         path: str,
         body: dict[str, Any] | None,
+        code: str,
     ) -> None:
         url = path.format(other=admin.id)
         refused = await client.request(method, url, json=body, headers=alice_headers)
-        problem(refused, 403, "INSUFFICIENT_ROLE")
+        problem(refused, 403, code)
         anonymous = await client.request(method, url, json=body)
         problem(anonymous, 401, "TOKEN_MISSING")
 
@@ -117,6 +163,7 @@ class TestAccessMatrix:
             ("DELETE", "/api/v1/users/nope"),
         ]:
             body = {"role": "user"} if path.endswith("role") else {}
+            body = {"name": "X"} if method == "PATCH" else body
             response = await client.request(method, path, json=body, headers=admin_headers)
             problem(response, 404, "USER_NOT_FOUND")
 
@@ -287,7 +334,7 @@ class TestRoles:
         refused = await client.put(
             f"/api/v1/users/{other.id}/role", json={"role": "user"}, headers=admin_headers
         )
-        problem(refused, 403, "INSUFFICIENT_ROLE")
+        problem(refused, 403, "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE")
 
 
 class TestBan:
@@ -374,7 +421,7 @@ class TestBan:
         response = await client.post(
             f"/api/v1/users/{admin.id}/ban", json={}, headers=admin_headers
         )
-        problem(response, 403, "CANNOT_BAN_SELF")
+        problem(response, 403, "YOU_CANNOT_BAN_YOURSELF")
 
     async def test_unban(
         self, client: httpx.AsyncClient, admin_headers: dict[str, str], db_session: AsyncSession
@@ -527,7 +574,7 @@ class TestRemove:
     ) -> None:
         await create_user(db_session, role="admin")  # not the last admin
         response = await client.delete(f"/api/v1/users/{admin.id}", headers=admin_headers)
-        problem(response, 403, "CANNOT_REMOVE_SELF")
+        problem(response, 403, "YOU_CANNOT_REMOVE_YOURSELF")
 
 
 class TestLastAdmin:
@@ -537,20 +584,50 @@ class TestLastAdmin:
     )
     async def test_sole_admin_cannot_lose_admin_power(
         self,
-        client: httpx.AsyncClient,
+        app_factory: AppFactory,
         admin: User,
-        admin_headers: dict[str, str],
         db_session: AsyncSession,
         method: str,
         suffix: str,
         body: dict[str, Any] | None,
     ) -> None:
-        # A banned admin does not count as an admin.
+        # A banned admin does not count as an admin. The actor is not an admin by role: a user
+        # id in ADMIN_USER_IDS (Better-Auth's adminUserIds) holds every permission anyway.
         await create_user(db_session, role="admin", banned=True)
+        root = await create_user(db_session, role="user")
+        app = await app_factory(admin_user_ids=[root.id])
+        async with asgi_client(app) as client:
+            response = await client.request(
+                method,
+                f"/api/v1/users/{admin.id}{suffix}",
+                json=body,
+                headers=await login(db_session, root),
+            )
+        problem(response, 409, "LAST_ADMIN")
+
+    @pytest.mark.parametrize(
+        ("method", "suffix", "body", "code"),
+        [
+            ("PUT", "/role", {"role": "user"}, "CANNOT_DEMOTE_SELF"),
+            ("POST", "/ban", {}, "YOU_CANNOT_BAN_YOURSELF"),
+            ("PATCH", "", {"banned": True}, "YOU_CANNOT_BAN_YOURSELF"),
+            ("DELETE", "", None, "YOU_CANNOT_REMOVE_YOURSELF"),
+        ],
+    )
+    async def test_sole_admin_acting_on_themself_gets_the_self_code_first(
+        self,
+        client: httpx.AsyncClient,
+        admin: User,
+        admin_headers: dict[str, str],
+        method: str,
+        suffix: str,
+        body: dict[str, Any] | None,
+        code: str,
+    ) -> None:
         response = await client.request(
             method, f"/api/v1/users/{admin.id}{suffix}", json=body, headers=admin_headers
         )
-        problem(response, 409, "LAST_ADMIN")
+        problem(response, 403, code)
 
     async def test_actor_demoted_meanwhile_is_refused(self, db_session: AsyncSession) -> None:
         """What the losing side of a race sees: its admin role is gone under the lock."""
@@ -564,7 +641,7 @@ class TestLastAdmin:
         await service.set_role(AuditContext(actor_id=first.id), second.id, "user")
         with pytest.raises(Forbidden) as caught:
             await service.set_role(AuditContext(actor_id=second.id), first.id, "user")
-        assert caught.value.code == "INSUFFICIENT_ROLE"
+        assert caught.value.code == "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE"
 
     async def test_expired_ban_counts_as_admin(
         self,

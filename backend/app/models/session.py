@@ -27,6 +27,10 @@ class AuthSession(TimestampMixin, Base):
         "userId", Text, ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True
     )
     impersonated_by: Mapped[str | None] = mapped_column("impersonatedBy", Text)
+    # Organization plugin (teams enabled): what the session's user last chose as active. No
+    # foreign keys in Better-Auth's DDL: they may name an organization or team since deleted.
+    active_organization_id: Mapped[str | None] = mapped_column("activeOrganizationId", Text)
+    active_team_id: Mapped[str | None] = mapped_column("activeTeamId", Text)
 
     user: Mapped[User] = relationship(back_populates="sessions", lazy="raise")
 

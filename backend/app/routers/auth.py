@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 
 from app.routers.deps import (
+    AccessControlDep,
     CurrentPrincipal,
     IdentityDep,
     rate_limit_ip,
@@ -12,6 +13,7 @@ from app.routers.deps import (
 )
 from app.routers.render import render_user
 from app.routers.responses import problem_responses
+from app.schemas.access import EffectivePermissions
 from app.schemas.auth import IntrospectionRequest, IntrospectionResponse, SessionInfo
 from app.schemas.user import UserRead
 from app.services.auth.introspection import introspect
@@ -51,6 +53,27 @@ async def session_info(principal: CurrentPrincipal) -> SessionInfo:
         issued_at=principal.issued_at,
         expires_at=principal.expires_at,
         session_id=principal.session_id,
+        impersonated_by=principal.impersonated_by,
+    )
+
+
+@router.get(
+    "/permissions",
+    summary="What the caller may do",
+    description="Every action the caller's roles grant, per resource of the access control "
+    "(`[]` when none), for a frontend to render its menus. Each action passes "
+    "`POST /users/has-permission` on its own; a request combining actions granted by two "
+    "different roles does not (Better-Auth: any *one* role must grant all of a request).",
+    response_model=EffectivePermissions,
+    dependencies=[Depends(rate_limit_user)],
+    responses=problem_responses(401, 403, 503),
+)
+async def permissions(
+    principal: CurrentPrincipal, access: AccessControlDep
+) -> EffectivePermissions:
+    user = principal.user
+    return EffectivePermissions(
+        permissions=access.permissions_of(user.id, user.role), roles=principal.roles
     )
 
 

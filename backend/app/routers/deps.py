@@ -20,10 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.database import DbSessionProvider
+from app.services.access import AccessControl, Permissions, Requirement
+from app.services.access.guard import ensure, requirement_for
 from app.services.audit.service import AuditContext, AuditService
 from app.services.auth.identity import DbSessionFactory, IdentityService, Principal
 from app.services.auth.snapshots import UserSnapshot
 from app.services.platform.health import HealthService
+from app.services.users.credentials import CredentialService
 from app.services.users.roles import has_any_role
 from app.services.users.service import UserService
 from app.state import AppState
@@ -180,6 +183,40 @@ def require_role(*roles: str) -> Callable[[UserSnapshot], Awaitable[UserSnapshot
     return dependency
 
 
+async def get_access_control(state: AppStateDep) -> AccessControl:
+    return state.access
+
+
+AccessControlDep = Annotated[AccessControl, Depends(get_access_control)]
+
+
+def require_permission(
+    permissions: Permissions,
+) -> Callable[[UserSnapshot, AccessControl], Awaitable[UserSnapshot]]:
+    """Dependency factory: the current user must hold ``permissions``, as Better-Auth's admin
+    plugin decides it (``{"user": ["ban"]}``: every action on every resource, by any one of the
+    user's roles; ``ADMIN_USER_IDS`` always pass). A refusal is 403 with Better-Auth's code when
+    it names one admin-plugin check (``YOU_ARE_NOT_ALLOWED_TO_BAN_USERS``), else
+    ``INSUFFICIENT_PERMISSION``."""
+    if not permissions or not all(permissions.values()):
+        raise ValueError("require_permission needs at least one action per resource")
+    requirement = requirement_for(permissions)
+
+    async def dependency(user: CurrentUser, access: AccessControlDep) -> UserSnapshot:
+        ensure(access, user.id, user.role, requirement)
+        return user
+
+    return dependency
+
+
+def require_self_or(
+    access: AccessControl, actor: UserSnapshot, user_id: str, requirement: Requirement
+) -> None:
+    """Users may read and manage their own record and sessions; others need ``requirement``."""
+    if actor.id != user_id:
+        ensure(access, actor.id, actor.role, requirement)
+
+
 async def require_admin(user: CurrentUser, settings: SettingsDep) -> UserSnapshot:
     """An admin as ``ADMIN_ROLES`` defines it."""
     if not has_any_role(user.role, settings.admin_roles):
@@ -200,6 +237,13 @@ async def get_user_service(db: DbSession, state: AppStateDep) -> UserService:
 UsersDep = Annotated[UserService, Depends(get_user_service)]
 
 
+async def get_credential_service(db: DbSession, state: AppStateDep) -> CredentialService:
+    return state.credential_service(db)
+
+
+CredentialsDep = Annotated[CredentialService, Depends(get_credential_service)]
+
+
 async def get_audit_service(db: DbSession, state: AppStateDep) -> AuditService:
     return state.audit_service(db)
 
@@ -207,10 +251,13 @@ async def get_audit_service(db: DbSession, state: AppStateDep) -> AuditService:
 AuditServiceDep = Annotated[AuditService, Depends(get_audit_service)]
 
 
-async def get_audit_context(request: Request, actor: CurrentUser) -> AuditContext:
-    """Who acts, for the audit rows a write use-case records."""
+async def get_audit_context(request: Request, principal: CurrentPrincipal) -> AuditContext:
+    """Who acts (and who impersonates them), for the audit rows a write use-case records."""
     return AuditContext(
-        actor_id=actor.id, request_id=current_request_id(), ip_address=client_ip(request)
+        actor_id=principal.user.id,
+        request_id=current_request_id(),
+        ip_address=client_ip(request),
+        impersonated_by=principal.impersonated_by,
     )
 
 

@@ -7,8 +7,10 @@ from typing import Any
 from app.schemas.common import Problem
 
 _DESCRIPTIONS = {
+    400: "Refused by a rule of Better-Auth's admin plugin (`code` names it)",
     401: "Missing, invalid or expired credentials (see `WWW-Authenticate`)",
-    403: "Authenticated but not allowed (role or ban)",
+    403: "Authenticated but not allowed: a missing permission (Better-Auth's `code`, "
+    "e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban",
     404: "No such resource",
     409: "The request conflicts with the current state",
     422: "Invalid input; `errors` lists each field",

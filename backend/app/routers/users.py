@@ -1,21 +1,30 @@
-"""``/api/v1/users``: profiles for everyone, management for admins. Thin: parse, call, return."""
+"""``/api/v1/users``: profiles for everyone, management as Better-Auth's admin plugin allows it.
+
+Every management route requires exactly the permission Better-Auth's admin endpoint requires
+(``app.services.access.requirements``); a refusal is 403 with Better-Auth's code. A user may
+always read their own record and list or revoke their own sessions. Thin: parse, check, call.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
 from app.routers.deps import (
-    AdminUser,
+    AccessControlDep,
     AuditContextDep,
+    CredentialsDep,
     CurrentPrincipal,
     CurrentUser,
-    SettingsDep,
     UsersDep,
+    require_permission,
+    require_self_or,
 )
 from app.routers.render import render_user, render_user_page
 from app.routers.responses import problem_responses
+from app.routers.user_params import list_query
+from app.schemas.access import PasswordSet, PermissionCheck, PermissionResult, UserCreate
 from app.schemas.base import InputText
 from app.schemas.user import (
     AdminUserUpdate,
@@ -27,15 +36,11 @@ from app.schemas.user import (
     UserPage,
     UserRead,
 )
-from app.services.users.query import (
-    FilterOperator,
-    SearchField,
-    SearchOperator,
-    SortDirection,
-    SortField,
-    UserListQuery,
-)
-from app.services.users.service import require_self_or_admin
+from app.services.access import requirements as need
+from app.services.access.guard import ensure
+from app.services.auth.snapshots import UserSnapshot
+from app.services.users.query import UserListQuery
+from app.utils.errors import BadRequest
 
 router = APIRouter(
     prefix="/users",
@@ -44,51 +49,72 @@ router = APIRouter(
 )
 
 
-async def list_query(
-    search: Annotated[
-        InputText | None, Query(max_length=256, description="Case-insensitive")
-    ] = None,
-    search_value: Annotated[
-        InputText | None,
-        Query(alias="searchValue", max_length=256, description="Alias of `search`"),
-    ] = None,
-    search_field: Annotated[SearchField, Query(alias="searchField")] = "email",
-    search_operator: Annotated[SearchOperator, Query(alias="searchOperator")] = "contains",
-    role: Annotated[InputText | None, Query(max_length=128, description="Holds this role")] = None,
-    banned: bool | None = None,
-    sort_by: Annotated[SortField, Query(alias="sortBy")] = "createdAt",
-    sort_direction: Annotated[SortDirection, Query(alias="sortDirection")] = "asc",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    filter_field: Annotated[InputText | None, Query(alias="filterField", max_length=64)] = None,
-    filter_value: Annotated[InputText | None, Query(alias="filterValue", max_length=256)] = None,
-    filter_operator: Annotated[FilterOperator, Query(alias="filterOperator")] = "eq",
-) -> UserListQuery:
-    return UserListQuery(
-        search=search if search is not None else search_value,
-        search_field=search_field,
-        search_operator=search_operator,
-        role=role,
-        banned=banned,
-        sort_by=sort_by,
-        sort_direction=sort_direction,
-        limit=limit,
-        offset=offset,
-        filter_field=filter_field,
-        filter_value=filter_value,
-        filter_operator=filter_operator,
-    )
+def _holding(requirement: need.Requirement) -> object:
+    return Depends(require_permission(requirement.permissions))
 
 
-@router.get("", summary="List users (admin)", response_model=UserPage)
+CanList = Annotated[UserSnapshot, _holding(need.LIST_USERS)]
+CanCreate = Annotated[UserSnapshot, _holding(need.CREATE_USER)]
+CanUpdate = Annotated[UserSnapshot, _holding(need.UPDATE_USER)]
+CanSetRole = Annotated[UserSnapshot, _holding(need.SET_ROLE)]
+CanBan = Annotated[UserSnapshot, _holding(need.BAN_USER)]
+CanSetPassword = Annotated[UserSnapshot, _holding(need.SET_PASSWORD)]
+CanDelete = Annotated[UserSnapshot, _holding(need.DELETE_USER)]
+BAN_FIELDS = frozenset({"banned", "ban_reason", "ban_expires"})
+
+
+@router.get("", summary="List users (user:list)", response_model=UserPage)
 async def list_users(
-    _admin: AdminUser, users: UsersDep, query: Annotated[UserListQuery, Depends(list_query)]
+    _actor: CanList, users: UsersDep, query: Annotated[UserListQuery, Depends(list_query)]
 ) -> Response:
     found, total = await users.list_users(query)
     return Response(
         render_user_page(found, total=total, limit=query.limit, offset=query.offset),
         media_type="application/json",
     )
+
+
+@router.post(
+    "",
+    summary="Create a user (user:create)",
+    description="Better-Auth's create-user: a `role` (or `data.role`) also needs `user:set-role`, "
+    "ban fields in `data` need `user:ban`. With a `password`, the credential account is stored "
+    "with a hash Better-Auth's sign-in accepts; the password is never returned or logged.",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserRead,
+    responses=problem_responses(400, 409),
+)
+async def create_user(
+    body: UserCreate,
+    actor: CanCreate,
+    access: AccessControlDep,
+    credentials: CredentialsDep,
+    audit: AuditContextDep,
+) -> UserRead:
+    fields = body.fields()
+    data_role = fields.pop("role", None)
+    role = body.role if body.role is not None else data_role
+    if role is not None:
+        ensure(access, actor.id, actor.role, need.SET_ROLE)
+    if BAN_FIELDS & set(fields):
+        ensure(access, actor.id, actor.role, need.BAN_USER)
+    user = await credentials.create_user(
+        audit, email=body.email, name=body.name, password=body.password, role=role, fields=fields
+    )
+    return UserRead.model_validate(user)
+
+
+@router.post(
+    "/has-permission",
+    summary="Does the caller hold these permissions?",
+    description="Better-Auth's `/admin/has-permission` for the signed-in caller: every action "
+    "on every resource, granted by any one of their roles (`ADMIN_USER_IDS` always pass).",
+    response_model=PermissionResult,
+)
+async def has_permission(
+    body: PermissionCheck, actor: CurrentUser, access: AccessControlDep
+) -> PermissionResult:
+    return PermissionResult(success=access.has_permission(actor.id, actor.role, body.permissions))
 
 
 @router.get("/me", summary="My profile", response_model=UserRead)
@@ -113,56 +139,64 @@ SessionIdPath = Annotated[InputText, Path(min_length=1, max_length=255)]
 
 @router.get(
     "/{userId}",
-    summary="One user (admin, or the user themself)",
+    summary="One user (user:get, or the user themself)",
     response_model=UserRead,
     responses=problem_responses(404),
 )
 async def read_user(
-    userId: UserIdPath, actor: CurrentUser, users: UsersDep, settings: SettingsDep
+    userId: UserIdPath, actor: CurrentUser, access: AccessControlDep, users: UsersDep
 ) -> UserRead:
-    require_self_or_admin(actor, userId, settings.admin_roles)
+    require_self_or(access, actor, userId, need.GET_USER)
     return UserRead.model_validate(await users.get_user(userId))
 
 
 @router.patch(
     "/{userId}",
-    summary="Update a user (admin)",
+    summary="Update a user (user:update, and per field as Better-Auth's update-user)",
     response_model=UserRead,
-    responses=problem_responses(404),
+    responses=problem_responses(400, 404, 409),
 )
 async def update_user(
     userId: UserIdPath,
     body: AdminUserUpdate,
-    _admin: AdminUser,
+    actor: CanUpdate,
+    access: AccessControlDep,
     users: UsersDep,
     audit: AuditContextDep,
 ) -> UserRead:
-    updated = await users.update_user(
-        audit, userId, body.model_dump(exclude_unset=True, by_alias=False)
-    )
+    changes = body.model_dump(exclude_unset=True, by_alias=False)
+    for requirement in need.update_requirements(set(changes)):
+        ensure(access, actor.id, actor.role, requirement)
+    if not changes:
+        raise BadRequest("No data to update", code="NO_DATA_TO_UPDATE")
+    updated = await users.update_user(audit, userId, changes)
     return UserRead.model_validate(updated)
 
 
 @router.put(
     "/{userId}/role",
-    summary="Set a user's role(s) (admin)",
+    summary="Set a user's role(s) (user:set-role)",
     response_model=UserRead,
     responses=problem_responses(404, 409),
 )
 async def set_role(
-    userId: UserIdPath, body: RoleUpdate, _admin: AdminUser, users: UsersDep, audit: AuditContextDep
+    userId: UserIdPath,
+    body: RoleUpdate,
+    _actor: CanSetRole,
+    users: UsersDep,
+    audit: AuditContextDep,
 ) -> UserRead:
     return UserRead.model_validate(await users.set_role(audit, userId, body.role))
 
 
 @router.post(
     "/{userId}/ban",
-    summary="Ban a user and revoke all their sessions (admin)",
+    summary="Ban a user and revoke all their sessions (user:ban)",
     response_model=UserRead,
     responses=problem_responses(404, 409),
 )
 async def ban_user(
-    userId: UserIdPath, body: BanRequest, _admin: AdminUser, users: UsersDep, audit: AuditContextDep
+    userId: UserIdPath, body: BanRequest, _actor: CanBan, users: UsersDep, audit: AuditContextDep
 ) -> UserRead:
     banned = await users.ban(audit, userId, reason=body.ban_reason, expires_in=body.ban_expires_in)
     return UserRead.model_validate(banned)
@@ -170,27 +204,30 @@ async def ban_user(
 
 @router.post(
     "/{userId}/unban",
-    summary="Lift a user's ban (admin)",
+    summary="Lift a user's ban (user:ban)",
     response_model=UserRead,
     responses=problem_responses(404),
 )
 async def unban_user(
-    userId: UserIdPath, _admin: AdminUser, users: UsersDep, audit: AuditContextDep
+    userId: UserIdPath, _actor: CanBan, users: UsersDep, audit: AuditContextDep
 ) -> UserRead:
     return UserRead.model_validate(await users.unban(audit, userId))
 
 
 @router.get(
     "/{userId}/sessions",
-    summary="A user's sessions (admin, or the user themself)",
+    summary="A user's sessions (session:list, or the user themself)",
+    description="A user's own list hides the sessions an admin opened as them (impersonation), "
+    "as Better-Auth's `/list-sessions` does; the list an admin reads shows them.",
     response_model=SessionList,
     responses=problem_responses(404),
 )
 async def list_sessions(
-    userId: UserIdPath, principal: CurrentPrincipal, users: UsersDep, settings: SettingsDep
+    userId: UserIdPath, principal: CurrentPrincipal, access: AccessControlDep, users: UsersDep
 ) -> SessionList:
-    require_self_or_admin(principal.user, userId, settings.admin_roles)
-    sessions = await users.list_sessions(userId)
+    own = principal.user.id == userId
+    require_self_or(access, principal.user, userId, need.LIST_SESSIONS)
+    sessions = await users.list_sessions(userId, hide_impersonation=own)
     return SessionList(
         sessions=[
             SessionRead.model_validate(session).model_copy(
@@ -203,7 +240,7 @@ async def list_sessions(
 
 @router.delete(
     "/{userId}/sessions/{sessionId}",
-    summary="Revoke one session (admin, or the user themself)",
+    summary="Revoke one session (session:revoke, or the user themself)",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(404),
@@ -212,17 +249,17 @@ async def revoke_session(
     userId: UserIdPath,
     sessionId: SessionIdPath,
     actor: CurrentUser,
+    access: AccessControlDep,
     users: UsersDep,
     audit: AuditContextDep,
-    settings: SettingsDep,
 ) -> None:
-    require_self_or_admin(actor, userId, settings.admin_roles)
+    require_self_or(access, actor, userId, need.REVOKE_SESSIONS)
     await users.revoke_session(audit, userId, sessionId)
 
 
 @router.delete(
     "/{userId}/sessions",
-    summary="Revoke all of a user's sessions (admin, or the user themself)",
+    summary="Revoke all of a user's sessions (session:revoke, or the user themself)",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(404),
@@ -230,22 +267,41 @@ async def revoke_session(
 async def revoke_sessions(
     userId: UserIdPath,
     actor: CurrentUser,
+    access: AccessControlDep,
     users: UsersDep,
     audit: AuditContextDep,
-    settings: SettingsDep,
 ) -> None:
-    require_self_or_admin(actor, userId, settings.admin_roles)
+    require_self_or(access, actor, userId, need.REVOKE_SESSIONS)
     await users.revoke_sessions(audit, userId)
 
 
 @router.delete(
     "/{userId}",
-    summary="Remove a user with their sessions and accounts (admin)",
+    summary="Remove a user with their sessions and accounts (user:delete)",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(404, 409),
 )
 async def remove_user(
-    userId: UserIdPath, _admin: AdminUser, users: UsersDep, audit: AuditContextDep
+    userId: UserIdPath, _actor: CanDelete, users: UsersDep, audit: AuditContextDep
 ) -> None:
     await users.remove_user(audit, userId)
+
+
+@router.put(
+    "/{userId}/password",
+    summary="Set a user's password (user:set-password)",
+    description="Better-Auth's set-user-password: 8 to 128 characters; updates the credential "
+    "account or creates it. Sessions are kept. The password is never returned or logged.",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(400, 404),
+)
+async def set_password(
+    userId: UserIdPath,
+    body: PasswordSet,
+    _actor: CanSetPassword,
+    credentials: CredentialsDep,
+    audit: AuditContextDep,
+) -> None:
+    await credentials.set_password(audit, userId, body.new_password)

@@ -22,6 +22,7 @@ class SessionInfo(CamelModel):
                     "issuedAt": "2026-11-26T17:46:11.000Z",
                     "expiresAt": "2026-11-26T18:01:11.000Z",
                     "sessionId": None,
+                    "impersonatedBy": None,
                 }
             ]
         }
@@ -33,6 +34,9 @@ class SessionInfo(CamelModel):
     issued_at: IsoDateTime | None
     expires_at: IsoDateTime
     session_id: str | None = None
+    # Set when an admin impersonates the user (Better-Auth's impersonate-user session);
+    # a JWT carries no session, so it is always null for one.
+    impersonated_by: str | None = None
 
 
 class IntrospectionRequest(CamelModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -26,6 +27,13 @@ def _reject_nul(value: str) -> str:
 
 # Every free-form string the API accepts (bodies, query and path parameters).
 InputText = Annotated[str, AfterValidator(_reject_nul)]
+
+
+# zod 4's ``z.email()`` pattern, which Better-Auth's create-user applies to the lower-cased e-mail.
+EMAIL_PATTERN = re.compile(
+    r"^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@"
+    r"(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$"
+)
 
 
 class CamelModel(BaseModel):

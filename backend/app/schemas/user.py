@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from app.schemas.base import CamelModel, InputText, IsoDateTime
+from app.schemas.base import EMAIL_PATTERN, CamelModel, InputText, IsoDateTime
 
 MAX_BAN_SECONDS = 100 * 365 * 86400
 
@@ -71,20 +71,42 @@ class ProfileUpdate(CamelModel):
 
 
 class AdminUserUpdate(ProfileUpdate):
-    """What an admin may change about a user (role and ban have their own endpoints)."""
+    """What may be changed about a user, with Better-Auth's update-user rules: beyond
+    ``user:update``, ``role`` needs ``user:set-role``, the ban fields ``user:ban``, ``email`` and
+    ``emailVerified`` ``user:set-email``. ``banned: true`` revokes the user's sessions."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"name": "Ada", "emailVerified": True}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "Ada", "emailVerified": True},
+                {"email": "ada@example.org"},
+                {"banned": True, "banReason": "Spamming"},
+            ]
+        },
     )
 
+    email: Annotated[InputText, Field(min_length=3, max_length=320)] | SkipJsonSchema[None] = None
     email_verified: bool | SkipJsonSchema[None] = None
+    role: InputText | list[InputText] | SkipJsonSchema[None] = None
+    banned: bool | SkipJsonSchema[None] = None
+    ban_reason: Annotated[InputText, Field(max_length=1000)] | None = None
+    ban_expires: IsoDateTime | None = None
 
-    @field_validator("email_verified")
+    @field_validator("email_verified", "email", "role", "banned")
     @classmethod
-    def _email_verified_not_null(cls, value: bool | None) -> bool | None:
+    def _not_null(cls, value: object) -> object:
         if value is None:
-            raise ValueError("emailVerified cannot be null")
+            raise ValueError("cannot be null")
         return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        lowered = value.lower()
+        if not EMAIL_PATTERN.match(lowered):
+            raise ValueError("not a valid e-mail address")
+        return lowered
 
 
 class RoleUpdate(CamelModel):

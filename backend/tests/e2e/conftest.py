@@ -14,7 +14,7 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
-from tests.e2e.processes import REGISTRY
+from devstack.processes import REGISTRY
 from tests.e2e.stack import Environment, admin_database_url, prerequisites_problem
 
 _STARTED_AT = pytest.StashKey[float]()

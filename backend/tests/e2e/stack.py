@@ -19,13 +19,14 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.e2e.better_auth import BetterAuthClient, bearer
-from tests.e2e.processes import (
+from devstack.processes import (
     AUTH_SERVER_DIR,
     ApiServer,
     AuthServer,
     auth_server_migrate,
+    started,
 )
+from tests.e2e.better_auth import BetterAuthClient, bearer
 from tests.support.database import DEFAULT_POSTGRES_URL, create_postgres_database, migrate
 
 # "alembic": the real migrations, run in this process (as for the unit tests; the schema
@@ -171,8 +172,7 @@ class Environment:
         server = AuthServer(
             log_dir=self.log_dir, env=dict(env), database_url=database.dsn, secret=self.secret
         )
-        try:
-            server.start()
+        with started(server):
             # Better-Auth mints its first signing key lazily, on the first /jwks or /token call,
             # without a lock: an API warming its key cache while a test asks for its first token
             # can make it mint two keys, and the API then holds the one not used for signing
@@ -180,23 +180,19 @@ class Environment:
             # starts, as a deployment whose auth server has served a request already has.
             BetterAuthClient(server.url).jwks()
             yield server
-        finally:
-            server.stop()
 
     @contextmanager
     def api_server(self, database: Database, auth: AuthServer, **env: str) -> Iterator[ApiServer]:
-        server = ApiServer(
-            log_dir=self.log_dir,
-            env=dict(env),
-            database_url=database.url,
-            better_auth_url=auth.url,
-            secret=self.secret,
-        )
-        try:
-            server.start()
+        settings = {
+            "BETTER_AUTH_URL": auth.url,
+            "BETTER_AUTH_SECRET": self.secret,
+            "RATE_LIMIT_ENABLED": "false",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+        }
+        server = ApiServer(log_dir=self.log_dir, env={**settings, **env}, database_url=database.url)
+        with started(server):
             yield server
-        finally:
-            server.stop()
 
     @contextmanager
     def stack(

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from devstack.processes import wait_until
 from tests.e2e.better_auth import SignedIn, error_code, jwt_claims, unique_email
-from tests.e2e.processes import wait_until
 from tests.e2e.stack import Environment, Stack
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from devstack.processes import wait_until
 from tests.e2e.better_auth import bearer, jwt_header, with_kid
-from tests.e2e.processes import wait_until
 from tests.e2e.stack import Environment, Stack
 
 pytestmark = pytest.mark.e2e

@@ -6,10 +6,11 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 
+from devstack.processes import alembic_upgrade, auth_server_migration_plan
 from tests.e2e.better_auth import BetterAuthClient, bearer, jwt_claims
-from tests.e2e.processes import alembic_upgrade, auth_server_migration_plan
 from tests.e2e.stack import Environment
 from tests.support.database import alembic_config
+from tests.support.schema import BETTER_AUTH_TABLES
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +26,7 @@ NOTHING_TO_DO = {
 def test_better_auth_has_nothing_to_do_after_alembic(e2e: Environment) -> None:
     with e2e.database(migration="none") as database:
         before = auth_server_migration_plan(database.dsn, e2e.secret)
-        assert set(before["toBeCreated"]) == {"user", "session", "account", "verification", "jwks"}
+        assert set(before["toBeCreated"]) == set(BETTER_AUTH_TABLES)
 
         alembic_upgrade(database.url)
 

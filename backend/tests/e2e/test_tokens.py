@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.processes import wait_until
 from tests.e2e.better_auth import SESSION_COOKIE, SignedIn, jwt_claims, jwt_header
-from tests.e2e.processes import wait_until
 from tests.e2e.stack import Environment, Stack
 
 pytestmark = pytest.mark.e2e
@@ -72,6 +72,17 @@ def test_jwt_claims_are_better_auth_defaults(stack: Stack, signed_in: SignedIn) 
     assert claims["sub"] == signed_in.user_id
     assert claims["iss"] == claims["aud"] == stack.auth.url
     assert claims["exp"] - claims["iat"] == 900
+
+
+def test_jwt_names_its_session(stack: Stack, signed_in: SignedIn) -> None:
+    """The bundled server's definePayload adds ``sid`` and keeps the whole user row."""
+    jwt = stack.better_auth.token(signed_in.session_token)
+    claims = jwt_claims(jwt)
+    session = stack.better_auth.get_session(signed_in.session_token)
+    assert session is not None
+    assert claims["sid"] == session["session"]["id"]
+    assert claims["id"] == claims["sub"]
+    assert {"email", "role", "banned", "banExpires"} <= claims.keys()
 
 
 def test_jwt_session_info(stack: Stack, signed_in: SignedIn) -> None:

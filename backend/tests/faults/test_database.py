@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.config import Settings
 from app.database import create_engine
 from app.models import AuditEvent
+from devstack.processes import free_port
 from tests.conftest import make_settings
-from tests.faults.api_process import free_port
 from tests.faults.conftest import (
     AppBuilder,
     Seeded,

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
 from app.models import AuditEvent, User
-from tests.faults.api_process import running_api
+from devstack.processes import running_api
 from tests.faults.conftest import Seeded, asyncpg_dsn, eventually
 from tests.faults.test_database import backends_waiting_on_a_lock, with_query
 

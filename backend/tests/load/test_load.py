@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
+from devstack.processes import running_api
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET
-from tests.faults.api_process import running_api
 from tests.load.workload import (
     KNOWN_ROLES,
     POOL_FOR_100_CLIENTS,

@@ -9,11 +9,30 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.support.vectors import VECTORS_DIR
 
-BETTER_AUTH_TABLES = ("user", "session", "account", "verification", "jwks")
+# Core + jwt + admin (revision 0001); organization with teams + api-key (revision 0004).
+BETTER_AUTH_TABLES = (
+    "user",
+    "session",
+    "account",
+    "verification",
+    "jwks",
+    "organization",
+    "team",
+    "teamMember",
+    "member",
+    "invitation",
+    "apikey",
+)
+# Indexes our own revisions add to Better-Auth's tables (0002). Better-Auth ignores them; the
+# parity snapshots leave them out so that "our schema == Better-Auth's" can compare at head.
+OWN_INDEXES = frozenset(
+    {"user_createdAt_id_idx", "user_name_id_idx", "user_email_trgm_idx", "user_name_trgm_idx"}
+)
 
 
 def better_auth_ddl(dialect: str) -> list[str]:
-    """The statements Better-Auth 1.7.25 runs on an empty database of that dialect."""
+    """The statements the pinned Better-Auth runs on an empty database of that dialect
+    (``tests/fixtures/better-auth/schema-*.sql``, written by ``npm run vectors``)."""
     name = "schema-sqlite.sql" if dialect == "sqlite" else "schema-postgres.sql"
     source = (VECTORS_DIR / name).read_text()
     without_comments = "\n".join(
@@ -28,6 +47,7 @@ async def apply_statements(connection: AsyncConnection, statements: list[str]) -
 
 
 async def snapshot(connection: AsyncConnection) -> dict[str, Any]:
+    """Columns, constraints and indexes of Better-Auth's tables, without ``OWN_INDEXES``."""
     if connection.dialect.name == "sqlite":
         return await _sqlite_snapshot(connection)
     return await _postgres_snapshot(connection)
@@ -50,7 +70,8 @@ async def _postgres_snapshot(connection: AsyncConnection) -> dict[str, Any]:
             "WHERE c.connamespace = 'public'::regnamespace "
             "AND c.conrelid::regclass::text = ANY(:quoted) ORDER BY tbl, c.conname"
         ),
-        {"quoted": [f'"{t}"' if t == "user" else t for t in tables]},
+        # regclass text quotes reserved words and mixed-case names: "user", "teamMember".
+        {"quoted": [f'"{t}"' if t == "user" or t != t.lower() else t for t in tables]},
     )
     indexes = await connection.execute(
         text(
@@ -62,7 +83,7 @@ async def _postgres_snapshot(connection: AsyncConnection) -> dict[str, Any]:
     return {
         "columns": [tuple(row) for row in columns],
         "constraints": [tuple(row) for row in constraints],
-        "indexes": [tuple(row) for row in indexes],
+        "indexes": [tuple(row) for row in indexes if row[1] not in OWN_INDEXES],
     }
 
 
@@ -74,6 +95,8 @@ async def _sqlite_snapshot(connection: AsyncConnection) -> dict[str, Any]:
         index_rows = (await connection.exec_driver_sql(f'PRAGMA index_list("{table}")')).all()
         indexes = []
         for row in index_rows:
+            if row[1] in OWN_INDEXES:
+                continue
             cols = await connection.exec_driver_sql(f'PRAGMA index_info("{row[1]}")')
             indexes.append((row[1], row[2], row[3], tuple(c[2] for c in cols)))
         result[table] = {

@@ -1,21 +1,34 @@
-"""Where the real Better-Auth output lives: ``shared/better-auth-vectors`` beside the repository
-(override with ``BETTER_AUTH_VECTORS_DIR``)."""
+"""The real Better-Auth output committed in ``tests/fixtures/better-auth/`` (written by
+``npm run vectors`` in auth-server/). Tests read Better-Auth's behaviour from here only: nothing
+outside the repository.
+
+- ``tokens.json``: a JWT per algorithm with its JWKS, header, claims and ``valid_at``; the
+  session token in its bare, signed-bearer and cookie forms with the secret; an API key.
+- ``rows-sqlite.json``: the rows of the run that minted the session, the EdDSA token and the API
+  key, as better-sqlite3 reads them back (booleans 0/1, dates as ISO text).
+- ``rows-postgres.json``: the same scenario on PostgreSQL (``row_to_json``), other ids.
+- ``schema-postgres.sql``, ``schema-sqlite.sql``: the DDL Better-Auth runs on an empty database.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-REPO_DIR = Path(__file__).resolve().parents[3]
-VECTORS_DIR = Path(
-    os.environ.get("BETTER_AUTH_VECTORS_DIR", REPO_DIR.parent / "shared" / "better-auth-vectors")
-)
+VECTORS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "better-auth"
 
 
 @cache
 def load_tokens_file() -> dict[str, Any]:
     data: dict[str, Any] = json.loads((VECTORS_DIR / "tokens.json").read_text())
+    return data
+
+
+@cache
+def load_rows(dialect: str) -> dict[str, dict[str, Any]]:
+    """``{table: row}`` as Better-Auth wrote them on ``sqlite`` or ``postgresql``."""
+    name = "rows-sqlite.json" if dialect == "sqlite" else "rows-postgres.json"
+    data: dict[str, dict[str, Any]] = json.loads((VECTORS_DIR / name).read_text())
     return data

@@ -1,4 +1,4 @@
-"""Conformance: tokens and session credentials minted by a real Better-Auth 1.7.25 server.
+"""Conformance: tokens and session credentials minted by the pinned Better-Auth (tests/fixtures).
 
 The JWTs have expired since they were minted: the verifier's clock is frozen at each vector's
 ``valid_at`` (expiry checks stay on). Keys are served through a real local HTTP server.
@@ -6,10 +6,9 @@ The JWTs have expired since they were minted: the verifier's clock is frozen at 
 
 from __future__ import annotations
 
-import json
-import os
+import base64
+import hashlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,25 +22,13 @@ from app.services.auth.verifier import TokenVerifier
 from app.utils.errors import Unauthorized
 from tests.support.clock import ManualClock
 from tests.support.jwks_server import JwksServer
+from tests.support.vectors import load_rows, load_tokens_file
 
 LEEWAY = 5
 
 
-def _vectors_file() -> Path:
-    """``BETTER_AUTH_VECTORS_DIR``, else ``shared/better-auth-vectors`` beside the repository."""
-    repo = Path(__file__).resolve().parents[3]
-    candidates = [
-        Path(os.environ.get("BETTER_AUTH_VECTORS_DIR", repo / "specs" / "better-auth-vectors")),
-        repo.parent / "shared" / "better-auth-vectors",
-        Path("/work/shared/better-auth-vectors"),
-    ]
-    for directory in candidates:
-        if (directory / "tokens.json").is_file():
-            return directory / "tokens.json"
-    raise FileNotFoundError(f"Better-Auth vectors not found in {[str(c) for c in candidates]}")
-
-
-VECTORS: dict[str, Any] = json.loads(_vectors_file().read_text())
+VECTORS: dict[str, Any] = load_tokens_file()
+ROWS: dict[str, dict[str, Any]] = load_rows("sqlite")
 TOKENS: list[dict[str, Any]] = VECTORS["tokens"]
 SESSION: dict[str, Any] = VECTORS["session"]
 SECRET: str = VECTORS["secret"]
@@ -134,14 +121,14 @@ class TestJwtVectors:
 
 async def test_keys_read_from_the_jwks_table_row() -> None:
     """The database key source's shape: kid = row id, alg/crv columns, publicKey JSON."""
-    row = json.loads(VECTORS["rows"]["jwks"])
+    row = ROWS["jwks"]
     jwk = jwk_from_jwks_row(row["id"], row["publicKey"], row.get("alg"), row.get("crv"))
     vector = by_alg("EdDSA")
     assert jwk == vector["jwks"]["keys"][0]
     result = await verifier_for(vector, static_cache([jwk]), vector["valid_at"]).verify(
         vector["token"]
     )
-    assert result.subject == json.loads(VECTORS["rows"]["user"])["id"]
+    assert result.subject == ROWS["user"]["id"]
 
 
 class TestSessionVectors:
@@ -152,7 +139,7 @@ class TestSessionVectors:
         value = SESSION["cookie_value"]
         assert "%2F" in value or "%3D" in value
         token = verify_session_token_signature(value, SECRET, allow_unsigned=False)
-        assert token == SESSION["token"] == json.loads(VECTORS["rows"]["session"])["token"]
+        assert token == SESSION["token"] == ROWS["session"]["token"]
 
     def test_bare_token(self) -> None:
         assert verify_session_token_signature(SESSION["token"], SECRET) == SESSION["token"]
@@ -166,3 +153,33 @@ class TestSessionVectors:
     @pytest.mark.parametrize("form", ["token", "bearer_signed", "cookie_value"])
     def test_is_not_routed_as_a_jwt(self, form: str) -> None:
         assert not looks_like_jwt(SESSION[form])
+
+
+class TestClaims:
+    def test_jwts_name_their_session(self) -> None:
+        """The bundled server adds ``sid`` (definePayload) and keeps the whole user row."""
+        claims = by_alg("EdDSA")["claims"]
+        assert claims["sid"] == SESSION["id"] == ROWS["session"]["id"]
+        assert claims["sub"] == claims["id"] == ROWS["user"]["id"]
+        for vector in TOKENS:
+            assert isinstance(vector["claims"]["sid"], str)
+            assert {"role", "banned", "banExpires", "email"} <= vector["claims"].keys()
+
+    def test_headers_carry_alg_and_kid_only(self) -> None:
+        for vector in TOKENS:
+            assert vector["header"] == {
+                "alg": vector["alg"],
+                "kid": vector["jwks"]["keys"][0]["kid"],
+            }
+
+
+class TestApiKeyVector:
+    def test_stored_hash_is_unpadded_base64url_sha256(self) -> None:
+        key = VECTORS["api_key"]["key"]
+        digest = hashlib.sha256(key.encode()).digest()
+        expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        row = ROWS["apikey"]
+        assert row["id"] == VECTORS["api_key"]["id"]
+        assert row["key"] == expected
+        assert key.startswith(row["start"])
+        assert row["referenceId"] == ROWS["user"]["id"]

@@ -75,6 +75,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What the caller may do
+         * @description Every action the caller's roles grant, per resource of the access control (`[]` when none), for a frontend to render its menus. Each action passes `POST /users/has-permission` on its own; a request combining actions granted by two different roles does not (Better-Auth: any *one* role must grant all of a request).
+         */
+        get: operations["auth-permissions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/verify": {
         parameters: {
             query?: never;
@@ -102,10 +122,34 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List users (admin) */
+        /** List users (user:list) */
         get: operations["users-list_users"];
         put?: never;
-        post?: never;
+        /**
+         * Create a user (user:create)
+         * @description Better-Auth's create-user: a `role` (or `data.role`) also needs `user:set-role`, ban fields in `data` need `user:ban`. With a `password`, the credential account is stored with a hash Better-Auth's sign-in accepts; the password is never returned or logged.
+         */
+        post: operations["users-create_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/has-permission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Does the caller hold these permissions?
+         * @description Better-Auth's `/admin/has-permission` for the signed-in caller: every action on every resource, granted by any one of their roles (`ADMIN_USER_IDS` always pass).
+         */
+        post: operations["users-has_permission"];
         delete?: never;
         options?: never;
         head?: never;
@@ -137,15 +181,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One user (admin, or the user themself) */
+        /** One user (user:get, or the user themself) */
         get: operations["users-read_user"];
         put?: never;
         post?: never;
-        /** Remove a user with their sessions and accounts (admin) */
+        /** Remove a user with their sessions and accounts (user:delete) */
         delete: operations["users-remove_user"];
         options?: never;
         head?: never;
-        /** Update a user (admin) */
+        /** Update a user (user:update, and per field as Better-Auth's update-user) */
         patch: operations["users-update_user"];
         trace?: never;
     };
@@ -157,7 +201,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Set a user's role(s) (admin) */
+        /** Set a user's role(s) (user:set-role) */
         put: operations["users-set_role"];
         post?: never;
         delete?: never;
@@ -175,7 +219,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Ban a user and revoke all their sessions (admin) */
+        /** Ban a user and revoke all their sessions (user:ban) */
         post: operations["users-ban_user"];
         delete?: never;
         options?: never;
@@ -192,7 +236,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Lift a user's ban (admin) */
+        /** Lift a user's ban (user:ban) */
         post: operations["users-unban_user"];
         delete?: never;
         options?: never;
@@ -207,11 +251,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A user's sessions (admin, or the user themself) */
+        /**
+         * A user's sessions (session:list, or the user themself)
+         * @description A user's own list hides the sessions an admin opened as them (impersonation), as Better-Auth's `/list-sessions` does; the list an admin reads shows them.
+         */
         get: operations["users-list_sessions"];
         put?: never;
         post?: never;
-        /** Revoke all of a user's sessions (admin, or the user themself) */
+        /** Revoke all of a user's sessions (session:revoke, or the user themself) */
         delete: operations["users-revoke_sessions"];
         options?: never;
         head?: never;
@@ -228,8 +275,28 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke one session (admin, or the user themself) */
+        /** Revoke one session (session:revoke, or the user themself) */
         delete: operations["users-revoke_session"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{userId}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a user's password (user:set-password)
+         * @description Better-Auth's set-user-password: 8 to 128 characters; updates the credential account or creates it. Sessions are kept. The password is never returned or logged.
+         */
+        put: operations["users-set_password"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -258,10 +325,19 @@ export interface components {
     schemas: {
         /**
          * AdminUserUpdate
-         * @description What an admin may change about a user (role and ban have their own endpoints).
+         * @description What may be changed about a user, with Better-Auth's update-user rules: beyond
+         *     ``user:update``, ``role`` needs ``user:set-role``, the ban fields ``user:ban``, ``email`` and
+         *     ``emailVerified`` ``user:set-email``. ``banned: true`` revokes the user's sessions.
          * @example {
          *       "emailVerified": true,
          *       "name": "Ada"
+         *     }
+         * @example {
+         *       "email": "ada@example.org"
+         *     }
+         * @example {
+         *       "banReason": "Spamming",
+         *       "banned": true
          *     }
          */
         AdminUserUpdate: {
@@ -269,8 +345,18 @@ export interface components {
             name?: string;
             /** Image */
             image?: string | null;
+            /** Email */
+            email?: string;
             /** Emailverified */
             emailVerified?: boolean;
+            /** Role */
+            role?: string | string[];
+            /** Banned */
+            banned?: boolean;
+            /** Banreason */
+            banReason?: string | null;
+            /** Banexpires */
+            banExpires?: string | null;
         };
         /** AuditEventPage */
         AuditEventPage: {
@@ -355,6 +441,34 @@ export interface components {
             } | null;
         };
         /**
+         * EffectivePermissions
+         * @description Every action the caller may take, per resource (``[]`` when none).
+         * @example {
+         *       "permissions": {
+         *         "session": [
+         *           "list",
+         *           "revoke"
+         *         ],
+         *         "user": [
+         *           "list",
+         *           "ban",
+         *           "get"
+         *         ]
+         *       },
+         *       "roles": [
+         *         "moderator"
+         *       ]
+         *     }
+         */
+        EffectivePermissions: {
+            /** Permissions */
+            permissions: {
+                [key: string]: string[];
+            };
+            /** Roles */
+            roles: string[];
+        };
+        /**
          * FieldError
          * @description One invalid input: where it is, what is wrong, and a machine-readable type.
          */
@@ -436,6 +550,54 @@ export interface components {
              * @constant
              */
             status: "ok";
+        };
+        /**
+         * PasswordSet
+         * @description Better-Auth's ``/admin/set-user-password`` body, without the user id (in the path).
+         * @example {
+         *       "newPassword": "a-long-passphrase"
+         *     }
+         */
+        PasswordSet: {
+            /** Newpassword */
+            newPassword: string;
+        };
+        /**
+         * PermissionCheck
+         * @description ``{"permissions": {resource: [action]}}``, as Better-Auth's ``/admin/has-permission``.
+         * @example {
+         *       "permissions": {
+         *         "user": [
+         *           "ban"
+         *         ]
+         *       }
+         *     }
+         * @example {
+         *       "permissions": {
+         *         "project": [
+         *           "read"
+         *         ]
+         *       }
+         *     }
+         */
+        PermissionCheck: {
+            /** Permissions */
+            permissions: {
+                [key: string]: string[];
+            };
+        };
+        /**
+         * PermissionResult
+         * @description ``{"success": bool, "error": null}``: the shape Better-Auth answers.
+         * @example {
+         *       "success": true
+         *     }
+         */
+        PermissionResult: {
+            /** Success */
+            success: boolean;
+            /** Error */
+            error?: null;
         };
         /**
          * Problem
@@ -559,6 +721,8 @@ export interface components {
             expiresAt: string;
             /** Sessionid */
             sessionId?: string | null;
+            /** Impersonatedby */
+            impersonatedBy?: string | null;
         };
         /** SessionList */
         SessionList: {
@@ -601,6 +765,53 @@ export interface components {
              * @default false
              */
             current: boolean;
+        };
+        /**
+         * UserCreate
+         * @description Better-Auth's ``/admin/create-user`` body.
+         * @example {
+         *       "email": "grace@example.com",
+         *       "name": "Grace Hopper",
+         *       "password": "a-long-passphrase",
+         *       "role": "moderator"
+         *     }
+         * @example {
+         *       "data": {},
+         *       "email": "sso-only@example.com",
+         *       "name": "No Password"
+         *     }
+         */
+        UserCreate: {
+            /** Email */
+            email: string;
+            /** Password */
+            password?: string | null;
+            /** Name */
+            name: string;
+            /** Role */
+            role?: string | string[] | null;
+            data?: components["schemas"]["UserCreateData"] | null;
+        };
+        /**
+         * UserCreateData
+         * @description ``data`` of create-user: the user columns that may be set at creation.
+         */
+        UserCreateData: {
+            /**
+             * Emailverified
+             * @default false
+             */
+            emailVerified: boolean;
+            /** Image */
+            image?: string | null;
+            /** Role */
+            role?: string | string[] | null;
+            /** Banned */
+            banned?: boolean | null;
+            /** Banreason */
+            banReason?: string | null;
+            /** Banexpires */
+            banExpires?: string | null;
         };
         /**
          * UserPage
@@ -749,7 +960,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -809,7 +1020,67 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database or key source) is unavailable; retry after `Retry-After` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "auth-permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EffectivePermissions"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see `WWW-Authenticate`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -940,7 +1211,155 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input; `errors` lists each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database or key source) is unavailable; retry after `Retry-After` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "users-create_user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserRead"];
+                };
+            };
+            /** @description Refused by a rule of Better-Auth's admin plugin (`code` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see `WWW-Authenticate`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input; `errors` lists each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database or key source) is unavailable; retry after `Retry-After` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "users-has_permission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PermissionCheck"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PermissionResult"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see `WWW-Authenticate`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1000,7 +1419,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1064,7 +1483,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1126,7 +1545,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1196,7 +1615,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1272,6 +1691,16 @@ export interface operations {
                     "application/json": components["schemas"]["UserRead"];
                 };
             };
+            /** @description Refused by a rule of Better-Auth's admin plugin (`code` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing, invalid or expired credentials (see `WWW-Authenticate`) */
             401: {
                 headers: {
@@ -1282,7 +1711,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1294,6 +1723,16 @@ export interface operations {
             };
             /** @description No such resource */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1358,7 +1797,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1444,7 +1883,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1526,7 +1965,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1598,7 +2037,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1668,7 +2107,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1739,7 +2178,91 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input; `errors` lists each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database or key source) is unavailable; retry after `Retry-After` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "users-set_password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordSet"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Refused by a rule of Better-Auth's admin plugin (`code` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see `WWW-Authenticate`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1815,7 +2338,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated but not allowed (role or ban) */
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`) or a ban */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -18,6 +18,8 @@ class AuditContext:
     actor_id: str
     request_id: str | None = None
     ip_address: str | None = None
+    # The admin impersonating the actor, when the action runs in an impersonation session.
+    impersonated_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,11 @@ class AuditService:
             actor_id=context.actor_id,
             action=action,
             target_id=target_id,
-            detail=detail,
+            detail=(
+                detail
+                if context.impersonated_by is None
+                else {**detail, "impersonatedBy": context.impersonated_by}
+            ),
             request_id=context.request_id,
             ip_address=context.ip_address,
         )

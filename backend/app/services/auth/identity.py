@@ -43,6 +43,8 @@ class Principal:
     expires_at: datetime
     session_id: str | None = None
     claims: dict[str, object] | None = None
+    # The admin acting as this user (a session made by Better-Auth's impersonate-user).
+    impersonated_by: str | None = None
 
     @property
     def roles(self) -> list[str]:
@@ -116,6 +118,7 @@ class IdentityService:
             issued_at=session.created_at,
             expires_at=session.expires_at,
             session_id=session.id,
+            impersonated_by=session.impersonated_by,
         )
 
     async def _load_session(self, token: str) -> SessionSnapshot:

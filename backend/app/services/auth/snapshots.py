@@ -50,6 +50,7 @@ class SessionSnapshot:
     user_id: str
     created_at: datetime
     expires_at: datetime
+    impersonated_by: str | None = None
 
     @classmethod
     def of(cls, session: AuthSession) -> SessionSnapshot:
@@ -58,4 +59,5 @@ class SessionSnapshot:
             user_id=session.user_id,
             created_at=session.created_at,
             expires_at=session.expires_at,
+            impersonated_by=session.impersonated_by,
         )

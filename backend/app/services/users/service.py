@@ -1,13 +1,10 @@
 """User management with Better-Auth admin-plugin semantics.
 
-Every rule lives here; the router only parses and calls. Each write use-case ends with its own
-commit, and the audit event is added in the same transaction, so an admin action and its audit
-record are all or nothing.
-
-Admin-set changes (demote, ban, remove) lock the admin rows first (``SELECT ... FOR UPDATE``,
-in id order, on PostgreSQL). Two admins demoting each other at the same moment are therefore
-serialised: the second sees the first's change, finds it is no longer an admin itself, and is
-refused — the set of admins can never become empty.
+Every rule lives here; the router only parses, checks permissions and calls. Each write
+use-case ends with its own commit, and the audit event is added in the same transaction, so an
+admin action and its audit record are all or nothing. Actions that take admin power away go
+through the last-admin guard (``guard.py``); self-bans and self-removals are refused before it,
+with Better-Auth's codes.
 """
 
 from __future__ import annotations
@@ -16,17 +13,27 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, false, or_, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.session import AuthSession
 from app.models.user import User
+from app.services.access import AccessControl, parse_access_control
+from app.services.access.requirements import (
+    BAN_USER,
+    DELETE_USER,
+    SET_ROLE,
+    UPDATE_USER,
+    USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
+    YOU_CANNOT_BAN_YOURSELF,
+    YOU_CANNOT_REMOVE_YOURSELF,
+)
 from app.services.audit.service import AuditContext, AuditService
-from app.services.auth.identity import is_ban_active
 from app.services.auth.identity_cache import IdentityCache
 from app.services.auth.snapshots import UserSnapshot
-from app.services.users.query import UserListQuery, count_statement, has_role, page_statement
-from app.services.users.roles import has_any_role, join_roles, parse_roles
+from app.services.users.guard import AdminGuard, load_user
+from app.services.users.query import UserListQuery, count_statement, page_statement
+from app.services.users.roles import join_roles, parse_roles
 from app.utils.errors import Conflict, Forbidden, NotFound, invalid_field
 from app.utils.timefmt import format_iso_utc
 
@@ -40,6 +47,7 @@ def _jsonable(value: Any) -> Any:
 def _snapshot(user: User, fields: Iterable[str]) -> dict[str, Any]:
     names = {
         "name": "name",
+        "email": "email",
         "image": "image",
         "email_verified": "emailVerified",
         "role": "role",
@@ -57,6 +65,7 @@ class UserService:
         *,
         admin_roles: Iterable[str],
         known_roles: Iterable[str],
+        access: AccessControl | None = None,
         cache: IdentityCache | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -65,9 +74,12 @@ class UserService:
         # other processes learn of them through the database's NOTIFY feed.
         self._cache = cache
         self._admin_roles = tuple(admin_roles)
-        self._known_roles = frozenset(known_roles)
+        access = access or parse_access_control(None)
+        # Every role of the access control may be assigned; KNOWN_ROLES (deprecated) adds names.
+        self._known_roles = frozenset(known_roles) | access.role_names | set(self._admin_roles)
         self._now = now
         self._audit = AuditService(session)
+        self._guard = AdminGuard(session, admin_roles=self._admin_roles, access=access, now=now)
 
     # --- reads ---
 
@@ -79,22 +91,21 @@ class UserService:
         return users, int(total or 0)
 
     async def get_user(self, user_id: str, *, for_update: bool = False) -> User:
-        statement = select(User).where(User.id == user_id)
-        if for_update:
-            # Re-read under the lock even if this user is already loaded in the session.
-            statement = statement.with_for_update().execution_options(populate_existing=True)
-        user = (await self._db.scalars(statement)).one_or_none()
-        if user is None:
-            raise NotFound("no such user", code="USER_NOT_FOUND")
-        return user
+        return await load_user(self._db, user_id, for_update=for_update)
 
-    async def list_sessions(self, user_id: str) -> list[AuthSession]:
+    async def list_sessions(
+        self, user_id: str, *, hide_impersonation: bool = False
+    ) -> list[AuthSession]:
+        """``hide_impersonation``: a user's own list, where Better-Auth's ``/list-sessions``
+        drops the sessions an admin opened as them."""
         await self.get_user(user_id)
         statement = (
             select(AuthSession)
             .where(AuthSession.user_id == user_id)
             .order_by(AuthSession.created_at.desc(), AuthSession.id)
         )
+        if hide_impersonation:
+            statement = statement.where(AuthSession.impersonated_by.is_(None))
         return list((await self._db.scalars(statement)).all())
 
     # --- writes a user may make about themself ---
@@ -111,19 +122,41 @@ class UserService:
     async def update_user(
         self, context: AuditContext, user_id: str, changes: dict[str, Any]
     ) -> User:
-        user = await self.get_user(user_id, for_update=True)
+        """Better-Auth's admin update-user (permissions per field are checked by the caller)."""
+        changes = dict(changes)
+        banning = changes.get("banned") is True
+        if banning and user_id == context.actor_id:
+            raise self._cannot_ban_yourself()
+        demoting = False
+        if "role" in changes:
+            roles = self._validate_roles(changes["role"])
+            changes["role"] = join_roles(roles)
+            demoting = not any(role in self._admin_roles for role in roles)
+            if demoting and user_id == context.actor_id:
+                raise Forbidden("an admin cannot be demoted by themself", code="CANNOT_DEMOTE_SELF")
+        if "email" in changes:
+            changes["email"] = changes["email"].lower()
+            taken = await self._db.scalar(
+                select(User.id).where(User.email == changes["email"], User.id != user_id)
+            )
+            if taken is not None:
+                code, message = USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL
+                raise Conflict(message, code=code)
+        if (banning or demoting) and user_id != context.actor_id:
+            user = await self._guard.lock_target(context, user_id, "changed", UPDATE_USER)
+        else:
+            user = await self.get_user(user_id, for_update=True)
         changed = {field for field, value in changes.items() if getattr(user, field) != value}
         before = _snapshot(user, changed)
         for field in changed:
             setattr(user, field, changes[field])
+        detail: dict[str, Any] = {"before": before, "after": _snapshot(user, changed)}
+        if banning:
+            # As Better-Auth's update-user: banned=true revokes every session.
+            detail["sessionsRevoked"] = await self._delete_sessions(AuthSession.user_id == user.id)
         if changed:
-            self._audit.record(
-                context,
-                "user.update",
-                user.id,
-                {"before": before, "after": _snapshot(user, changed)},
-            )
-        await self._commit(users=[user.id])
+            self._audit.record(context, "user.update", user.id, detail)
+        await self._commit(users=[user.id], sessions_of=user.id if banning else None)
         return user
 
     async def set_role(
@@ -134,8 +167,12 @@ class UserService:
         keeps_admin = any(role in self._admin_roles for role in roles)
         if keeps_admin:
             user = await self.get_user(user_id, for_update=True)
+        elif user_id == context.actor_id:
+            # Our own rule (Better-Auth lets an admin demote themself): checked before the
+            # last-admin guard, like the self checks of ban and remove.
+            raise Forbidden("an admin cannot be demoted by themself", code="CANNOT_DEMOTE_SELF")
         else:
-            user = await self._lock_target(context, user_id, "demoted", "CANNOT_DEMOTE_SELF")
+            user = await self._guard.lock_target(context, user_id, "demoted", SET_ROLE)
         before = _snapshot(user, ["role"])
         user.role = stored
         self._audit.record(
@@ -152,7 +189,11 @@ class UserService:
         reason: str | None,
         expires_in: int | None,
     ) -> User:
-        user = await self._lock_target(context, user_id, "banned", "CANNOT_BAN_SELF")
+        # Better-Auth's order: the user must exist (404), then must not be the caller.
+        if user_id == context.actor_id:
+            await self.get_user(user_id)
+            raise self._cannot_ban_yourself()
+        user = await self._guard.lock_target(context, user_id, "banned", BAN_USER)
         fields = ("banned", "ban_reason", "ban_expires")
         before = _snapshot(user, fields)
         user.banned = True
@@ -203,7 +244,11 @@ class UserService:
         return revoked
 
     async def remove_user(self, context: AuditContext, user_id: str) -> None:
-        user = await self._lock_target(context, user_id, "removed", "CANNOT_REMOVE_SELF")
+        # Better-Auth's order: refused for the caller themself before looking the user up.
+        if user_id == context.actor_id:
+            code, message = YOU_CANNOT_REMOVE_YOURSELF
+            raise Forbidden(message, code=code)
+        user = await self._guard.lock_target(context, user_id, "removed", DELETE_USER)
         detail = {"before": {"email": user.email, "name": user.name, "role": user.role}}
         # Sessions and accounts go with the user (ON DELETE CASCADE); audit rows stay.
         await self._db.execute(delete(User).where(User.id == user.id))
@@ -239,68 +284,11 @@ class UserService:
             raise invalid_field(["body", "role"], message, code="UNKNOWN_ROLE")
         return roles
 
-    async def _lock_target(
-        self, context: AuditContext, target_id: str, verb: str, self_code: str
-    ) -> User:
-        """Lock and return the target of an action that takes admin power away from it: never
-        the last admin (409), never oneself (403).
-
-        The common case, a target who is not an admin, cannot empty the admin set: the target
-        row is read once, locked, and nothing else is locked, so admin writes about ordinary
-        users do not queue behind one another. Lock order is always "admin rows (by id), then
-        the target" or "the target alone", never the reverse, so two such actions cannot
-        deadlock: a target found to be an admin is given back (its lock was taken inside a
-        savepoint, and rolling that back releases it) before the admin rows are locked.
-        """
-        if target_id != context.actor_id:
-            savepoint = await self._db.begin_nested()
-            try:
-                target = await self.get_user(target_id, for_update=True)
-            except NotFound:
-                await savepoint.rollback()
-                raise
-            if not self._counts_as_admin(target):
-                await savepoint.commit()
-                return target
-            await savepoint.rollback()
-        admins = await self._lock_admins(context)
-        if admins == {target_id}:
-            raise Conflict(f"the last admin cannot be {verb}", code="LAST_ADMIN")
-        if target_id == context.actor_id:
-            raise Forbidden(f"an admin cannot be {verb} by themself", code=self_code)
-        return await self.get_user(target_id, for_update=True)
-
-    def _counts_as_admin(self, user: User) -> bool:
-        return has_any_role(user.role, self._admin_roles) and not is_ban_active(user, self._now())
-
-    async def _lock_admins(self, context: AuditContext) -> set[str]:
-        """Lock and return the active admins; the actor must still be one of them."""
-        now = self._now()
-        active = or_(
-            User.banned.is_(None),
-            User.banned.is_(false()),
-            and_(User.ban_expires.is_not(None), User.ban_expires <= now),
-        )
-        statement = (
-            select(User.id)
-            .where(or_(*(has_role(role) for role in self._admin_roles)), active)
-            .order_by(User.id)
-            .with_for_update()
-        )
-        admins = set((await self._db.scalars(statement)).all())
-        if context.actor_id not in admins:
-            # The actor was demoted or banned after authenticating (e.g. by a concurrent request).
-            raise Forbidden("requires an admin role", code="INSUFFICIENT_ROLE")
-        return admins
+    @staticmethod
+    def _cannot_ban_yourself() -> Forbidden:
+        code, message = YOU_CANNOT_BAN_YOURSELF
+        return Forbidden(message, code=code)
 
     async def _delete_sessions(self, condition: Any) -> int:
         result = await self._db.execute(delete(AuthSession).where(condition))
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-def require_self_or_admin(
-    actor: User | UserSnapshot, user_id: str, admin_roles: Iterable[str]
-) -> None:
-    """Users may see and manage their own record and sessions; admins anyone's."""
-    if actor.id != user_id and not has_any_role(actor.role, admin_roles):
-        raise Forbidden("only an admin or the user themself may do this", code="INSUFFICIENT_ROLE")

@@ -1,0 +1,40 @@
+"""The organization plugin's ``team`` table (teams enabled). ``memberCount`` is kept by
+Better-Auth in application code; ``updatedAt`` stays null until the team is first updated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, Integer, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, generate_id, utc_now
+from app.models.types import UtcDateTime
+
+if TYPE_CHECKING:
+    from app.models.organization import Organization
+
+
+class Team(Base):
+    __tablename__ = "team"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    member_count: Mapped[int] = mapped_column("memberCount", Integer, nullable=False, default=0)
+    organization_id: Mapped[str] = mapped_column(
+        "organizationId",
+        Text,
+        ForeignKey("organization.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        "createdAt", UtcDateTime, nullable=False, default=utc_now
+    )
+    updated_at: Mapped[datetime | None] = mapped_column("updatedAt", UtcDateTime, onupdate=utc_now)
+
+    organization: Mapped[Organization] = relationship(back_populates="teams", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"Team(id={self.id!r}, organization_id={self.organization_id!r})"
