@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from devstack.processes import BACKEND_DIR
 from tests.e2e.better_auth import SignedIn
-from tests.e2e.processes import BACKEND_DIR
 from tests.e2e.stack import Environment, Stack
 
 pytestmark = pytest.mark.e2e

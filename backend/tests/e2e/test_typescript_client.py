@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import PROJECT_DIR, clean_environment, run_command
+from devstack.processes import PROJECT_DIR, clean_environment, run_command
 from tests.e2e.stack import Environment, Stack
 
 pytestmark = pytest.mark.e2e
