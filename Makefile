@@ -1,4 +1,5 @@
-# Two commands matter: `make run` (serve the API) and `make test` (everything CI checks).
+# Two commands matter: `make run` (the whole stack: Better-Auth + the API) and `make test`
+# (everything CI checks).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -24,7 +25,14 @@ migrate: install ## Apply database migrations (DATABASE_URL, default: embedded S
 	cd $(BACKEND) && $(UV) run --frozen alembic upgrade head
 
 .PHONY: run
-run: migrate ## Serve the API on http://127.0.0.1:8000 (embedded SQLite when nothing is set)
+run: uv ## The whole local stack: Better-Auth on :3000 + the API on :8000 (SQLite unless DATABASE_URL), migrated; prints how to get a token; Ctrl-C stops both
+	./scripts/dev.sh
+
+.PHONY: dev
+dev: run ## Old name of `make run`
+
+.PHONY: run-api
+run-api: migrate ## The API alone on http://localhost:8000, for your own Better-Auth (BETTER_AUTH_URL, BETTER_AUTH_SECRET, DATABASE_URL)
 	cd $(BACKEND) && $(UV) run --frozen uvicorn app.main:app --host $(HOST) --port $(PORT) \
 		--loop uvloop --http httptools --no-access-log --workers $${WEB_CONCURRENCY:-1}
 
@@ -49,10 +57,6 @@ test: lint test-postgres test-sqlite test-e2e ## Everything CI runs: lint, types
 requirements: uv ## Re-export requirements*.txt from uv.lock
 	cd $(BACKEND) && $(UV) export --frozen --no-dev --no-hashes --no-emit-project -o requirements.txt --quiet
 	cd $(BACKEND) && $(UV) export --frozen --only-dev --no-hashes --no-emit-project -o requirements-dev.txt --quiet
-
-.PHONY: dev
-dev: install ## The whole local stack: Better-Auth on :3000 + the API on :8000, migrated (Ctrl-C stops both)
-	./scripts/dev.sh
 
 .PHONY: admin
 admin: migrate ## Make a signed-up user an admin: make admin EMAIL=you@example.com (revoke: python -m app.cli revoke-admin)
@@ -92,3 +96,7 @@ BENCH_ARGS ?= --profile
 .PHONY: bench
 bench: uv $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth (PostgreSQL at 127.0.0.1:5432, wrk): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
 	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run $(BENCH_ARGS)
+
+.PHONY: audit
+audit: uv ## Operators: pip-audit + npm audit over the lockfiles, minus audit-ignore.toml (needs the advisory databases; not part of `make test`)
+	cd $(BACKEND) && $(UV) run --frozen python -m scripts.audit

@@ -12,6 +12,11 @@ back to ``user`` when nothing is left. The API reads roles from the database on 
 a change applies at once (JWTs minted before it still carry the old ``role`` claim until they
 expire).
 
+Every change is written to the audit log in the same transaction, like the API's admin actions:
+action ``user.role.set``, ``actorId`` ``cli`` (no signed-in user acts; the operator's account,
+``user@host``, is in the detail), the role before and after. A command that changes nothing
+writes nothing.
+
 Exit status: 0 done (or nothing to do), 1 no such user or a database error, 2 bad usage/settings.
 """
 
@@ -19,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -30,11 +37,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings, SettingsError, load_settings
 from app.database import DatabaseUrlError, create_engine, create_sessionmaker
 from app.models.user import DEFAULT_ROLE, User
+from app.services.audit.service import AuditContext, AuditService
 from app.services.users.roles import has_any_role, join_roles, parse_roles
+
+#: ``actorId`` of the audit events the CLI writes: an operator at a shell, not a Better-Auth user.
+CLI_ACTOR = "cli"
+#: The same action the API records for a role change, so one filter finds both.
+ROLE_ACTION = "user.role.set"
 
 
 class CliError(Exception):
     """A failure reported as one line on stderr, exit status 1."""
+
+
+def operator() -> str:
+    """``user@host`` of the account running the command, for the audit event's detail."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container's numeric uid without passwd entry)
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 @dataclass(frozen=True)
@@ -70,9 +92,10 @@ def revoked_roles(stored: str | None, admin_roles: Sequence[str]) -> str | None:
 
 
 async def change_role(
-    engine: AsyncEngine, email: str, rule: Callable[[str | None], str | None]
+    engine: AsyncEngine, email: str, rule: Callable[[str | None], str | None], command: str
 ) -> RoleChange:
-    """Apply ``rule`` to the role of the user with this e-mail address and commit."""
+    """Apply ``rule`` to the role of the user with this e-mail address; the change and its
+    audit event are committed together."""
     wanted = email.strip().lower()
     async with create_sessionmaker(engine)() as session:
         # Better-Auth stores addresses lower-cased; compare case-insensitively all the same.
@@ -87,16 +110,31 @@ async def change_role(
         after = rule(before)
         if after != before:
             user.role = after
+            AuditService(session).record(
+                AuditContext(actor_id=CLI_ACTOR),
+                ROLE_ACTION,
+                user.id,
+                {
+                    "before": {"role": before},
+                    "after": {"role": after},
+                    "via": f"python -m app.cli {command}",
+                    "operator": operator(),
+                },
+            )
             await session.commit()
         return RoleChange(user.email, before, after)
 
 
 async def grant_admin(engine: AsyncEngine, settings: Settings, email: str) -> RoleChange:
-    return await change_role(engine, email, lambda role: granted_roles(role, settings.admin_roles))
+    return await change_role(
+        engine, email, lambda role: granted_roles(role, settings.admin_roles), "grant-admin"
+    )
 
 
 async def revoke_admin(engine: AsyncEngine, settings: Settings, email: str) -> RoleChange:
-    return await change_role(engine, email, lambda role: revoked_roles(role, settings.admin_roles))
+    return await change_role(
+        engine, email, lambda role: revoked_roles(role, settings.admin_roles), "revoke-admin"
+    )
 
 
 Command = Callable[[AsyncEngine, Settings, str], Awaitable[RoleChange]]

@@ -147,6 +147,15 @@ class Settings(BaseSettings):
     # Entry lifetime when no invalidation feed is available (SQLite, listener down).
     identity_cache_fallback_ttl_seconds: float = Field(default=2.0, ge=0, le=300)
 
+    # --- API keys (@better-auth/api-key) ---
+    # The plugin's ``apiKeyHeaders`` (its default). Keys outside the length bounds are refused
+    # without a query; the minimum is the plugin's ``defaultKeyLength`` (its session hook's check).
+    api_key_header: str = Field(default="x-api-key", min_length=1, pattern=r"^[A-Za-z0-9-]+$")
+    api_key_min_length: int = Field(default=64, ge=1, le=1024)
+    api_key_max_length: int = Field(default=256, ge=1, le=4096)
+    # Static fields of keys that exist (never counters); uses the identity cache's feed and TTL.
+    api_key_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)
+
     # --- rate limiting ---
     rate_limit_enabled: bool = True
     rate_limit_per_ip: str = "120/minute"

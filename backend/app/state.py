@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import JwksSource, Settings
 from app.database import resolve_database_target
 from app.services.access import AccessControl, load_access_control
+from app.services.apikeys.service import ApiKeyService
+from app.services.apikeys.snapshot import ApiKeyCache
 from app.services.audit.service import AuditService
 from app.services.auth.identity import DbSessionFactory, IdentityService
 from app.services.auth.identity_cache import IdentityCache
@@ -52,6 +54,7 @@ class AppState:
     verifier: Verifier
     identity_cache: IdentityCache
     rate_limiter: RateLimiter
+    api_key_cache: ApiKeyCache
     access: AccessControl
     listener: InvalidationListener | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -72,6 +75,15 @@ class AppState:
             self.verifier,
             secret=self.settings.better_auth_secret,
             cache=self.identity_cache,
+        )
+
+    def api_key_service(self, sessions: DbSessionFactory) -> ApiKeyService:
+        """API key verification; the counters are always spent in the database."""
+        return ApiKeyService(
+            sessions,
+            self.api_key_cache,
+            min_length=self.settings.api_key_min_length,
+            max_length=self.settings.api_key_max_length,
         )
 
     def user_service(self, db: AsyncSession) -> UserService:
@@ -149,10 +161,18 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
         enabled=settings.identity_cache_enabled,
     )
+    # API keys' static fields: same switch, TTL and feed as the identity cache.
+    api_key_cache = ApiKeyCache(
+        max_entries=settings.api_key_cache_size,
+        fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
+        enabled=settings.identity_cache_enabled,
+    )
     listener = None
     if settings.identity_cache_enabled and engine.dialect.name == "postgresql":
         listener = InvalidationListener(
-            resolve_database_target(settings.database_listen_url), identity_cache
+            resolve_database_target(settings.database_listen_url),
+            identity_cache,
+            subscribers=[api_key_cache],
         )
     return AppState(
         settings=settings,
@@ -162,6 +182,7 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         key_cache=key_cache,
         verifier=verifier,
         identity_cache=identity_cache,
+        api_key_cache=api_key_cache,
         access=access,
         listener=listener,
         rate_limiter=RateLimiter(

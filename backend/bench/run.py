@@ -54,7 +54,8 @@ SEARCH_LIMIT = 20
 
 
 def _log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)  # noqa: T201
+    """Progress, on stderr: stdout keeps the results (tables, the report)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)  # noqa: T201
 
 
 def our_search_path() -> str:
@@ -87,6 +88,33 @@ class Runner:
         self.wrk = wrk
         self.measurements: list[Measurement] = []
         self.search_total: dict[int, int] = {}
+        self.phases_done = 0
+
+    # --- progress
+
+    def planned_phases(self) -> int:
+        """How many endpoints ``run`` measures: Better-Auth's two, the API's four per worker
+        count, and the searches again at the large size."""
+        args, workers = self.args, len(self.args.workers)
+        planned = 2 + 4 * workers
+        if not args.skip_large and args.large_users > args.users:
+            planned += 1 + workers
+        return planned
+
+    def phase_seconds(self) -> float:
+        args = self.args
+        return args.warmup + args.duration * max(1, args.repeat) + args.pause
+
+    def announce(self, phase: Phase) -> None:
+        self.phases_done += 1
+        planned = max(self.planned_phases(), self.phases_done)
+        left = (planned - self.phases_done + 1) * self.phase_seconds()
+        _log(
+            f"phase {self.phases_done}/{planned}: {phase.label} "
+            f"[{'API' if phase.server == 'api' else 'Better-Auth'}, {self.stack.user_count} users]"
+            f": warm-up {self.args.warmup:g} s, then {self.args.duration:g} s x "
+            f"{max(1, self.args.repeat)} measured (about {left / 60:.0f} min of load left)"
+        )
 
     # --- checks before load: every credential must be accepted, or the numbers mean nothing
 
@@ -112,6 +140,7 @@ class Runner:
         server = self.stack.api if phase.server == "api" else self.stack.auth
         assert server is not None
         assert server.pid is not None
+        self.announce(phase)
         self._check(phase, server)
         url = server.url + phase.path
         roots = {"server": [server.pid]}
@@ -264,7 +293,7 @@ class Runner:
         if args.skip_large or args.large_users <= stack.user_count:
             return
         _log(f"seeding up to {args.large_users} users")
-        seconds = stack.seed(args.large_users)
+        seconds = stack.seed(args.large_users, progress=_log)
         _log(f"seeded in {seconds:.1f} s")
         self.refresh_jwts()
         for phase in self.better_auth_phases(search_only=True):
@@ -291,8 +320,10 @@ def profile(runner: Runner, out: Path, raw_dir: Path, binary: Path | None) -> li
     assert api.pid is not None
     written = []
     targets = [p for p in runner.api_phases(1) if p.key.startswith(("me-jwt", "search"))]
-    for phase in targets:
+    for number, phase in enumerate(targets, 1):
         name = phase.key.split("@")[0]
+        seconds = args.warmup + args.duration + 1
+        _log(f"profiling {number}/{len(targets)}: {phase.label} (about {seconds:.0f} s)")
         raw = raw_dir / f"profile-{name}.folded"
         run_wrk(
             runner.wrk,
@@ -427,8 +458,11 @@ def execute(args: argparse.Namespace, stack: Stack, wrk: str, command: str) -> i
     _log(f"database {stack.db_name}: migrations (Better-Auth, then ours)")
     stack.create_database()
     stack.migrate()
-    seconds = stack.seed(args.users)
+    _log("migrated")
+    _log(f"seeding {args.users} users")
+    seconds = stack.seed(args.users, progress=_log)
     _log(f"seeded {args.users} users (+ accounts, sessions, 1 admin) in {seconds:.1f} s")
+    _log("starting the Better-Auth server")
     stack.start_auth()
     if args.serve:
         return serve(stack)

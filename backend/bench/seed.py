@@ -17,6 +17,7 @@ import hashlib
 import random
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ SESSION_LIFETIME = timedelta(days=7)
 PASSWORD = "bench-password-1234"
 SEARCH_FRAGMENT = ".00012"
 ADMIN_EMAIL = "admin@bench.example.com"
-BATCH = 20_000
+BATCH = 10_000  # rows per COPY transaction; also one progress line each
 
 _FIRST = (
     "ada",
@@ -195,9 +196,16 @@ class Seeder:
         return SeededUser(index, user_id, email, token, role), user_row, account_row, session_row
 
     async def seed(
-        self, connection: asyncpg.Connection, start: int, count: int, *, with_admin: bool
+        self,
+        connection: asyncpg.Connection,
+        start: int,
+        count: int,
+        *,
+        with_admin: bool,
+        progress: Callable[[str], None] | None = None,
     ) -> list[SeededUser]:
-        """Users ``start .. start+count-1`` (plus the admin), then ``VACUUM ANALYZE``."""
+        """Users ``start .. start+count-1`` (plus the admin), then ``VACUUM ANALYZE``;
+        ``progress`` gets a line after every batch and before the vacuum."""
         seeded: list[SeededUser] = []
         specs: list[tuple[int, str, str, str]] = []
         if with_admin:
@@ -221,6 +229,11 @@ class Seeder:
                 await connection.copy_records_to_table(
                     "session", records=sessions, columns=list(SESSION_COLUMNS)
                 )
+            if progress is not None:
+                done = min(offset + BATCH, len(specs))
+                progress(f"seeding: {done:,}/{len(specs):,} users with accounts and sessions")
+        if progress is not None:
+            progress("seeding: VACUUM ANALYZE")
         for table in ("user", "account", "session"):
             # One statement each: VACUUM cannot run inside the implicit transaction of a batch.
             await connection.execute(f'VACUUM ANALYZE "{table}"')

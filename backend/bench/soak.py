@@ -12,9 +12,11 @@ whose key signs the users' JWTs. Against a running API (``--url``): its database
 unless ``--roles`` lists more roles that API knows (``KNOWN_ROLES``).
 
 Seeds users and admins, runs ``--clients`` closed-loop clients (``--writers`` of them admin
-writers), prints a progress line every ``--report-every`` seconds, then the summary and the
-verification: no 5xx, no transport error, every acknowledged write in the database and in the
-audit log. Exit status 1 when anything is off. The seeded rows are removed afterwards.
+writers), then prints the summary and the verification: no 5xx, no transport error, every
+acknowledged write in the database and in the audit log. Exit status 1 when anything is off. The
+seeded rows are removed afterwards. Progress goes to stderr: a line per step (database, seeding,
+API start, verification, clean-up) and, while the load runs, one every ``--report-every`` seconds
+(10); the result goes to stdout.
 """
 
 from __future__ import annotations
@@ -47,8 +49,15 @@ from tests.support.keys import TestKey, generate_key, jwks
 
 
 def say(line: str) -> None:
+    """The result, on stdout."""
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def progress(line: str) -> None:
+    """Where the run is, on stderr."""
+    sys.stderr.write(f"[soak {time.strftime('%H:%M:%S')}] {line}\n")
+    sys.stderr.flush()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,7 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--roles", help="comma-separated roles the writers set (default: all known)"
     )
-    parser.add_argument("--report-every", type=float, default=30.0, help="progress interval (s)")
+    parser.add_argument(
+        "--report-every", type=float, default=10.0, help="progress interval, seconds (10)"
+    )
     args = parser.parse_args(argv)
     if args.url and not args.database_url:
         parser.error("--url needs --database-url (to seed and check the rows)")
@@ -81,24 +92,28 @@ def database(url: str | None) -> Iterator[tuple[str, bool]]:
     if url:
         yield url, False
         return
+    progress("creating a throwaway database")
     provisioned = create_postgres_database(DEFAULT_POSTGRES_URL, prefix="bab_soak")
     try:
         yield provisioned.url, True
     finally:
+        progress("dropping the throwaway database")
         provisioned.cleanup()
 
 
-async def report(mix: Mix, every: float) -> None:
-    """One line per interval: what was sent in it and what went wrong so far."""
-    result, last_count, last_time = mix.result, 0, time.monotonic()
+async def report(mix: Mix, every: float, seconds: float) -> None:
+    """One line per interval: how far along, what was sent in it, what went wrong so far."""
+    result, started = mix.result, time.monotonic()
+    last_count, last_time = 0, started
     while True:
         await asyncio.sleep(every)
         now, count = time.monotonic(), result.requests
         rate = (count - last_count) / (now - last_time)
-        say(
-            f"  {count} requests, {rate:.0f} rps over the last {now - last_time:.0f}s; "
-            f"5xx {result.server_errors}, transport errors {len(result.transport_errors)}, "
-            f"unexpected {len(result.unexpected)}"
+        elapsed = now - started
+        progress(
+            f"{elapsed:.0f}/{seconds:g}s: {count} requests, {rate:.0f} rps over the last "
+            f"{now - last_time:.0f}s; 5xx {result.server_errors}, transport errors "
+            f"{len(result.transport_errors)}, unexpected {len(result.unexpected)}"
         )
         last_count, last_time = count, now
 
@@ -106,7 +121,9 @@ async def report(mix: Mix, every: float) -> None:
 async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) -> int:
     engine = create_engine(make_settings(database_url))
     if migrate_it:
+        progress("migrating")
         await migrate(engine)
+    progress(f"seeding {args.users} users and {args.admins} admins")
     population = await seed(engine, users=args.users, admins=args.admins)
     key: TestKey | None = None
     try:
@@ -114,6 +131,7 @@ async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) ->
             if args.url:
                 url, roles = args.url, ["user"]
             else:
+                progress(f"starting the API (uvicorn, {args.workers} worker(s))")
                 key = generate_key("EdDSA")
                 jwks_server = stack.enter_context(JwksServer(jwks(key)))
                 api = stack.enter_context(
@@ -138,19 +156,21 @@ async def soak(args: argparse.Namespace, database_url: str, migrate_it: bool) ->
                 writers=args.writers,
                 roles=roles,
             )
-            say(
-                f"soak: {args.clients} clients ({args.writers} writers) for {args.seconds:g}s "
+            progress(
+                f"load: {args.clients} clients ({args.writers} writers) for {args.seconds:g}s "
                 f"against {url}"
             )
-            reporter = asyncio.ensure_future(report(mix, args.report_every))
+            reporter = asyncio.ensure_future(report(mix, args.report_every, args.seconds))
             try:
                 result: Result = await mix.run(args.seconds)
             finally:
                 reporter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reporter
+        progress("verifying every acknowledged write (database, audit log)")
         problems = await verify(engine, population, result)
     finally:
+        progress("removing the seeded rows")
         await cleanup(engine, population)
         await engine.dispose()
     say(result.summary("soak"))

@@ -11,7 +11,9 @@ import hmac
 import json
 import os
 import secrets
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -108,7 +110,7 @@ class Stack:
         """Better-Auth's migration first (as a project adopting the API would have it), then
         ours; both must agree on the schema."""
         if not (AUTH_SERVER_DIR / "node_modules").is_dir():
-            print("auth-server/node_modules missing: npm ci (about 80 s)", flush=True)  # noqa: T201
+            sys.stderr.write("auth-server/node_modules missing: npm ci (about 80 s)\n")
             run_command(
                 ["npm", "ci", "--no-audit", "--no-fund"],
                 cwd=AUTH_SERVER_DIR,
@@ -118,9 +120,9 @@ class Stack:
         auth_server_migrate(self.url, self.secret, **_AUTH_SETTINGS)
         alembic_upgrade(self.url, **self._api_settings())
 
-    def seed(self, count: int) -> float:
+    def seed(self, count: int, progress: Callable[[str], None] | None = None) -> float:
         """Seed users ``user_count .. count-1`` (the admin with the first batch); returns the
-        seconds it took."""
+        seconds it took. ``progress`` gets a line per batch."""
         start = self.user_count
         if count <= start:
             return 0.0
@@ -130,7 +132,11 @@ class Stack:
             try:
                 seeder = Seeder()
                 return await seeder.seed(
-                    connection, start, count - start, with_admin=self.admin is None
+                    connection,
+                    start,
+                    count - start,
+                    with_admin=self.admin is None,
+                    progress=progress,
                 )
             finally:
                 await connection.close()

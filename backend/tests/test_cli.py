@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -18,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import cli
 from app.config import Settings
 from app.database import create_sessionmaker
-from app.models import User, generate_id
+from app.models import AuditEvent, User, generate_id
+from app.services.audit.service import AuditQuery, AuditService
 from tests.support.database import BACKEND_DIR
 
 UserFactory = Callable[..., Awaitable[str]]
@@ -42,8 +44,22 @@ async def make_user(engine: AsyncEngine) -> AsyncIterator[UserFactory]:
 
     yield factory
     async with create_sessionmaker(engine)() as session:
+        ids = select(User.id).where(User.email.in_(created))
+        # The commands' audit rows are committed too (audit rows outlive users: no foreign key).
+        await session.execute(delete(AuditEvent).where(AuditEvent.target_id.in_(ids)))
         await session.execute(delete(User).where(User.email.in_(created)))
         await session.commit()
+
+
+async def audit_of(engine: AsyncEngine, email: str) -> list[AuditEvent]:
+    async with create_sessionmaker(engine)() as session:
+        user_id = await session.scalar(select(User.id).where(User.email == email))
+        query = (
+            select(AuditEvent)
+            .where(AuditEvent.target_id == user_id)
+            .order_by(AuditEvent.created_at, AuditEvent.id)
+        )
+        return list((await session.scalars(query)).all())
 
 
 async def role_of(engine: AsyncEngine, email: str) -> str | None:
@@ -120,6 +136,45 @@ class TestCommands:
     async def test_unknown_user(self, engine: AsyncEngine, settings: Settings) -> None:
         with pytest.raises(cli.CliError, match="no user with e-mail"):
             await cli.grant_admin(engine, settings, "nobody-here@example.com")
+
+
+class TestAudit:
+    """What the commands change is in the audit log, like the API's admin actions."""
+
+    async def test_each_change_writes_one_event(
+        self, engine: AsyncEngine, settings: Settings, make_user: UserFactory
+    ) -> None:
+        email = await make_user("editor")
+        await cli.grant_admin(engine, settings, email)
+        await cli.grant_admin(engine, settings, email)  # nothing to do: nothing written
+        await cli.revoke_admin(engine, settings, email)
+        await cli.revoke_admin(engine, settings, email)  # nothing to do: nothing written
+        events = await audit_of(engine, email)
+        assert [(e.actor_id, e.action) for e in events] == [("cli", "user.role.set")] * 2
+        grant, revoke = events
+        assert grant.detail["before"] == {"role": "editor"}
+        assert grant.detail["after"] == {"role": "editor,admin"}
+        assert grant.detail["via"] == "python -m app.cli grant-admin"
+        assert revoke.detail["before"] == {"role": "editor,admin"}
+        assert revoke.detail["after"] == {"role": "editor"}
+        assert revoke.detail["via"] == "python -m app.cli revoke-admin"
+        assert re.fullmatch(r"[^@\s]+@[^@\s]+", grant.detail["operator"])
+        assert grant.request_id is None
+        assert grant.ip_address is None
+
+    async def test_listed_by_the_api_like_admin_actions(
+        self, engine: AsyncEngine, settings: Settings, make_user: UserFactory
+    ) -> None:
+        """The event reads back through the audit service the `/audit-events` route uses."""
+        email = await make_user("user")
+        change = await cli.grant_admin(engine, settings, email)
+        (event,) = await audit_of(engine, email)
+        async with create_sessionmaker(engine)() as session:
+            events, total = await AuditService(session).list_events(
+                AuditQuery(actor_id=cli.CLI_ACTOR, target_id=event.target_id)
+            )
+        assert total == 1
+        assert events[0].detail["after"] == {"role": change.after}
 
 
 class TestMain:

@@ -135,12 +135,15 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 ENV_EXAMPLE = read_env_file(ROOT / ".env.example")
+# What an operator's .env holds: .env.example plus the one value the stack cannot start without.
+OPERATOR_SECRET = "operator-secret-operator-secret-operator-0"
+OPERATOR_ENV = {**ENV_EXAMPLE, "BETTER_AUTH_SECRET": OPERATOR_SECRET}
 
 
 def load_compose(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The compose file with ``env`` interpolated (``.env.example`` when not given)."""
+    """The compose file with ``env`` interpolated (``.env.example`` + a secret when not given)."""
     raw = yaml.safe_load(COMPOSE_FILE.read_text())
-    return resolve(raw, ENV_EXAMPLE if env is None else env)  # type: ignore[no-any-return]
+    return resolve(raw, OPERATOR_ENV if env is None else env)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +175,22 @@ class TestCompose:
 
     def test_builds(self, services: dict[str, dict[str, Any]]) -> None:
         assert services["auth"]["build"] == "./auth-server"
-        assert services["migrate"]["build"] == services["api"]["build"] == "./backend"
         assert (ROOT / "auth-server" / "Dockerfile").is_file()
         assert (ROOT / "backend" / "Dockerfile").is_file()
+
+    def test_one_backend_image_for_migrate_and_api(
+        self, services: dict[str, dict[str, Any]]
+    ) -> None:
+        """``migrate`` builds the image once, under a name; ``api`` runs that very image."""
+        builds = [name for name, spec in services.items() if spec.get("build") == "./backend"]
+        assert builds == ["migrate"]
+        image = services["migrate"]["image"]
+        assert image
+        assert services["api"]["image"] == image
+        assert "build" not in services["api"]
+        # Never looked up in a registry: the name is ours, built here.
+        assert services["migrate"]["pull_policy"] == "build"
+        assert services["api"]["pull_policy"] == "never"
 
     def test_long_running_services_have_healthchecks(
         self, services: dict[str, dict[str, Any]]
@@ -252,7 +268,7 @@ class TestCompose:
     def test_values_are_valid_settings(self, services: dict[str, dict[str, Any]]) -> None:
         """What the API container ends up with (.env.example, then `environment:`) loads."""
         api = services["api"]
-        values = {**ENV_EXAMPLE, **environment(api)}
+        values = {**OPERATOR_ENV, **environment(api)}
         values = {key: value for key, value in values.items() if value != ""}
         settings = Settings(_env_file=None, **{k.lower(): v for k, v in values.items()})  # type: ignore[arg-type]
         auth_url = environment(services["auth"])["BETTER_AUTH_URL"]
@@ -263,7 +279,7 @@ class TestCompose:
     def test_host_side_addresses_in_env_do_not_leak_in(self) -> None:
         """A .env written for `make run` (localhost addresses) leaves the containers' alone."""
         native = {
-            **ENV_EXAMPLE,
+            **OPERATOR_ENV,
             "DATABASE_URL": "postgresql://me@127.0.0.1:5432/app",
             "JWKS_URL": "http://localhost:3000/api/auth/jwks",
             "REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -281,6 +297,7 @@ class TestCompose:
 
     def test_stack_overrides(self) -> None:
         env = {
+            "BETTER_AUTH_SECRET": OPERATOR_SECRET,
             "STACK_DATABASE_URL": "postgresql://u:p@ep-x.neon.tech/app?sslmode=require",
             "STACK_REDIS_URL": "redis://redis:6379/0",
             "BETTER_AUTH_URL": "https://auth.example.com",
@@ -291,6 +308,49 @@ class TestCompose:
         assert api["DATABASE_URL"] == auth["DATABASE_URL"] == env["STACK_DATABASE_URL"]
         assert api["REDIS_URL"] == "redis://redis:6379/0"
         assert api["BETTER_AUTH_URL"] == auth["BETTER_AUTH_URL"] == "https://auth.example.com"
+
+    def test_refuses_to_start_without_a_secret(self) -> None:
+        """No built-in secret: unset or empty (as in .env.example), interpolation fails with a
+        message that says what to do, as ``docker compose up`` does."""
+        without = {k: v for k, v in OPERATOR_ENV.items() if k != "BETTER_AUTH_SECRET"}
+        for env in (without, ENV_EXAMPLE):
+            with pytest.raises(LookupError, match=r"BETTER_AUTH_SECRET: set BETTER_AUTH_SECRET"):
+                load_compose(env)
+
+    def test_no_default_secret_anywhere(self) -> None:
+        """Every line that names the secret either requires it (``:?``) or passes the anchor on."""
+        lines = [
+            line.strip()
+            for line in COMPOSE_FILE.read_text().splitlines()
+            if "BETTER_AUTH_SECRET" in line and not line.lstrip().startswith("#")
+        ]
+        assert lines
+        for line in lines:
+            assert re.search(r"\$\{BETTER_AUTH_SECRET:\?[^}]+\}", line) or (
+                line == "BETTER_AUTH_SECRET: *better-auth-secret"
+            ), line
+
+    def test_frontend_origin_reaches_both_sides(self) -> None:
+        origins = "http://localhost:5173,https://app.example.com"
+        services = load_compose({**OPERATOR_ENV, "FRONTEND_ORIGIN": origins})["services"]
+        api, auth = environment(services["api"]), environment(services["auth"])
+        assert api["CORS_ORIGINS"] == auth["TRUSTED_ORIGINS"] == origins
+        settings = Settings(_env_file=None, cors_origins=api["CORS_ORIGINS"])  # type: ignore[call-arg]
+        assert settings.cors_origins == origins.split(",")
+        # Either side's own variable, when set, replaces it there.
+        services = load_compose(
+            {
+                **OPERATOR_ENV,
+                "FRONTEND_ORIGIN": origins,
+                "CORS_ORIGINS": "http://a.test",
+                "TRUSTED_ORIGINS": "http://b.test",
+            }
+        )["services"]
+        assert environment(services["api"])["CORS_ORIGINS"] == "http://a.test"
+        assert environment(services["auth"])["TRUSTED_ORIGINS"] == "http://b.test"
+        # Nothing set: no CORS, like the API's own default.
+        unset = environment(load_compose()["services"]["api"])
+        assert unset["CORS_ORIGINS"] == ""
 
     def test_interpolation_helper(self) -> None:
         env = {"SET": "x", "EMPTY": ""}
@@ -361,6 +421,11 @@ class TestDockerfiles:
             assert re.search(rf"(^|\s){re.escape(part)}(\s|$)", copied), part
         assert "tests" not in copied
         assert ("ENTRYPOINT", '["/app/docker-entrypoint.sh"]') in stage
+
+    def test_auth_server_runs_on_node_22_lts(self) -> None:
+        images = [args.split()[0] for k, args in instructions(AUTH_DOCKERFILE) if k == "FROM"]
+        assert images
+        assert all(re.fullmatch(r"node:22(-[a-z]+)?", image) for image in images), images
 
     def test_backend_healthcheck_probes_a_real_route(self) -> None:
         command = healthcheck_command(BACKEND_DOCKERFILE)
@@ -541,6 +606,7 @@ def test_admin_target_uses_the_cli() -> None:
     assert target is not None
     assert "migrate" in target.group("deps")
     assert "python -m app.cli grant-admin" in target.group("body")
-    dev = re.search(r"^dev:[^\n]*\n(?P<body>(\t[^\n]*\n)+)", makefile, re.M)
-    assert dev is not None
-    assert "scripts/dev.sh" in dev.group("body")
+    run = re.search(r"^run:[^\n]*\n(?P<body>(\t[^\n]*\n)+)", makefile, re.M)
+    assert run is not None
+    assert "scripts/dev.sh" in run.group("body")
+    assert re.search(r"^dev:\s*run\b", makefile, re.M)  # the old name, kept as an alias

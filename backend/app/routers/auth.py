@@ -72,6 +72,10 @@ async def permissions(
     principal: CurrentPrincipal, access: AccessControlDep
 ) -> EffectivePermissions:
     user = principal.user
+    if principal.api_key_permissions is not None:
+        # An API key may do what its own permissions say, whatever its owner's roles.
+        granted = {r: sorted(a) for r, a in principal.api_key_permissions.items()}
+        return EffectivePermissions(permissions=granted, roles=principal.roles)
     return EffectivePermissions(
         permissions=access.permissions_of(user.id, user.role), roles=principal.roles
     )

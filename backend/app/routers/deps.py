@@ -15,13 +15,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import (
+    APIKeyCookie,
+    APIKeyHeader,
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.database import DbSessionProvider
 from app.services.access import AccessControl, Permissions, Requirement
-from app.services.access.guard import ensure, requirement_for
+from app.services.access.guard import ensure, ensure_api_key, requirement_for
+from app.services.apikeys.principal import authenticate_api_key
 from app.services.audit.service import AuditContext, AuditService
 from app.services.auth.identity import DbSessionFactory, IdentityService, Principal
 from app.services.auth.snapshots import UserSnapshot
@@ -49,6 +55,15 @@ cookie_scheme = APIKeyCookie(
     auto_error=False,
     scheme_name="BetterAuthSessionCookie",
     description="Better-Auth's signed session cookie (`__Secure-` prefixed on https).",
+)
+
+api_key_scheme = APIKeyHeader(
+    name="x-api-key",
+    auto_error=False,
+    scheme_name="BetterAuthApiKey",
+    description="A key from Better-Auth's api-key plugin (`/api/auth/api-key/create`); the "
+    "header name is API_KEY_HEADER (default `x-api-key`). Acts as the key's owner, with the "
+    "key's own permissions.",
 )
 
 
@@ -111,6 +126,15 @@ def _bearer_from_header(request: Request) -> str | None:
     return value
 
 
+def _api_key_from_header(request: Request, settings: Settings) -> str | None:
+    values = request.headers.getlist(settings.api_key_header)
+    if not values:
+        return None
+    if len(values) > 1 or not values[0].strip():
+        raise Unauthorized("Invalid API key.", code="INVALID_API_KEY")
+    return values[0].strip()
+
+
 def _session_cookie(request: Request, settings: Settings) -> str | None:
     name = settings.session_cookie_name
     return request.cookies.get(SECURE_COOKIE_PREFIX + name) or request.cookies.get(name)
@@ -138,11 +162,18 @@ async def get_principal(
     request: Request,
     state: AppStateDep,
     identity: IdentityDep,
+    sessions: DbSessionFactoryDep,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     _cookie: Annotated[str | None, Security(cookie_scheme)],
+    _api_key: Annotated[str | None, Security(api_key_scheme)],
 ) -> Principal:
-    bearer = _bearer_from_header(request)
-    if bearer is not None:
+    # An API key wins over every other credential, as in the plugin's hook (it runs before
+    # Better-Auth resolves the session).
+    api_key = _api_key_from_header(request, state.settings)
+    bearer = None if api_key is not None else _bearer_from_header(request)
+    if api_key is not None:
+        principal = await authenticate_api_key(api_key, state.api_key_service(sessions), identity)
+    elif bearer is not None:
         principal = await identity.authenticate(bearer)
     else:
         cookie = _session_cookie(request, state.settings)
@@ -192,7 +223,7 @@ AccessControlDep = Annotated[AccessControl, Depends(get_access_control)]
 
 def require_permission(
     permissions: Permissions,
-) -> Callable[[UserSnapshot, AccessControl], Awaitable[UserSnapshot]]:
+) -> Callable[[Principal, AccessControl], Awaitable[UserSnapshot]]:
     """Dependency factory: the current user must hold ``permissions``, as Better-Auth's admin
     plugin decides it (``{"user": ["ban"]}``: every action on every resource, by any one of the
     user's roles; ``ADMIN_USER_IDS`` always pass). A refusal is 403 with Better-Auth's code when
@@ -202,19 +233,30 @@ def require_permission(
         raise ValueError("require_permission needs at least one action per resource")
     requirement = requirement_for(permissions)
 
-    async def dependency(user: CurrentUser, access: AccessControlDep) -> UserSnapshot:
-        ensure(access, user.id, user.role, requirement)
-        return user
+    async def dependency(principal: CurrentPrincipal, access: AccessControlDep) -> UserSnapshot:
+        # An API key carries its own permissions; its owner's role does not count (the
+        # plugin's verify with ``permissions``).
+        ensure_caller(access, principal, requirement)
+        return principal.user
 
     return dependency
 
 
+def ensure_caller(access: AccessControl, caller: Principal, requirement: Requirement) -> None:
+    """``ensure`` for the caller: an API key by its own permissions, anyone else by their roles."""
+    if caller.api_key_permissions is not None:
+        ensure_api_key(caller.api_key_permissions, requirement)
+    else:
+        ensure(access, caller.user.id, caller.user.role, requirement)
+
+
 def require_self_or(
-    access: AccessControl, actor: UserSnapshot, user_id: str, requirement: Requirement
+    access: AccessControl, caller: Principal, user_id: str, requirement: Requirement
 ) -> None:
-    """Users may read and manage their own record and sessions; others need ``requirement``."""
-    if actor.id != user_id:
-        ensure(access, actor.id, actor.role, requirement)
+    """Users may read and manage their own record and sessions; others need ``requirement``
+    (an API key: in its own permissions)."""
+    if caller.user.id != user_id:
+        ensure_caller(access, caller, requirement)
 
 
 async def require_admin(user: CurrentUser, settings: SettingsDep) -> UserSnapshot:

@@ -18,6 +18,7 @@ from app.routers.deps import (
     CurrentPrincipal,
     CurrentUser,
     UsersDep,
+    ensure_caller,
     require_permission,
     require_self_or,
 )
@@ -37,7 +38,7 @@ from app.schemas.user import (
     UserRead,
 )
 from app.services.access import requirements as need
-from app.services.access.guard import ensure
+from app.services.access.guard import key_grants
 from app.services.auth.snapshots import UserSnapshot
 from app.services.users.query import UserListQuery
 from app.utils.errors import BadRequest
@@ -86,7 +87,8 @@ async def list_users(
 )
 async def create_user(
     body: UserCreate,
-    actor: CanCreate,
+    _actor: CanCreate,
+    caller: CurrentPrincipal,
     access: AccessControlDep,
     credentials: CredentialsDep,
     audit: AuditContextDep,
@@ -95,9 +97,9 @@ async def create_user(
     data_role = fields.pop("role", None)
     role = body.role if body.role is not None else data_role
     if role is not None:
-        ensure(access, actor.id, actor.role, need.SET_ROLE)
+        ensure_caller(access, caller, need.SET_ROLE)
     if BAN_FIELDS & set(fields):
-        ensure(access, actor.id, actor.role, need.BAN_USER)
+        ensure_caller(access, caller, need.BAN_USER)
     user = await credentials.create_user(
         audit, email=body.email, name=body.name, password=body.password, role=role, fields=fields
     )
@@ -112,8 +114,11 @@ async def create_user(
     response_model=PermissionResult,
 )
 async def has_permission(
-    body: PermissionCheck, actor: CurrentUser, access: AccessControlDep
+    body: PermissionCheck, principal: CurrentPrincipal, access: AccessControlDep
 ) -> PermissionResult:
+    if principal.api_key_permissions is not None:  # an API key: its own permissions only
+        return PermissionResult(success=key_grants(principal.api_key_permissions, body.permissions))
+    actor = principal.user
     return PermissionResult(success=access.has_permission(actor.id, actor.role, body.permissions))
 
 
@@ -144,9 +149,9 @@ SessionIdPath = Annotated[InputText, Path(min_length=1, max_length=255)]
     responses=problem_responses(404),
 )
 async def read_user(
-    userId: UserIdPath, actor: CurrentUser, access: AccessControlDep, users: UsersDep
+    userId: UserIdPath, caller: CurrentPrincipal, access: AccessControlDep, users: UsersDep
 ) -> UserRead:
-    require_self_or(access, actor, userId, need.GET_USER)
+    require_self_or(access, caller, userId, need.GET_USER)
     return UserRead.model_validate(await users.get_user(userId))
 
 
@@ -159,14 +164,15 @@ async def read_user(
 async def update_user(
     userId: UserIdPath,
     body: AdminUserUpdate,
-    actor: CanUpdate,
+    _actor: CanUpdate,
+    caller: CurrentPrincipal,
     access: AccessControlDep,
     users: UsersDep,
     audit: AuditContextDep,
 ) -> UserRead:
     changes = body.model_dump(exclude_unset=True, by_alias=False)
     for requirement in need.update_requirements(set(changes)):
-        ensure(access, actor.id, actor.role, requirement)
+        ensure_caller(access, caller, requirement)
     if not changes:
         raise BadRequest("No data to update", code="NO_DATA_TO_UPDATE")
     updated = await users.update_user(audit, userId, changes)
@@ -226,7 +232,7 @@ async def list_sessions(
     userId: UserIdPath, principal: CurrentPrincipal, access: AccessControlDep, users: UsersDep
 ) -> SessionList:
     own = principal.user.id == userId
-    require_self_or(access, principal.user, userId, need.LIST_SESSIONS)
+    require_self_or(access, principal, userId, need.LIST_SESSIONS)
     sessions = await users.list_sessions(userId, hide_impersonation=own)
     return SessionList(
         sessions=[
@@ -248,12 +254,12 @@ async def list_sessions(
 async def revoke_session(
     userId: UserIdPath,
     sessionId: SessionIdPath,
-    actor: CurrentUser,
+    caller: CurrentPrincipal,
     access: AccessControlDep,
     users: UsersDep,
     audit: AuditContextDep,
 ) -> None:
-    require_self_or(access, actor, userId, need.REVOKE_SESSIONS)
+    require_self_or(access, caller, userId, need.REVOKE_SESSIONS)
     await users.revoke_session(audit, userId, sessionId)
 
 
@@ -266,12 +272,12 @@ async def revoke_session(
 )
 async def revoke_sessions(
     userId: UserIdPath,
-    actor: CurrentUser,
+    caller: CurrentPrincipal,
     access: AccessControlDep,
     users: UsersDep,
     audit: AuditContextDep,
 ) -> None:
-    require_self_or(access, actor, userId, need.REVOKE_SESSIONS)
+    require_self_or(access, caller, userId, need.REVOKE_SESSIONS)
     await users.revoke_sessions(audit, userId)
 
 

@@ -30,7 +30,7 @@ class SessionInfo(CamelModel):
 
     user_id: str
     roles: list[str]
-    token_type: Literal["jwt", "session"]
+    token_type: Literal["jwt", "session", "api_key"]
     issued_at: IsoDateTime | None
     expires_at: IsoDateTime
     session_id: str | None = None

@@ -714,7 +714,7 @@ export interface components {
              * Tokentype
              * @enum {string}
              */
-            tokenType: "jwt" | "session";
+            tokenType: "jwt" | "session" | "api_key";
             /** Issuedat */
             issuedAt: string | null;
             /** Expiresat */

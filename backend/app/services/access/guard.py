@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.services.access.control import AccessControl, Permissions
+from app.services.access.control import AccessControl, Permissions, Role
 from app.services.access.requirements import REQUIREMENTS_BY_ACTION, Requirement
 from app.utils.errors import Forbidden
 
@@ -26,3 +26,22 @@ def ensure(access: AccessControl, user_id: str, role: str | None, requirement: R
     """Raise Better-Auth's 403 unless the user holds ``requirement``."""
     if not access.has_permission(user_id, role, requirement.permissions):
         raise Forbidden(requirement.message, code=requirement.code)
+
+
+def ensure_api_key(key_permissions: Permissions, requirement: Requirement) -> None:
+    """An API key's own permissions decide, as the api-key plugin's verify does
+    (``role(apiKey.permissions).authorize(permissions)``); a key without permissions holds none.
+    The plugin's verify answers 401 ``KEY_NOT_FOUND`` here; the API answers 403 with the
+    requirement's code, since the key itself is valid."""
+    if not key_grants(key_permissions, requirement.permissions):
+        raise Forbidden(requirement.message, code=requirement.code)
+
+
+def key_grants(key_permissions: Permissions, request: Permissions) -> bool:
+    """``role(apiKey.permissions).authorize(request).success``."""
+    statements = {
+        resource: frozenset(actions)
+        for resource, actions in key_permissions.items()
+        if not isinstance(actions, str)
+    }
+    return Role("api-key", statements).authorize(request).success

@@ -11,7 +11,7 @@ because a JWT lives 15 minutes and a ban or demotion must bite on the very next 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +29,7 @@ from app.services.auth.token_cache import Verifier, token_digest
 from app.services.users.roles import parse_roles
 from app.utils.errors import Forbidden, Unauthorized
 
-TokenType = Literal["jwt", "session"]
+TokenType = Literal["jwt", "session", "api_key"]
 DbSessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -45,6 +45,10 @@ class Principal:
     claims: dict[str, object] | None = None
     # The admin acting as this user (a session made by Better-Auth's impersonate-user).
     impersonated_by: str | None = None
+    # An API key caller (``@better-auth/api-key``): the key's id, and its own permissions,
+    # which ``require_permission`` checks instead of the owner's role.
+    api_key_id: str | None = None
+    api_key_permissions: Mapping[str, Sequence[str]] | None = None
 
     @property
     def roles(self) -> list[str]:
@@ -154,6 +158,11 @@ class IdentityService:
             self._cache.put_user(user, generation)
         self._ensure_not_banned(user)
         return user
+
+    async def load_active_user(self, user_id: str) -> UserSnapshot:
+        """The user behind a credential verified elsewhere (an API key's owner): cached, and
+        refused when deleted (``USER_NOT_FOUND``) or banned (``USER_BANNED``)."""
+        return await self._load_user(user_id)
 
     def _ensure_not_banned(self, user: UserSnapshot) -> None:
         if is_ban_active(user, self._now()):

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -25,6 +26,19 @@ logger = logging.getLogger(__name__)
 CHANNEL = "bab_identity"
 
 
+class NoticeSubscriber(Protocol):
+    """Another cache fed by the same channel (e.g. the organization cache): it sees every
+    notice (``notice`` answers whether the kind was its own) and the feed's state."""
+
+    def notice(self, kind: str, row_id: str) -> bool: ...
+
+    def flush(self) -> None: ...
+
+    def feed_up(self) -> None: ...
+
+    def feed_down(self) -> None: ...
+
+
 class InvalidationListener:
     def __init__(
         self,
@@ -33,9 +47,11 @@ class InvalidationListener:
         *,
         keepalive_seconds: float = 10.0,
         max_backoff_seconds: float = 10.0,
+        subscribers: Sequence[NoticeSubscriber] = (),
     ) -> None:
         self._target = target
         self._cache = cache
+        self._subscribers = tuple(subscribers)
         self._keepalive = keepalive_seconds
         self._max_backoff = max_backoff_seconds
         self._task: asyncio.Task[None] | None = None
@@ -82,6 +98,8 @@ class InvalidationListener:
                     )
             finally:
                 self._cache.feed_down()
+                for subscriber in self._subscribers:
+                    subscriber.feed_down()
                 self.connected.clear()
                 await self._disconnect()
             await asyncio.sleep(backoff)
@@ -107,6 +125,8 @@ class InvalidationListener:
         await connection.add_listener(CHANNEL, self._on_notice)
         # Only now can no change slip by unnoticed: forget everything cached before.
         self._cache.feed_up()
+        for subscriber in self._subscribers:
+            subscriber.feed_up()
         self.connected.set()
         self.connects += 1
         self.last_alive = time.monotonic()
@@ -133,9 +153,12 @@ class InvalidationListener:
     def _on_notice(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         self.notices += 1
         kind, _, row_id = payload.partition(":")
+        claimed = [subscriber.notice(kind, row_id) for subscriber in self._subscribers]
         if kind == "u":
             self._cache.evict_user(row_id)
         elif kind == "s":
             self._cache.evict_session(row_id)
-        else:  # unknown payload: be safe
+        elif not any(claimed):  # unknown payload: be safe
             self._cache.flush()
+            for subscriber in self._subscribers:
+                subscriber.flush()
