@@ -72,8 +72,20 @@ $(AUTH_SERVER_INSTALLED): $(AUTH_SERVER)/package-lock.json
 	cd $(AUTH_SERVER) && npm ci --no-audit --no-fund
 	@touch $@
 
+# The TypeScript client (clients/typescript): its generator, type checker and test runner.
+TS_CLIENT := clients/typescript
+TS_CLIENT_INSTALLED := $(TS_CLIENT)/node_modules/.package-lock.json
+
+$(TS_CLIENT_INSTALLED): $(TS_CLIENT)/package-lock.json
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: client
+client: $(TS_CLIENT_INSTALLED) ## Regenerate clients/typescript/src/schema.d.ts from the OpenAPI contract
+	cd $(TS_CLIENT) && npm run -s generate
+
 .PHONY: test-e2e
-test-e2e: install $(AUTH_SERVER_INSTALLED) ## End-to-end tests: real Better-Auth server + API processes on PostgreSQL
+test-e2e: install $(AUTH_SERVER_INSTALLED) $(TS_CLIENT_INSTALLED) ## End-to-end tests: real Better-Auth server + API processes on PostgreSQL, browser, TypeScript client
 	cd $(BACKEND) && E2E_REQUIRED=1 $(UV) run --frozen pytest tests/e2e -m e2e -q -p no:cacheprovider
 
 .PHONY: openapi

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -178,12 +179,24 @@ class Settings(BaseSettings):
     rate_limit_auth_failures_per_ip: str = "60/minute"
     redis_url: str = ""
 
+    # --- observability ---
+    metrics_enabled: bool = True
+    # /metrics answers a bearer METRICS_TOKEN, or a client address in METRICS_ALLOWED_IPS.
+    metrics_token: str = ""
+    metrics_allowed_ips: CsvList = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    # prometheus-client's multiprocess mode (several workers); the library reads it too.
+    prometheus_multiproc_dir: str = ""
+    # OpenTelemetry tracing (OTLP over HTTP/protobuf) is on when this is set.
+    otel_exporter_otlp_endpoint: str = ""
+    otel_service_name: str = "fastapi-better-auth-backend"
+
     @field_validator(
         "cors_origins",
         "trusted_origins",
         "jwt_algorithms",
         "admin_roles",
         "known_roles",
+        "metrics_allowed_ips",
         "admin_user_ids",
         mode="before",
     )
@@ -222,6 +235,16 @@ class Settings(BaseSettings):
         scheme = value.split("://", 1)[0].lower() if "://" in value else ""
         if not (scheme.startswith("postgres") or scheme.startswith("sqlite")):
             raise ValueError("must be a postgres:// , postgresql:// or sqlite:// URL")
+        return value
+
+    @field_validator("metrics_allowed_ips")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
 
     @field_validator("access_control_file", mode="before")

@@ -6,18 +6,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.config import Settings, SettingsError, get_settings
 from app.database import DatabaseUrlError, create_engine, resolve_database_target
 from app.routers import audit, auth, health, organizations, users
+from app.routers import metrics as metrics_router
+from app.routers.docs import install_docs
 from app.services.access import AccessControlError
-from app.state import build_access_control, build_app_state, build_org_access
+from app.state import (
+    build_access_control,
+    build_app_state,
+    build_org_access,
+    start_state_metrics,
+)
+from app.utils.cors import ProblemCORSMiddleware
 from app.utils.exceptions import install_exception_handlers
 from app.utils.logging import configure_logging, get_logger
+from app.utils.metrics import HttpMetricsMiddleware, Metrics
 from app.utils.middleware import RequestContextMiddleware
 from app.utils.security import SecurityMiddleware
+from app.utils.telemetry import configure_tracing
 
 API_PREFIX = "/api/v1"
 logger = get_logger(__name__)
@@ -29,14 +39,21 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, span_exporter: SpanExporter | None = None
+) -> FastAPI:
+    """The app; with ``span_exporter`` (tests), traced into it whatever the settings say."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    metrics = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_app_state(settings, create_engine(settings))
         app.state.services = state
+        if tracing is not None:
+            tracing.instrument_services(state.engine, state.http_client)
+        stop_metrics = start_state_metrics(metrics, state)
         state.start()
         logger.info("started", environment=settings.environment.value)
         if not settings.better_auth_secret:
@@ -47,7 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await stop_metrics()
             await state.aclose()
+            if tracing is not None:
+                tracing.shutdown()
             logger.info("stopped")
 
     docs = settings.docs_enabled
@@ -56,19 +76,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="A FastAPI service that trusts a Better-Auth server and shares its database.",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        # The documentation pages are ours (app.routers.docs): assets served offline.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         openapi_url="/openapi.json" if docs else None,
         generate_unique_id_function=_operation_id,
     )
     install_exception_handlers(app)
+    app.state.metrics = metrics
     app.include_router(health.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics_router.build_router(settings, metrics))
+    if docs:
+        install_docs(app)
     # Included directly, not through a parent router: one level of route matching per request.
     for router in (auth.router, users.router, organizations.router, audit.router):
         app.include_router(router, prefix=API_PREFIX)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
@@ -77,7 +104,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Inside RequestContextMiddleware (added after it = outer): its 413/431 get a request id.
     app.add_middleware(SecurityMiddleware, settings=settings)
+    if settings.metrics_enabled:
+        app.add_middleware(HttpMetricsMiddleware, metrics=metrics, skip=("/metrics",))
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: a request's span covers everything the app does with it.
+    tracing = configure_tracing(app, settings, span_exporter)
     return app
 
 

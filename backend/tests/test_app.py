@@ -13,7 +13,7 @@ from app.config import Settings
 from app.database import create_engine
 from tests.conftest import build_test_app, make_settings
 
-PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "code", "requestId"}
+PROBLEM_KEYS = {"type", "title", "status", "detail", "message", "instance", "code", "requestId"}
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
@@ -23,6 +23,8 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert body.keys() >= PROBLEM_KEYS
     assert body["status"] == status
     assert body["code"] == code
+    # Better-Auth's client reads {code, message, status}: the same text as detail.
+    assert body["message"] == body["detail"]
     assert body["requestId"] == response.headers["x-request-id"]
     return body
 

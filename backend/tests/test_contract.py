@@ -87,6 +87,7 @@ def test_bearer_security_scheme(document: dict[str, Any]) -> None:
     assert schemes["BetterAuthBearer"] == {
         "type": "http",
         "scheme": "bearer",
+        "bearerFormat": "JWT",
         "description": schemes["BetterAuthBearer"]["description"],
     }
     assert schemes["BetterAuthSessionCookie"]["in"] == "cookie"

@@ -145,18 +145,20 @@ def make_targets() -> set[str]:
 
 
 def route_table(app: FastAPI) -> set[tuple[str, str]]:
-    """``(METHOD, path)`` of every API route, however this FastAPI version nests routers."""
+    """``(METHOD, path)`` of every API route, however this FastAPI version nests routers
+    (the documentation pages, kept out of the schema, are not API routes)."""
 
     def routes() -> Iterator[tuple[str, set[str]]]:
         try:
             from fastapi.routing import iter_route_contexts  # FastAPI >= 0.13x: lazy includes
         except ImportError:  # pragma: no cover - older FastAPI: flat route list
             for route in app.routes:
-                if isinstance(route, APIRoute):
+                if isinstance(route, APIRoute) and route.include_in_schema:
                     yield route.path, set(route.methods)
             return
         for context in iter_route_contexts(app.routes):
-            if isinstance(context.original_route, APIRoute):
+            route = context.original_route
+            if isinstance(route, APIRoute) and route.include_in_schema:
                 yield str(context.path), set(context.methods or ())
 
     return {(method, path) for path, methods in routes() for method in methods}

@@ -6,7 +6,10 @@ does), plus a real uvicorn process for what only a real HTTP parser shows (overs
 
 from __future__ import annotations
 
+import html
+import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -41,6 +44,7 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> None:
     body = response.json()
     assert body["code"] == code
     assert body["status"] == status
+    assert body["message"] == body["detail"]
     assert body["requestId"] == response.headers["x-request-id"]
 
 
@@ -102,7 +106,7 @@ class TestSecurityHeaders:
         assert response.headers["strict-transport-security"] == HSTS
         assert_security_headers(response)
 
-    @pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+    @pytest.mark.parametrize("path", ["/docs", "/redoc"])
     async def test_docs_get_a_policy_that_lets_them_load(
         self, http: httpx.AsyncClient, path: str
     ) -> None:
@@ -111,10 +115,27 @@ class TestSecurityHeaders:
         assert_security_headers(response, csp=DOCS_CSP)
         policy = response.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in policy
-        # Everything the page itself loads is allowed by the policy.
-        for host in ("https://cdn.jsdelivr.net", "https://fastapi.tiangolo.com"):
-            if host in response.text:
-                assert host in policy, host
+        assert "script-src 'self';" in policy
+        # Nothing comes from another host, and no script is inline.
+        assert "https://" not in policy
+        assert "https://" not in response.text
+        assert "<script>" not in response.text
+        for src in re.findall(r'(?:src|href)="([^"]+)"', response.text):
+            asset = await http.get(src)
+            assert asset.status_code == 200, src
+            assert asset.content, src
+
+    async def test_swagger_ui_keeps_the_authorization(self, http: httpx.AsyncClient) -> None:
+        page = (await http.get("/docs")).text
+        options = json.loads(html.unescape(re.search(r'data-options="([^"]+)"', page)[1]))
+        assert options["persistAuthorization"] is True
+
+    async def test_bearer_format_is_jwt(self, http: httpx.AsyncClient) -> None:
+        schemes = (await http.get("/openapi.json")).json()["components"]["securitySchemes"]
+        assert schemes["BetterAuthBearer"] == {**schemes["BetterAuthBearer"], "bearerFormat": "JWT"}
+
+    async def test_a_missing_asset_is_a_problem(self, http: httpx.AsyncClient) -> None:
+        assert_problem(await http.get("/docs/assets/nope.js"), 404, "NOT_FOUND")
 
     async def test_a_route_s_own_policy_is_kept(self, http: httpx.AsyncClient) -> None:
         response = await http.get("/_probe/own-csp")
@@ -272,11 +293,23 @@ class TestCors:
     async def test_other_origins_get_nothing(self, cors: httpx.AsyncClient, origin: str) -> None:
         preflight = await cors.options("/api/v1/users/me", headers=self.preflight(origin))
         simple = await cors.get("/health/live", headers={"Origin": origin})
-        assert preflight.status_code == 400
+        assert_problem(preflight, 400, "CORS_REJECTED")
+        assert preflight.json()["detail"] == "CORS preflight refused: origin not allowed"
         # Starlette adds allow-credentials (and, on a preflight, allow-methods) to every answer;
         # without an allow-origin the browser fails the CORS check whatever else is there.
         assert "access-control-allow-origin" not in preflight.headers
         assert "access-control-allow-origin" not in simple.headers
+
+    async def test_a_refused_method_or_header_is_named(self, cors: httpx.AsyncClient) -> None:
+        headers = {
+            **self.preflight(self.ALLOWED),
+            "Access-Control-Request-Method": "TRACE",
+            "Access-Control-Request-Headers": "x-secret",
+        }
+        response = await cors.options("/api/v1/users/me", headers=headers)
+        assert_problem(response, 400, "CORS_REJECTED")
+        assert response.json()["message"] == "CORS preflight refused: method, headers not allowed"
+        assert_security_headers(response)
 
     async def test_never_a_wildcard(self, cors: httpx.AsyncClient) -> None:
         for origin in (self.ALLOWED, "https://admin.example.com", "https://evil.example.com"):
@@ -299,7 +332,7 @@ class TestDocsSwitch:
         app, state = build_test_app(settings, engine)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+            for path in ("/docs", "/redoc", "/openapi.json", "/docs/assets/swagger-ui.css"):
                 response = await client.get(path)
                 assert_problem(response, 404, "NOT_FOUND")
                 assert_security_headers(response)

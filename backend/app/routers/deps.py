@@ -46,6 +46,7 @@ SECURE_COOKIE_PREFIX = "__Secure-"
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="BetterAuthBearer",
+    bearerFormat="JWT",
     description="A JWT from Better-Auth's `/api/auth/token` (or `set-auth-jwt` header), "
     "or a session token from the bearer plugin's `set-auth-token` header.",
 )

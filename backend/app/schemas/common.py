@@ -27,6 +27,7 @@ class Problem(BaseModel):
                     "title": "Unauthorized",
                     "status": 401,
                     "detail": "token has expired",
+                    "message": "token has expired",
                     "instance": "/api/v1/auth/me",
                     "code": "TOKEN_EXPIRED",
                     "requestId": "4f1c2a7e9b0d4c3e8a1f2b3c4d5e6f70",
@@ -39,6 +40,10 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+    message: str = Field(
+        description="The same text as `detail`: Better-Auth's client reads `{code, message, "
+        "status}` from an error, so one error handler serves both servers"
+    )
     instance: str
     code: str = Field(description="Stable machine-readable error code")
     requestId: str | None = Field(default=None, description="The request's X-Request-ID")  # noqa: N815

@@ -56,6 +56,9 @@ def problem_body(
         "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
+        # Better-Auth's errors read {code, message, status}: a frontend handles both servers'
+        # errors with one handler.
+        "message": detail,
         "instance": instance,
         "code": code,
         "requestId": current_request_id(),

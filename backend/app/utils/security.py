@@ -6,10 +6,12 @@ Headers (set unless the route already chose its own value):
   ``X-Frame-Options: DENY``, ``Cross-Origin-Resource-Policy: same-origin``;
 - ``Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`` on API responses
   (JSON never needs to load anything). Swagger UI and ReDoc (``/docs``, ``/redoc``) load their
-  scripts, styles, fonts and favicon from cdn.jsdelivr.net, fonts.googleapis.com/gstatic.com and
-  fastapi.tiangolo.com and run an inline bootstrap script: they get a policy that allows exactly
-  that (and still forbids framing, plugins, forms and foreign connections); with
-  ``DOCS_ENABLED=false`` those paths are 404s like any other and get the strict policy;
+  scripts, styles and favicon from this app (``app.routers.docs``; no CDN, no inline script):
+  they get a policy that allows scripts from 'self' only, connections to 'self' only (Swagger
+  UI's "Try it out"), and still forbids framing, plugins and forms. Styles allow
+  'unsafe-inline': ReDoc's styled-components inject ``<style>`` elements at run time with no way
+  to pass them a nonce, and a style cannot run code. ReDoc's search runs in a ``blob:`` worker.
+  With ``DOCS_ENABLED=false`` those paths are 404s like any other and get the strict policy;
 - ``Strict-Transport-Security`` only when the request reached us over https (``scope["scheme"]``,
   which uvicorn's ``--proxy-headers`` sets from a trusted proxy's ``X-Forwarded-Proto``): HSTS
   on plain http is ignored by browsers and only confuses.
@@ -40,10 +42,10 @@ API_CSP: Final = "default-src 'none'; frame-ancestors 'none'"
 DOCS_CSP: Final = "; ".join(
     (
         "default-src 'none'",
-        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
-        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-        "font-src 'self' https://fonts.gstatic.com data:",
-        "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "font-src 'self' data:",
+        "img-src 'self' data:",
         "connect-src 'self'",
         "worker-src 'self' blob:",
         "frame-ancestors 'none'",

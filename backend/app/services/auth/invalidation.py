@@ -141,6 +141,10 @@ class InvalidationListener:
         self.heartbeat_misses = 0
         self.last_heartbeat: float | None = None  # time.monotonic() of the last echo
         self.missing_triggers: tuple[str, ...] = ()
+        # For the metrics collector: when the feed last proved alive (connect, heartbeat or
+        # keep-alive), on the monotonic clock, and how many times it (re)connected.
+        self.last_alive: float | None = None
+        self.connects = 0
 
     @property
     def backend_pid(self) -> int | None:
@@ -231,6 +235,8 @@ class InvalidationListener:
                 # Rows of processes gone for an hour are nobody's; an INSERT does not notify.
                 await beat.execute(HEARTBEAT_SWEEP_SQL)
                 await beat.execute(HEARTBEAT_INSERT_SQL, self._beat_id)
+        self.connects += 1
+        self.last_alive = time.monotonic()
         logger.info("cache invalidation feed connected")
 
     async def _prove(self) -> None:
@@ -264,7 +270,7 @@ class InvalidationListener:
             self.heartbeat_misses += 1
             raise HeartbeatLost("heartbeat notice did not arrive in time")
         self.heartbeats += 1
-        self.last_heartbeat = time.monotonic()
+        self.last_heartbeat = self.last_alive = time.monotonic()
         missing = tuple(row[0] for row in rows)
         if missing:
             if missing != self.missing_triggers:
@@ -292,6 +298,7 @@ class InvalidationListener:
             else:  # keep-alive: notice a connection that died silently
                 async with asyncio.timeout(5.0):
                     await self._connection.fetchval("SELECT 1")
+                self.last_alive = time.monotonic()
 
     async def _forget_beat_row(self) -> None:
         beat = self._beat_connection

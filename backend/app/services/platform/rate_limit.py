@@ -70,6 +70,8 @@ class RateLimiter:
         }
         self.enabled = enabled
         self._last_warning = -math.inf
+        # Read by the metrics collector at scrape time: refusals per scope.
+        self.refusals: dict[str, int] = dict.fromkeys(self._rules, 0)
 
     async def check(self, scope: str, identifier: str) -> None:
         """Count one hit for ``identifier``; raise 429 with ``Retry-After`` when over budget."""
@@ -93,6 +95,7 @@ class RateLimiter:
             except Exception as error:  # storage outage: fail open, see module docstring
                 self._warn_storage_down(error)
                 return None
+            self.refusals[scope] = self.refusals.get(scope, 0) + 1
             return max(1, math.ceil(stats.reset_time - time.time()))
         return None
 

@@ -87,6 +87,7 @@ class JwksCache:
         self._last_error_logged: float | None = None
         self._inflight: asyncio.Future[None] | None = None
         self.fetches = 0
+        self.fetch_failures = 0  # read by the metrics collector
 
     @classmethod
     def from_settings(
@@ -281,6 +282,7 @@ class JwksCache:
         self._last_error = None
 
     def _on_failure(self, reason: str) -> None:
+        self.fetch_failures += 1
         now = self._clock()
         self._last_attempt = now
         self._last_failed = True
