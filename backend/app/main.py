@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from app.config import Settings, SettingsError, get_settings
 from app.database import DatabaseUrlError, create_engine, resolve_database_target
-from app.routers import audit, auth, health, organizations, users
+from app.routers import audit, auth, health, organizations, user_sessions, users
 from app.services.access import AccessControlError
 from app.state import build_access_control, build_app_state, build_org_access
 from app.utils.exceptions import install_exception_handlers
@@ -64,7 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_exception_handlers(app)
     app.include_router(health.router)
     # Included directly, not through a parent router: one level of route matching per request.
-    for router in (auth.router, users.router, organizations.router, audit.router):
+    for router in (
+        auth.router,
+        users.router,
+        user_sessions.router,  # right after users: the contract keeps its operation order
+        organizations.router,
+        audit.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     if settings.cors_origins:
         app.add_middleware(
