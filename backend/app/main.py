@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.config import Settings, SettingsError, get_settings
 from app.database import DatabaseUrlError, create_engine, resolve_database_target
-from app.routers import audit, auth, health, organizations, users
+from app.routers import audit, auth, health, organizations, user_sessions, users
 from app.routers import metrics as metrics_router
 from app.routers.docs import install_docs
 from app.services.access import AccessControlError
@@ -91,7 +91,13 @@ def create_app(
     if docs:
         install_docs(app)
     # Included directly, not through a parent router: one level of route matching per request.
-    for router in (auth.router, users.router, organizations.router, audit.router):
+    for router in (
+        auth.router,
+        users.router,
+        user_sessions.router,  # right after users: the contract keeps its operation order
+        organizations.router,
+        audit.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     if settings.cors_origins:
         app.add_middleware(

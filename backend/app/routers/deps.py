@@ -6,7 +6,8 @@ a thread pool, which costs more than the work they do.
 Credentials, in order of precedence: the ``Authorization: Bearer`` header (a JWT or a
 Better-Auth session token), then Better-Auth's session cookie. When both are present the header
 wins and the cookie is not looked at: the header is what the client chose to send for this
-call, and a stale cookie from another account must not override it.
+call, and a stale cookie from another account must not override it. How each one is read from
+the request is in ``app.routers.credentials``.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import (
-    APIKeyCookie,
-    APIKeyHeader,
-    HTTPAuthorizationCredentials,
-    HTTPBearer,
-)
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.database import DbSessionProvider
+from app.routers.credentials import (
+    api_key_from_header,
+    api_key_scheme,
+    bearer_from_header,
+    bearer_scheme,
+    cookie_scheme,
+    session_cookie,
+)
 from app.services.access import AccessControl, Permissions, Requirement
 from app.services.access.guard import ensure, ensure_api_key, requirement_for
 from app.services.apikeys.principal import authenticate_api_key
@@ -38,33 +42,6 @@ from app.services.users.service import UserService
 from app.state import AppState
 from app.utils.errors import Forbidden, Unauthorized
 from app.utils.request_context import current_request_id
-
-SECURE_COOKIE_PREFIX = "__Secure-"
-
-# Declared for OpenAPI (the "Authorize" button); the header is parsed below so that a
-# malformed Authorization header gets a precise 401 instead of being ignored.
-bearer_scheme = HTTPBearer(
-    auto_error=False,
-    scheme_name="BetterAuthBearer",
-    bearerFormat="JWT",
-    description="A JWT from Better-Auth's `/api/auth/token` (or `set-auth-jwt` header), "
-    "or a session token from the bearer plugin's `set-auth-token` header.",
-)
-cookie_scheme = APIKeyCookie(
-    name="better-auth.session_token",
-    auto_error=False,
-    scheme_name="BetterAuthSessionCookie",
-    description="Better-Auth's signed session cookie (`__Secure-` prefixed on https).",
-)
-
-api_key_scheme = APIKeyHeader(
-    name="x-api-key",
-    auto_error=False,
-    scheme_name="BetterAuthApiKey",
-    description="A key from Better-Auth's api-key plugin (`/api/auth/api-key/create`); the "
-    "header name is API_KEY_HEADER (default `x-api-key`). Acts as the key's owner, with the "
-    "key's own permissions.",
-)
 
 
 async def get_app_state(request: Request) -> AppState:
@@ -109,47 +86,6 @@ async def rate_limit_ip(request: Request, state: AppStateDep) -> None:
     await state.rate_limiter.check("ip", client_ip(request))
 
 
-def _bearer_from_header(request: Request) -> str | None:
-    headers = request.headers.getlist("authorization")
-    if not headers:
-        return None
-    if len(headers) > 1:
-        # A proxy that checked one copy must not see the API act on another.
-        raise Unauthorized("several Authorization headers", code="TOKEN_INVALID")
-    header = headers[0]
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        raise Unauthorized("use the Bearer authorization scheme", code="TOKEN_INVALID")
-    value = value.strip()
-    if not value:
-        raise Unauthorized("empty bearer token", code="TOKEN_INVALID")
-    return value
-
-
-def _api_key_from_header(request: Request, settings: Settings) -> str | None:
-    values = request.headers.getlist(settings.api_key_header)
-    if not values:
-        return None
-    if len(values) > 1 or not values[0].strip():
-        raise Unauthorized("Invalid API key.", code="INVALID_API_KEY")
-    return values[0].strip()
-
-
-def _session_cookie(request: Request, settings: Settings) -> str | None:
-    """Better-Auth's session cookie. On https (Better-Auth's URL or this request) only the
-    ``__Secure-`` one counts, as in Better-Auth: a sibling subdomain can toss a plain cookie onto
-    our host but cannot set a ``__Secure-`` one over http. A present ``__Secure-`` cookie, even
-    empty, is the credential: it never falls back to the plain one."""
-    name = settings.session_cookie_name
-    cookies = request.cookies
-    secure = cookies.get(SECURE_COOKIE_PREFIX + name)
-    if secure is not None:
-        return secure
-    if settings.better_auth_url.startswith("https://") or request.scope.get("scheme") == "https":
-        return None
-    return cookies.get(name)
-
-
 async def get_db_session_factory(state: AppStateDep) -> DbSessionFactory:
     """Sessions for reads outside the request's own session (authentication on a cache miss).
     Not a generator dependency on purpose: those cost more than a cached authentication."""
@@ -183,8 +119,8 @@ async def get_principal(
     try:
         # An API key wins over every other credential, as in the plugin's hook (it runs before
         # Better-Auth resolves the session).
-        api_key = _api_key_from_header(request, state.settings)
-        bearer = None if api_key is not None else _bearer_from_header(request)
+        api_key = api_key_from_header(request, state.settings)
+        bearer = None if api_key is not None else bearer_from_header(request)
         if api_key is not None:
             principal = await authenticate_api_key(
                 api_key, state.api_key_service(sessions), identity
@@ -192,7 +128,7 @@ async def get_principal(
         elif bearer is not None:
             principal = await identity.authenticate(bearer)
         else:
-            cookie = _session_cookie(request, state.settings)
+            cookie = session_cookie(request, state.settings)
             if cookie is None:
                 raise Unauthorized(
                     "authentication required", code="TOKEN_MISSING", token_present=False

@@ -1,10 +1,11 @@
-"""Query parameters of ``GET /api/v1/users`` (Better-Auth's list-users names, and ours)."""
+"""Query parameters of ``GET /api/v1/users`` (Better-Auth's list-users names, and ours), and the
+``userId`` path parameter of the ``/api/v1/users/{userId}`` routes."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Path, Query
 
 from app.schemas.base import InputText
 from app.services.users.query import (
@@ -15,6 +16,11 @@ from app.services.users.query import (
     SortField,
     UserListQuery,
 )
+
+# Path parameters keep Better-Auth's camelCase names in the URL template (and the contract).
+UserIdPath = Annotated[
+    InputText, Path(min_length=1, max_length=255, examples=["7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs"])
+]
 
 
 async def list_query(

@@ -2,14 +2,15 @@
 
 Every management route requires exactly the permission Better-Auth's admin endpoint requires
 (``app.services.access.requirements``); a refusal is 403 with Better-Auth's code. A user may
-always read their own record and list or revoke their own sessions. Thin: parse, check, call.
+always read their own record. Thin: parse, check, call. A user's sessions and password are in
+``user_sessions``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from app.routers.deps import (
     AccessControlDep,
@@ -24,16 +25,13 @@ from app.routers.deps import (
 )
 from app.routers.render import render_user, render_user_page
 from app.routers.responses import problem_responses
-from app.routers.user_params import list_query
-from app.schemas.access import PasswordSet, PermissionCheck, PermissionResult, UserCreate
-from app.schemas.base import InputText
+from app.routers.user_params import UserIdPath, list_query
+from app.schemas.access import PermissionCheck, PermissionResult, UserCreate
 from app.schemas.user import (
     AdminUserUpdate,
     BanRequest,
     ProfileUpdate,
     RoleUpdate,
-    SessionList,
-    SessionRead,
     UserPage,
     UserRead,
 )
@@ -59,7 +57,6 @@ CanCreate = Annotated[UserSnapshot, _holding(need.CREATE_USER)]
 CanUpdate = Annotated[UserSnapshot, _holding(need.UPDATE_USER)]
 CanSetRole = Annotated[UserSnapshot, _holding(need.SET_ROLE)]
 CanBan = Annotated[UserSnapshot, _holding(need.BAN_USER)]
-CanSetPassword = Annotated[UserSnapshot, _holding(need.SET_PASSWORD)]
 CanDelete = Annotated[UserSnapshot, _holding(need.DELETE_USER)]
 BAN_FIELDS = frozenset({"banned", "ban_reason", "ban_expires"})
 
@@ -133,13 +130,6 @@ async def update_me(body: ProfileUpdate, user: CurrentUser, users: UsersDep) -> 
         user.id, body.model_dump(exclude_unset=True, by_alias=False)
     )
     return UserRead.model_validate(updated)
-
-
-# Path parameters keep Better-Auth's camelCase names in the URL template (and the contract).
-UserIdPath = Annotated[
-    InputText, Path(min_length=1, max_length=255, examples=["7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs"])
-]
-SessionIdPath = Annotated[InputText, Path(min_length=1, max_length=255)]
 
 
 @router.get(
@@ -220,67 +210,6 @@ async def unban_user(
     return UserRead.model_validate(await users.unban(audit, userId))
 
 
-@router.get(
-    "/{userId}/sessions",
-    summary="A user's sessions (session:list, or the user themself)",
-    description="A user's own list hides the sessions an admin opened as them (impersonation), "
-    "as Better-Auth's `/list-sessions` does; the list an admin reads shows them.",
-    response_model=SessionList,
-    responses=problem_responses(404),
-)
-async def list_sessions(
-    userId: UserIdPath, principal: CurrentPrincipal, access: AccessControlDep, users: UsersDep
-) -> SessionList:
-    own = principal.user.id == userId
-    require_self_or(access, principal, userId, need.LIST_SESSIONS)
-    sessions = await users.list_sessions(userId, hide_impersonation=own)
-    return SessionList(
-        sessions=[
-            SessionRead.model_validate(session).model_copy(
-                update={"current": session.id == principal.session_id}
-            )
-            for session in sessions
-        ]
-    )
-
-
-@router.delete(
-    "/{userId}/sessions/{sessionId}",
-    summary="Revoke one session (session:revoke, or the user themself)",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    responses=problem_responses(404),
-)
-async def revoke_session(
-    userId: UserIdPath,
-    sessionId: SessionIdPath,
-    caller: CurrentPrincipal,
-    access: AccessControlDep,
-    users: UsersDep,
-    audit: AuditContextDep,
-) -> None:
-    require_self_or(access, caller, userId, need.REVOKE_SESSIONS)
-    await users.revoke_session(audit, userId, sessionId)
-
-
-@router.delete(
-    "/{userId}/sessions",
-    summary="Revoke all of a user's sessions (session:revoke, or the user themself)",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    responses=problem_responses(404),
-)
-async def revoke_sessions(
-    userId: UserIdPath,
-    caller: CurrentPrincipal,
-    access: AccessControlDep,
-    users: UsersDep,
-    audit: AuditContextDep,
-) -> None:
-    require_self_or(access, caller, userId, need.REVOKE_SESSIONS)
-    await users.revoke_sessions(audit, userId)
-
-
 @router.delete(
     "/{userId}",
     summary="Remove a user with their sessions and accounts (user:delete)",
@@ -292,22 +221,3 @@ async def remove_user(
     userId: UserIdPath, _actor: CanDelete, users: UsersDep, audit: AuditContextDep
 ) -> None:
     await users.remove_user(audit, userId)
-
-
-@router.put(
-    "/{userId}/password",
-    summary="Set a user's password (user:set-password)",
-    description="Better-Auth's set-user-password: 8 to 128 characters; updates the credential "
-    "account or creates it. Sessions are kept. The password is never returned or logged.",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    responses=problem_responses(400, 404),
-)
-async def set_password(
-    userId: UserIdPath,
-    body: PasswordSet,
-    _actor: CanSetPassword,
-    credentials: CredentialsDep,
-    audit: AuditContextDep,
-) -> None:
-    await credentials.set_password(audit, userId, body.new_password)

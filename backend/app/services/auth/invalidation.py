@@ -19,7 +19,7 @@ Better-Auth's writes take, not the request pool, so a busy pool cannot fake an o
   ``heartbeat_timeout_seconds`` -> TTL mode and a reconnect.
 
 Entries cached while the path was already broken are stale for at most one interval plus the
-timeout; after that, the TTL applies to them.
+timeout; after that, the TTL applies to them. The SQL of both checks is in ``heartbeat``.
 """
 
 from __future__ import annotations
@@ -35,65 +35,20 @@ from typing import Any, Protocol
 import asyncpg
 
 from app.database import DatabaseTarget
+from app.services.auth.heartbeat import (
+    HEARTBEAT_BEAT_SQL,
+    HEARTBEAT_FORGET_SQL,
+    HEARTBEAT_INSERT_SQL,
+    HEARTBEAT_PREFIX,
+    HEARTBEAT_SWEEP_SQL,
+    HeartbeatLost,
+    fetch_missing_triggers,
+)
 from app.services.auth.identity_cache import IdentityCache
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "bab_identity"
-HEARTBEAT_TABLE = "bab_identity_heartbeat"
-HEARTBEAT_PREFIX = "bab-heartbeat:"
-# (table, trigger): what revisions 0003 and 0004 create.
-EXPECTED_TRIGGERS: tuple[tuple[str, str], ...] = (
-    ("user", "user_identity_notify"),
-    ("session", "session_identity_notify"),
-    (HEARTBEAT_TABLE, "identity_heartbeat_notify"),
-    # The subscribers' triggers: API keys (revision 0005), organizations (revision 0007).
-    ("apikey", "apikey_identity_notify"),
-    ("member", "member_identity_notify"),
-    ("organization", "organization_identity_notify"),
-    ("session", "session_active_organization_notify"),
-)
-# The expected triggers that are absent or disabled (ALTER TABLE ... DISABLE TRIGGER), as
-# "table.trigger". Tables resolve through the search path, as the app's own queries do.
-MISSING_TRIGGERS_SQL = """
-SELECT e.tbl || '.' || e.name
-FROM unnest(CAST(:tables AS text[]), CAST(:names AS text[])) AS e(tbl, name)
-WHERE NOT EXISTS (
-    SELECT 1 FROM pg_trigger t
-    WHERE t.tgrelid = to_regclass(quote_ident(e.tbl))
-      AND t.tgname = e.name
-      AND t.tgenabled <> 'D'
-)
-ORDER BY 1
-"""
-
-
-# The heartbeat's statements (the table is bab_identity_heartbeat, revision 0006).
-HEARTBEAT_SWEEP_SQL = (
-    "DELETE FROM bab_identity_heartbeat WHERE \"updatedAt\" < now() - interval '1 hour'"
-)
-HEARTBEAT_INSERT_SQL = (
-    "INSERT INTO bab_identity_heartbeat (id) VALUES ($1) ON CONFLICT (id) DO NOTHING"
-)
-HEARTBEAT_BEAT_SQL = (
-    'UPDATE bab_identity_heartbeat SET beat = beat + 1, "updatedAt" = now() WHERE id = $1'
-)
-HEARTBEAT_FORGET_SQL = "DELETE FROM bab_identity_heartbeat WHERE id = $1"
-
-
-def trigger_query_params() -> dict[str, list[str]]:
-    return {
-        "tables": [table for table, _ in EXPECTED_TRIGGERS],
-        "names": [name for _, name in EXPECTED_TRIGGERS],
-    }
-
-
-def _asyncpg_sql(sql: str) -> str:
-    return sql.replace(":tables", "$1").replace(":names", "$2")
-
-
-class HeartbeatLost(ConnectionError):
-    """Our own heartbeat's notice did not come back in time."""
 
 
 class NoticeSubscriber(Protocol):
@@ -252,9 +207,7 @@ class InvalidationListener:
         self._echo.clear()
         async with asyncio.timeout(self._timeout):
             async with beat.transaction():
-                rows = await beat.fetch(
-                    _asyncpg_sql(MISSING_TRIGGERS_SQL), *trigger_query_params().values()
-                )
+                missing = await fetch_missing_triggers(beat)
                 await beat.execute(HEARTBEAT_BEAT_SQL, self._beat_id)
         # The echo, or the listener's connection dying meanwhile (then no need to wait).
         echo = asyncio.ensure_future(self._echo.wait())
@@ -271,7 +224,6 @@ class InvalidationListener:
             raise HeartbeatLost("heartbeat notice did not arrive in time")
         self.heartbeats += 1
         self.last_heartbeat = self.last_alive = time.monotonic()
-        missing = tuple(row[0] for row in rows)
         if missing:
             if missing != self.missing_triggers:
                 logger.warning(

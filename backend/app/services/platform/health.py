@@ -9,11 +9,8 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.services.auth.invalidation import (
-    MISSING_TRIGGERS_SQL,
-    InvalidationListener,
-    trigger_query_params,
-)
+from app.services.auth.heartbeat import MISSING_TRIGGERS_SQL, trigger_query_params
+from app.services.auth.invalidation import InvalidationListener
 from app.services.auth.keys.cache import JwksCache
 
 DATABASE_CHECK_TIMEOUT_SECONDS = 2.0

@@ -1,0 +1,82 @@
+"""Where a request's credentials are read from: the ``Authorization: Bearer`` header, the
+API key header and Better-Auth's session cookie, plus their OpenAPI security schemes.
+
+Only parsing lives here; which credential wins, and what is done with it, is ``get_principal``'s
+business in ``app.routers.deps``.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
+
+from app.config import Settings
+from app.utils.errors import Unauthorized
+
+SECURE_COOKIE_PREFIX = "__Secure-"
+
+# Declared for OpenAPI (the "Authorize" button); the header is parsed below so that a
+# malformed Authorization header gets a precise 401 instead of being ignored.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="BetterAuthBearer",
+    bearerFormat="JWT",
+    description="A JWT from Better-Auth's `/api/auth/token` (or `set-auth-jwt` header), "
+    "or a session token from the bearer plugin's `set-auth-token` header.",
+)
+cookie_scheme = APIKeyCookie(
+    name="better-auth.session_token",
+    auto_error=False,
+    scheme_name="BetterAuthSessionCookie",
+    description="Better-Auth's signed session cookie (`__Secure-` prefixed on https).",
+)
+
+api_key_scheme = APIKeyHeader(
+    name="x-api-key",
+    auto_error=False,
+    scheme_name="BetterAuthApiKey",
+    description="A key from Better-Auth's api-key plugin (`/api/auth/api-key/create`); the "
+    "header name is API_KEY_HEADER (default `x-api-key`). Acts as the key's owner, with the "
+    "key's own permissions.",
+)
+
+
+def bearer_from_header(request: Request) -> str | None:
+    headers = request.headers.getlist("authorization")
+    if not headers:
+        return None
+    if len(headers) > 1:
+        # A proxy that checked one copy must not see the API act on another.
+        raise Unauthorized("several Authorization headers", code="TOKEN_INVALID")
+    header = headers[0]
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise Unauthorized("use the Bearer authorization scheme", code="TOKEN_INVALID")
+    value = value.strip()
+    if not value:
+        raise Unauthorized("empty bearer token", code="TOKEN_INVALID")
+    return value
+
+
+def api_key_from_header(request: Request, settings: Settings) -> str | None:
+    values = request.headers.getlist(settings.api_key_header)
+    if not values:
+        return None
+    if len(values) > 1 or not values[0].strip():
+        raise Unauthorized("Invalid API key.", code="INVALID_API_KEY")
+    return values[0].strip()
+
+
+def session_cookie(request: Request, settings: Settings) -> str | None:
+    """Better-Auth's session cookie. On https (Better-Auth's URL or this request) only the
+    ``__Secure-`` one counts, as in Better-Auth: a sibling subdomain can toss a plain cookie onto
+    our host but cannot set a ``__Secure-`` one over http. A present ``__Secure-`` cookie, even
+    empty, is the credential: it never falls back to the plain one."""
+    name = settings.session_cookie_name
+    cookies = request.cookies
+    secure = cookies.get(SECURE_COOKIE_PREFIX + name)
+    if secure is not None:
+        return secure
+    if settings.better_auth_url.startswith("https://") or request.scope.get("scheme") == "https":
+        return None
+    return cookies.get(name)
