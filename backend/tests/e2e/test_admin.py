@@ -124,7 +124,14 @@ def test_ban_revokes_sessions_and_blocks_sign_in_until_unbanned(stack: Stack, ad
 
     again = stack.better_auth.sign_in(user.email)
     assert stack.api_get("/api/v1/auth/me", token=again.session_token).status_code == 200
-    assert stack.api_get("/api/v1/auth/me", token=jwt).status_code == 200
+    assert (
+        stack.api_get(
+            "/api/v1/auth/me", token=stack.better_auth.token(again.session_token)
+        ).status_code
+        == 200
+    )
+    # The old JWT names (sid) the session the ban revoked: it stays refused after the unban.
+    assert error_code(stack.api_get("/api/v1/auth/me", token=jwt)) == "SESSION_INVALID"
 
 
 def test_temporary_ban_lapses_by_itself(stack: Stack, admin: Admin) -> None:
@@ -143,13 +150,14 @@ def test_temporary_ban_lapses_by_itself(stack: Stack, admin: Admin) -> None:
     assert error_code(stack.api_get("/api/v1/auth/me", token=jwt)) == "BANNED_USER"
     assert error_code(stack.better_auth.sign_in_response(user.email)) == "BANNED_USER"
 
-    # Once banExpires has passed the API lets the user in, although the row still says banned
-    # (Better-Auth clears it only at the next sign-in).
+    # Once banExpires has passed the ban no longer refuses the user, although the row still
+    # says banned (Better-Auth clears it only at the next sign-in). The old JWT then meets the
+    # next check: it names (sid) the session the ban revoked.
     wait_until(
-        lambda: stack.api_get("/api/v1/auth/me", token=jwt).status_code == 200,
+        lambda: error_code(stack.api_get("/api/v1/auth/me", token=jwt)) == "SESSION_INVALID",
         timeout=10,
         interval=0.2,
-        message="the API still refuses the user after the ban expired",
+        message="the API still refuses the user as banned after the ban expired",
     )
     (row,) = stack.database.fetch('SELECT banned FROM "user" WHERE id = $1', user.user_id)
     assert row["banned"] is True
@@ -249,8 +257,10 @@ def test_admin_actions_taken_on_better_auth_reach_the_api(stack: Stack, admin: A
     assert error_code(stack.api_get("/api/v1/auth/me", token=jwt)) == "BANNED_USER"
 
     stack.better_auth.admin("unban-user", admin.user.session_token, {"userId": user.user_id})
+    # The ban revoked the JWT's session (sid): after the unban it is refused for that, not
+    # for the ban any more.
     wait_until(
-        lambda: status(jwt) == 200,
+        lambda: error_code(stack.api_get("/api/v1/auth/me", token=jwt)) == "SESSION_INVALID",
         timeout=PROPAGATION_SECONDS,
         message="the API still refuses a user Better-Auth unbanned",
     )

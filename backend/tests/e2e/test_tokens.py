@@ -133,10 +133,11 @@ def test_tampered_credentials_are_refused(stack: Stack, signed_in: SignedIn) -> 
     assert response.json()["code"] == "SESSION_INVALID"
 
 
-def test_signed_out_session_is_refused_but_its_jwt_lives_on(stack: Stack) -> None:
+def test_signed_out_session_is_refused_and_so_is_its_jwt(stack: Stack) -> None:
     """Signing out on Better-Auth deletes the session row: the session token stops working on
     the API too (even though the API has just seen it), within the invalidation feed's
-    latency; a JWT minted before stays valid until it expires (Better-Auth's design)."""
+    latency; so does a JWT minted before, because it names that session (the bundled auth
+    server's ``sid`` claim)."""
     signed_up = stack.better_auth.sign_up(name="Signing Out")
     jwt = stack.better_auth.token(signed_up.session_token)
     assert stack.api_get("/api/v1/auth/me", token=signed_up.session_token).status_code == 200
@@ -157,7 +158,9 @@ def test_signed_out_session_is_refused_but_its_jwt_lives_on(stack: Stack) -> Non
     )
     assert response.status_code == 401
     assert response.json()["code"] == "SESSION_INVALID"
-    assert stack.api_get("/api/v1/auth/me", token=jwt).status_code == 200
+    refused = stack.api_get("/api/v1/auth/me", token=jwt)
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "SESSION_INVALID"
 
 
 def test_no_credential_is_401(stack: Stack) -> None:
