@@ -35,19 +35,19 @@ class AccessControlError(ValueError):
     """The access-control configuration is unusable; the message is one line."""
 
 
-def _name(value: object, where: str, what: str) -> str:
+def check_name(value: object, where: str, what: str) -> str:
     if not isinstance(value, str) or not value or value != value.strip():
         raise AccessControlError(f"{where}: {what} {value!r} must be a non-empty string")
     return value
 
 
-def _actions(value: object, where: str) -> list[str]:
+def check_actions(value: object, where: str) -> list[str]:
     if not isinstance(value, list):
         raise AccessControlError(f"{where}: must be a list of action names")
-    return [_name(action, where, "action") for action in value]
+    return [check_name(action, where, "action") for action in value]
 
 
-def _object(value: object, where: str) -> dict[str, Any]:
+def check_object(value: object, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise AccessControlError(f"{where}: must be a JSON object")
     return value
@@ -57,21 +57,26 @@ def _merge_statements(extra: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     merged = {resource: list(actions) for resource, actions in DEFAULT_STATEMENTS.items()}
     for resource, actions in extra.items():
         where = f"statements.{resource}"
-        _name(resource, "statements", "resource")
+        check_name(resource, "statements", "resource")
         known = merged.setdefault(resource, [])
-        known.extend(action for action in _actions(actions, where) if action not in known)
+        known.extend(action for action in check_actions(actions, where) if action not in known)
     return {resource: tuple(actions) for resource, actions in merged.items()}
 
 
-def _role(
-    name: str, grants: Mapping[str, Iterable[str]], statements: Mapping[str, tuple[str, ...]]
+def build_role(
+    name: str,
+    grants: Mapping[str, Iterable[str]],
+    statements: Mapping[str, tuple[str, ...]],
+    *,
+    section: str = "roles",
 ) -> Role:
+    """A role checked against ``statements``; errors name ``section.name.resource``."""
     built: dict[str, frozenset[str]] = {}
     for resource, actions in grants.items():
-        where = f"roles.{name}.{resource}"
+        where = f"{section}.{name}.{resource}"
         if resource not in statements:
             raise AccessControlError(f"{where}: unknown resource (not in the statements)")
-        listed = _actions(list(actions) if isinstance(actions, tuple) else actions, where)
+        listed = check_actions(list(actions) if isinstance(actions, tuple) else actions, where)
         unknown = [action for action in listed if action not in statements[resource]]
         if unknown:
             raise AccessControlError(
@@ -88,29 +93,29 @@ def parse_access_control(
     source: str | None = None,
 ) -> AccessControl:
     """An ``AccessControl`` from the file's parsed JSON (``None``: the defaults alone)."""
-    data = _object(document if document is not None else {}, "the file")
+    data = check_object(document if document is not None else {}, "the file")
     unknown_keys = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown_keys:
         raise AccessControlError(
             f"unknown key(s) {', '.join(unknown_keys)}; expected {', '.join(TOP_LEVEL_KEYS)}"
         )
-    statements = _merge_statements(_object(data.get("statements", {}), "statements"))
-    declared = _object(data.get("roles", {}), "roles")
+    statements = _merge_statements(check_object(data.get("statements", {}), "statements"))
+    declared = check_object(data.get("roles", {}), "roles")
     roles = {
-        name: _role(name, grants, statements)
+        name: build_role(name, grants, statements)
         for name, grants in DEFAULT_ROLE_STATEMENTS.items()
         if name not in declared
     }
     for name, grants in declared.items():
-        _name(name, "roles", "role")
+        check_name(name, "roles", "role")
         if "," in name:
             # Better-Auth splits the stored role on ",": such a role could never be held.
             raise AccessControlError(f"roles.{name}: a role name cannot contain ','")
-        roles[name] = _role(name, _object(grants, f"roles.{name}"), statements)
+        roles[name] = build_role(name, check_object(grants, f"roles.{name}"), statements)
     organization = data.get("organization")
     if organization is not None:
-        organization = _object(organization, "organization")
-    ids = frozenset(_name(user_id, "ADMIN_USER_IDS", "user id") for user_id in admin_user_ids)
+        organization = check_object(organization, "organization")
+    ids = frozenset(check_name(user_id, "ADMIN_USER_IDS", "user id") for user_id in admin_user_ids)
     return AccessControl(
         statements=statements,
         roles=roles,

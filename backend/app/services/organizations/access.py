@@ -24,13 +24,20 @@ default role of that name; every granted action must be in the merged statements
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.services.access.control import Permissions, Role
-from app.services.access.loader import AccessControlError, load_access_control
+from app.services.access.loader import (
+    AccessControlError,
+    build_role,
+    check_actions,
+    check_name,
+    check_object,
+    load_access_control,
+)
 
 CREATOR_ROLE = "owner"
 SECTION_KEYS = ("statements", "roles")
@@ -126,45 +133,9 @@ class OrgAccessControl:
         }
 
 
-def _name(value: object, where: str, what: str) -> str:
-    if not isinstance(value, str) or not value or value != value.strip():
-        raise AccessControlError(f"{where}: {what} {value!r} must be a non-empty string")
-    return value
-
-
-def _object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise AccessControlError(f"{where}: must be a JSON object")
-    return value
-
-
-def _actions(value: object, where: str) -> list[str]:
-    if not isinstance(value, list):
-        raise AccessControlError(f"{where}: must be a list of action names")
-    return [_name(action, where, "action") for action in value]
-
-
-def _role(
-    name: str, grants: Mapping[str, Iterable[str]], statements: Mapping[str, tuple[str, ...]]
-) -> Role:
-    built: dict[str, frozenset[str]] = {}
-    for resource, listed in grants.items():
-        where = f"organization.roles.{name}.{resource}"
-        if resource not in statements:
-            raise AccessControlError(f"{where}: unknown resource (not in the statements)")
-        actions = _actions(list(listed) if isinstance(listed, tuple) else listed, where)
-        unknown = [action for action in actions if action not in statements[resource]]
-        if unknown:
-            raise AccessControlError(
-                f"{where}: unknown action(s) {', '.join(unknown)} (not in the statements)"
-            )
-        built[resource] = frozenset(actions)
-    return Role(name=name, statements=built)
-
-
 def parse_org_access(section: Mapping[str, Any] | None) -> OrgAccessControl:
     """The organization access control from the file's ``"organization"`` section."""
-    data = _object(section if section is not None else {}, "organization")
+    data = check_object(section if section is not None else {}, "organization")
     unknown_keys = sorted(set(data) - set(SECTION_KEYS))
     if unknown_keys:
         raise AccessControlError(
@@ -172,23 +143,30 @@ def parse_org_access(section: Mapping[str, Any] | None) -> OrgAccessControl:
             f"expected {', '.join(SECTION_KEYS)}"
         )
     merged = {resource: list(actions) for resource, actions in DEFAULT_ORG_STATEMENTS.items()}
-    for resource, listed in _object(data.get("statements", {}), "organization.statements").items():
-        _name(resource, "organization.statements", "resource")
+    for resource, listed in check_object(
+        data.get("statements", {}), "organization.statements"
+    ).items():
+        check_name(resource, "organization.statements", "resource")
         known = merged.setdefault(resource, [])
         where = f"organization.statements.{resource}"
-        known.extend(action for action in _actions(listed, where) if action not in known)
+        known.extend(action for action in check_actions(listed, where) if action not in known)
     statements = {resource: tuple(actions) for resource, actions in merged.items()}
-    declared = _object(data.get("roles", {}), "organization.roles")
+    declared = check_object(data.get("roles", {}), "organization.roles")
     roles = {
-        name: _role(name, grants, statements)
+        name: build_role(name, grants, statements, section="organization.roles")
         for name, grants in DEFAULT_ORG_ROLE_STATEMENTS.items()
         if name not in declared
     }
     for name, grants in declared.items():
-        _name(name, "organization.roles", "role")
+        check_name(name, "organization.roles", "role")
         if "," in name:
             raise AccessControlError(f"organization.roles.{name}: a role name cannot contain ','")
-        roles[name] = _role(name, _object(grants, f"organization.roles.{name}"), statements)
+        roles[name] = build_role(
+            name,
+            check_object(grants, f"organization.roles.{name}"),
+            statements,
+            section="organization.roles",
+        )
     return OrgAccessControl(statements=statements, roles=roles)
 
 
