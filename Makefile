@@ -93,9 +93,20 @@ openapi: install ## Regenerate specs/003-fastapi-better-auth/contracts/openapi.y
 	cd $(BACKEND) && $(UV) run --frozen python -m scripts.export_openapi
 
 BENCH_ARGS ?= --profile
+.PHONY: wrk
+wrk: ## Check for wrk (the load generator of `make bench`); installs it with apt-get when root
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "wrk is missing: apt-get install -y wrk"; \
+			apt-get update -qq && apt-get install -y -qq wrk; \
+		else \
+			echo "wrk is missing: install it with 'sudo apt-get install -y wrk' (Debian/Ubuntu; brew install wrk on macOS)" >&2; \
+			exit 1; \
+		fi; }
+
 .PHONY: bench
-bench: uv $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth (PostgreSQL at 127.0.0.1:5432, wrk): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
-	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run $(BENCH_ARGS)
+bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Python peers (PostgreSQL at 127.0.0.1:5432, wrk; about 35 min): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
+	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run --profile $(BENCH_ARGS)
 
 .PHONY: audit
 audit: uv ## Operators: pip-audit + npm audit over the lockfiles, minus audit-ignore.toml (needs the advisory databases; not part of `make test`)

@@ -31,6 +31,8 @@ class LoadResult:
     errors: dict[str, int]
     latency_us: dict[str, float]
     cpu_cores: dict[str, float] = field(default_factory=dict)
+    # Answers by HTTP status ("200": 45123, "401": 12), counted by wrk_tokens.lua.
+    statuses: dict[str, int] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
@@ -49,8 +51,23 @@ class LoadResult:
         socket = e.get("connect", 0) + e.get("read", 0) + e.get("write", 0)
         return f"{e.get('status', 0)} / {e.get('timeout', 0)} / {socket}"
 
+    @property
+    def status_text(self) -> str:
+        """``200: 45,123, 401: 0``: every status seen, and 401 always (a refused token)."""
+        counts = {"200": 0, "401": 0} | self.statuses
+        return ", ".join(f"{status}: {counts[status]:,}" for status in sorted(counts))
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "rps": self.rps, "error_count": self.error_count}
+
+
+def request_headers(mode: str, credential: str) -> dict[str, str]:
+    """The headers wrk_tokens.lua sends for one credential in ``mode`` (a GET)."""
+    if mode == "cookie":
+        return {"Cookie": credential}
+    if mode == "none":
+        return {}
+    return {"Authorization": f"Bearer {credential}"}
 
 
 def ensure_wrk() -> str:
@@ -65,7 +82,7 @@ def ensure_wrk() -> str:
         found = shutil.which("wrk")
         if found:
             return found
-    raise BenchError("wrk is not installed: apt-get install wrk (Debian/Ubuntu)")
+    raise BenchError("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu, as root)")
 
 
 def _is_root() -> bool:
@@ -150,7 +167,9 @@ def run_wrk(
     threads: int,
     cpu_roots: Mapping[str, Iterable[int]] | None = None,
 ) -> LoadResult:
-    """One wrk run; the CPU of ``cpu_roots`` (and wrk itself, and PostgreSQL) is measured."""
+    """One wrk run; the CPU of ``cpu_roots`` (and wrk itself, and PostgreSQL) is measured.
+    ``mode`` is how a line of ``tokens_file`` is sent: ``bearer``, ``verify``, ``cookie`` or
+    ``none`` (see wrk_tokens.lua)."""
     args = [
         wrk,
         f"-t{threads}",
@@ -192,4 +211,5 @@ def run_wrk(
         errors={name: int(value) for name, value in data["errors"].items()},
         latency_us={name: float(value) for name, value in data["latency_us"].items()},
         cpu_cores=cores,
+        statuses={status: int(value) for status, value in sorted(data["statuses"].items())},
     )

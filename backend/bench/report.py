@@ -10,7 +10,6 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -21,65 +20,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench.bans import BAN_WAIT_SECONDS, BanCheck
 from bench.load import LoadResult
+from bench.measurement import Measurement
 from bench.micro_tokens import Timing, format_table
+from bench.targets import TARGET_ME_P99_MS, check_targets, ratio, targets_table
 from devstack.processes import AUTH_SERVER_DIR
-
-# Targets of the issue, on this 2-core machine with the load generator on it.
-TARGET_ME_RATIO = 10.0
-TARGET_ME_P99_MS = 50.0
-TARGET_SEARCH_RATIO = 3.0
-TARGET_CACHED_US = 5.0
-TARGET_COLD_US = 150.0
-
-
-@dataclass
-class Measurement:
-    key: str
-    label: str
-    server: str
-    users: int
-    workers: int
-    connections: int
-    result: LoadResult
-    baseline: str | None = None
-    load_before: float = 0.0
-    runs: list[LoadResult] = field(default_factory=list)
-
-    @property
-    def rps_range(self) -> str:
-        """``2,329`` or, with repeated runs, ``2,329 (2,115-2,794)``."""
-        text = f"{self.result.rps:,.0f}"
-        if len(self.runs) > 1:
-            low = min(run.rps for run in self.runs)
-            high = max(run.rps for run in self.runs)
-            text += f" ({low:,.0f}-{high:,.0f})"
-        return text
-
-    @property
-    def cpu_ms_per_request(self) -> float:
-        """CPU the server spent per answered request: robust to a busy machine, unlike req/s."""
-        rps = self.result.rps
-        return 1000 * self.result.cpu_cores.get("server", 0.0) / rps if rps else 0.0
-
-    def ms(self, percentile: str) -> float:
-        return self.result.latency_us[percentile] / 1000
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "label": self.label,
-            "server": self.server,
-            "users": self.users,
-            "workers": self.workers,
-            "connections": self.connections,
-            "baseline": self.baseline,
-            "load_before": round(self.load_before, 2),
-            "server_cpu_ms_per_request": round(self.cpu_ms_per_request, 3),
-            "runs": [run.to_dict() for run in self.runs],
-            **self.result.to_dict(),
-        }
-
 
 # --- machine --------------------------------------------------------------------------------
 
@@ -139,28 +85,22 @@ def machine_description(*, postgres: str, wrk: str) -> dict[str, str]:
 # --- tables ---------------------------------------------------------------------------------
 
 
-def _ratio(measurement: Measurement, by_key: dict[str, Measurement]) -> float | None:
-    if measurement.baseline is None or measurement.baseline not in by_key:
-        return None
-    theirs = by_key[measurement.baseline].result.rps
-    return measurement.result.rps / theirs if theirs else None
-
-
 def results_table(measurements: list[Measurement]) -> str:
     by_key = {m.key: m for m in measurements}
     lines = [
         "| endpoint | server | users | workers | req/s | p50 ms | p95 ms | p99 ms "
-        "| errors: non-2xx / >5 s / socket "
+        "| answers by status | errors: non-2xx / >5 s / socket "
         "| ours/theirs | CPU cores: server / PostgreSQL / wrk | server CPU ms/req | load avg |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|",
     ]
     for m in measurements:
-        ratio = _ratio(m, by_key)
+        times = ratio(m, by_key)
         cpu = m.result.cpu_cores
         lines.append(
             f"| `{m.label}` | {m.server} | {m.users:,} | {m.workers} | {m.rps_range} "
             f"| {m.ms('p50'):.2f} | {m.ms('p95'):.2f} | {m.ms('p99'):.2f} "
-            f"| {m.result.error_breakdown} | {'' if ratio is None else f'{ratio:.1f}x'} "
+            f"| {m.result.status_text} "
+            f"| {m.result.error_breakdown} | {'' if times is None else f'{times:.1f}x'} "
             f"| {cpu.get('server', 0):.2f} / {cpu.get('postgres', 0):.2f} "
             f"/ {cpu.get('wrk', 0):.2f} "
             f"| {m.cpu_ms_per_request:.2f} | {m.load_before:.2f} |"
@@ -168,79 +108,34 @@ def results_table(measurements: list[Measurement]) -> str:
     return "\n".join(lines)
 
 
-@dataclass
-class TargetCheck:
-    target: str
-    measured: str
-    met: bool
-
-
-def _best(measurements: list[Measurement], prefix: str, users: int) -> Measurement | None:
-    found = [m for m in measurements if m.key.startswith(prefix) and m.users == users]
-    return max(found, key=lambda m: m.result.rps, default=None)
-
-
-def check_targets(
-    measurements: list[Measurement], micro: list[Timing], users: int
-) -> list[TargetCheck]:
-    by_key = {m.key: m for m in measurements}
-    checks: list[TargetCheck] = []
-    for m in [m for m in measurements if m.key.startswith("me-jwt@")]:
-        ratio = _ratio(m, by_key) or 0.0
-        checks.append(
-            TargetCheck(
-                f"`/users/me` (JWT) >= {TARGET_ME_RATIO:g}x `get-session` req/s "
-                f"({m.users:,} users, {m.workers} worker{'s' if m.workers > 1 else ''})",
-                f"{ratio:.1f}x ({m.result.rps:,.0f} vs "
-                f"{by_key[m.baseline].result.rps if m.baseline in by_key else 0:,.0f})",
-                ratio >= TARGET_ME_RATIO,
-            )
-        )
-        checks.append(
-            TargetCheck(
-                f"`/users/me` (JWT) p99 < {TARGET_ME_P99_MS:g} ms, zero errors "
-                f"({m.workers} worker{'s' if m.workers > 1 else ''})",
-                f"p99 {m.ms('p99'):.2f} ms, {m.result.error_count} errors",
-                m.ms("p99") < TARGET_ME_P99_MS and m.result.error_count == 0,
-            )
-        )
-    for m in [m for m in measurements if m.key.startswith("search@")]:
-        ratio = _ratio(m, by_key) or 0.0
-        checks.append(
-            TargetCheck(
-                f"admin search >= {TARGET_SEARCH_RATIO:g}x `list-users` "
-                f"({m.users:,} users, {m.workers} worker{'s' if m.workers > 1 else ''})",
-                f"{ratio:.1f}x ({m.result.rps:,.0f} vs "
-                f"{by_key[m.baseline].result.rps if m.baseline in by_key else 0:,.0f} req/s)",
-                ratio >= TARGET_SEARCH_RATIO,
-            )
-        )
-    timings = {t.name: t for t in micro}
-    hit = next((t for name, t in timings.items() if name.startswith("cached hit")), None)
-    cold = next((t for name, t in timings.items() if name.startswith("cold")), None)
-    if hit is not None:
-        checks.append(
-            TargetCheck(
-                f"cached token check < {TARGET_CACHED_US:g} µs",
-                f"median {hit.median_us:.2f} µs (p99 {hit.p99_us:.2f})",
-                hit.median_us < TARGET_CACHED_US,
-            )
-        )
-    if cold is not None:
-        checks.append(
-            TargetCheck(
-                f"cold token check < {TARGET_COLD_US:g} µs",
-                f"median {cold.median_us:.1f} µs (p99 {cold.p99_us:.1f})",
-                cold.median_us < TARGET_COLD_US,
-            )
-        )
-    return checks
-
-
-def targets_table(checks: list[TargetCheck]) -> str:
-    lines = ["| target | measured | met |", "|---|---|:---:|"]
-    lines.extend(f"| {c.target} | {c.measured} | {'yes' if c.met else '**no**'} |" for c in checks)
+def bans_table(bans: list[BanCheck]) -> str:
+    lines = [
+        "| server | credential | status before the ban | status after it | ban stops the token |",
+        "|---|---|---:|---:|:---:|",
+    ]
+    lines.extend(
+        f"| {b.server} | {b.credential} | {b.before} | {b.after} "
+        f"({b.waited_s:.2f} s after) | {b.verdict} |"
+        for b in bans
+    )
     return "\n".join(lines)
+
+
+def metrics_cost(measurements: list[Measurement]) -> str:
+    """``/users/me`` (JWT), 1 worker, with metrics off and on: what metrics cost on the hot
+    path, in req/s and in server CPU per request."""
+    off = next((m for m in measurements if m.key.startswith("me-jwt-nometrics@")), None)
+    on = next((m for m in measurements if m.key.startswith("me-jwt@") and m.workers == 1), None)
+    if off is None or on is None or not off.result.rps:
+        return "(not measured)"
+    change = on.result.rps / off.result.rps - 1
+    return (
+        f"`GET /api/v1/users/me` (JWT), 1 worker: {off.result.rps:,.0f} req/s and "
+        f"{off.cpu_ms_per_request:.3f} server CPU ms/request with `METRICS_ENABLED=false`, "
+        f"{on.result.rps:,.0f} req/s and {on.cpu_ms_per_request:.3f} ms/request with `true` "
+        f"(the default): metrics change req/s by {change:+.1%}, p99 "
+        f"{off.ms('p99'):.2f} -> {on.ms('p99'):.2f} ms."
+    )
 
 
 def micro_table(micro: list[Timing]) -> str:
@@ -258,13 +153,23 @@ _SHORT_NAMES = {
     "search": "/users?search= (admin)",
     "get-session": "get-session",
     "list-users": "admin/list-users?searchValue=",
+    "me-jwt-nometrics": "/users/me, JWT, metrics off",
+    "bridge-jwt": "/users/me, JWT",
+    "bridge-cookie": "/users/me, session cookie",
+    "betterauth-jwt": "/users/me, JWT",
+    "bare": "/users/me, no auth",
     "prime": "prime",
 }
 
 
 def _short_label(m: Measurement) -> str:
     name = _SHORT_NAMES.get(m.key.split("@")[0], m.label)
-    who = f"API w{m.workers}" if m.server == "API" else "Better-Auth"
+    if m.server == "API":
+        who = f"API w{m.workers}"
+    elif m.server == "Better-Auth":
+        who = "Better-Auth"
+    else:
+        who = m.server.split(" (")[0]  # the peer's distribution and version
     return f"{who}: {name}, {m.users // 1000}k users"
 
 
@@ -303,15 +208,16 @@ def write_chart(path: Path | BinaryIO, measurements: list[Measurement]) -> None:
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log scale)")
-    ax.axvline(
-        TARGET_ME_P99_MS,
-        color="grey",
-        linestyle="--",
-        linewidth=0.8,
-        label=f"{TARGET_ME_P99_MS:g} ms (p99 target, /users/me)",
-    )
+    for workers, target in sorted(TARGET_ME_P99_MS.items()):
+        ax.axvline(
+            target,
+            color="grey",
+            linestyle="--" if workers == 1 else ":",
+            linewidth=0.8,
+            label=f"{target:g} ms (p99 target, /users/me, {workers} worker{'s' * (workers > 1)})",
+        )
     ax.set_title(
-        f"Latency at {measurements[0].connections} connections (wrk), API vs Better-Auth"
+        f"Latency at {measurements[0].connections} connections (wrk): API, Better-Auth, peers"
         if measurements
         else "Latency"
     )
@@ -335,15 +241,33 @@ METHOD = """\
   time. Better-Auth: `auth-server/` (Node, `pg` pool of 10, `NODE_ENV=production`, rate limit
   off). The API: `uvicorn app.main:app --loop uvloop --http httptools --no-access-log`,
   `LOG_LEVEL=WARNING`, `RATE_LIMIT_ENABLED=false`, JWKS over HTTP from the auth server, caches on
-  (defaults), with `--workers 1` and `--workers 2`.
+  (defaults), with `--workers 1` and `--workers 2`; with 1 worker once more with
+  `METRICS_ENABLED=false` (the default is on), which prices `/metrics`'s counting on the hot
+  path.
+- Peers, with 1 worker and the same uvicorn flags, one at a time against the same Better-Auth
+  server and database, each a minimal app with the library's recommended setup
+  (`backend/bench/peers/`) answering `GET /users/me` with the user its dependency returns:
+  `fastapi-better-auth-bridge` in its JWT mode (JWKS, Ed25519 verified on every request) and in
+  its cookie + SQL mode (Better-Auth's signed session cookie, the session and user read from
+  PostgreSQL with `SqlAlchemySessionStore`), and `fastapi-betterauth` (JWT, PyJWT's
+  `PyJWKClient`). They get the same JWTs as the API, and the cookie mode the same sessions as a
+  cookie. The ceiling: a bare FastAPI app (`bench/peers/bare.py`), one endpoint returning a
+  small dict, no middleware, no authentication.
+- Bans: after each server's load, one user outside the loaded sample is banned through
+  Better-Auth's admin API (`POST /api/auth/admin/ban-user`, which also deletes the user's
+  sessions), and the server is asked again with that user's JWT (session cookie for the cookie
+  mode) until it refuses it or {ban_wait:g} s pass. "yes": it answered 200 before the ban and
+  not after.
 - Load: `wrk` (one thread, on the same 2 cores as both servers and PostgreSQL) keeps
   {connections} connections busy for {duration:g} s after a {warmup:g} s warm-up (not counted),
   {repeat_text}
   rotating the credentials of {tokens} users (`bench/wrk_tokens.lua`): real JWTs from Better-Auth's
-  `GET /api/auth/token`, and session tokens in the signed `TOKEN.SIGNATURE` form of the bearer
-  plugin. Every credential is checked once against the endpoint before the run. Errors are
-  wrk's counters: non-2xx answers, requests still unanswered after 5 s (a request answered non-2xx
-  after 5 s is in both), and socket errors.
+  `GET /api/auth/token`, session tokens in the signed `TOKEN.SIGNATURE` form of the bearer
+  plugin, and the same signed tokens URL-encoded in a `better-auth.session_token` cookie.
+  Every credential is checked once against the endpoint before the run. "answers by status"
+  counts every answer of the reported run by HTTP status (wrk's `response()` callback, per
+  thread, added up in `done()`). Errors are wrk's counters: non-2xx answers, requests still
+  unanswered after 5 s (a request answered non-2xx after 5 s is in both), and socket errors.
 - `wrk` is a closed-loop generator: the latencies are those of requests issued as fast as the
   server answers (no coordinated-omission correction). p50/p95/p99 are wrk's own histogram.
 - The admin search asks both servers for the same page: email contains `{search}`
@@ -363,16 +287,22 @@ def write_report(
     out: Path | None,
     *,
     measurements: list[Measurement],
+    bans: list[BanCheck],
     micro: list[Timing],
     machine: dict[str, str],
     settings: dict[str, Any],
 ) -> str:
     """Write README.md, latency.png and results.json to ``out`` (unless None); return the
     text printed on the console (the tables)."""
-    checks = check_targets(measurements, micro, settings["users"])
+    checks = check_targets(measurements, micro)
     table = results_table(measurements)
     targets = targets_table(checks)
-    console = f"{table}\n\n{targets}\n\n{micro_table(micro) if micro else ''}"
+    revocation = bans_table(bans)
+    metrics = metrics_cost(measurements)
+    console = (
+        f"{table}\n\n{revocation}\n\n{metrics}\n\n{targets}\n\n"
+        f"{micro_table(micro) if micro else ''}"
+    )
     if out is None:
         return console
     out.mkdir(parents=True, exist_ok=True)
@@ -403,7 +333,7 @@ def write_report(
             f" The run and everything it started (servers, wrk) ran at nice {settings['nice']}, "
             "ahead of other work on the machine; PostgreSQL ran at its normal priority."
         )
-    document = f"""# Benchmark: the API vs Better-Auth
+    document = f"""# Benchmark: the API vs Better-Auth and the Python peers
 
 Measured {machine["date"]} with one command:
 
@@ -422,6 +352,17 @@ numbers is in [analysis.md](analysis.md).
 {load_line}
 
 ![p50/p95/p99 latency per endpoint](latency.png)
+
+The peers (rows named after their package) and the bare FastAPI endpoint (the ceiling) run with
+1 worker, the API's flags, on the same token: see Method.
+
+### Does a ban stop the token?
+
+{revocation}
+
+### Cost of metrics
+
+{metrics}
 
 ## Targets
 
@@ -459,6 +400,7 @@ the same machine (garbage collector off while timing):
             ),
             search=settings["search"],
             matches=matches or "?",
+            ban_wait=BAN_WAIT_SECONDS,
         )
     }
 Raw numbers: [results.json](results.json). The run took {settings["elapsed_s"]} s.
@@ -471,6 +413,7 @@ Raw numbers: [results.json](results.json). The run took {settings["elapsed_s"]} 
                 "settings": {k: v for k, v in settings.items() if k != "search_matches"}
                 | {"search_matches": {str(k): v for k, v in settings["search_matches"].items()}},
                 "measurements": [m.to_dict() for m in measurements],
+                "bans": [b.to_dict() for b in bans],
                 "micro": [t.to_dict() for t in micro],
                 "targets": [c.__dict__ for c in checks],
             },

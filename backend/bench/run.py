@@ -8,11 +8,17 @@
 3. starts the real Better-Auth server (``auth-server/``, production mode, rate limit off) and
    the API (uvicorn, uvloop + httptools, rate limit off, ``--workers 1`` then ``2``);
 4. drives one endpoint at a time with ``wrk`` (``--connections`` 100, ``--threads`` 1,
-   ``--warmup`` then ``--duration`` seconds), rotating 200 users' real credentials:
-   JWTs from Better-Auth's ``/api/auth/token`` and signed session tokens;
-5. adds users up to ``--large-users`` (100k) and measures the admin searches again
+   ``--warmup`` then ``--duration`` seconds, ``--repeat`` 3 times, the median run kept),
+   rotating 200 users' real credentials: JWTs from Better-Auth's ``/api/auth/token``, signed
+   session tokens and session cookies; every answer is counted by status;
+5. with 1 worker also: ``/users/me`` with ``METRICS_ENABLED=false`` (the cost of metrics), the
+   peers (``bench/peers/``: fastapi-better-auth-bridge in its JWT and cookie + SQL modes,
+   fastapi-betterauth) and a bare FastAPI endpoint (the ceiling), same uvicorn flags; after
+   each server's load, one spare user is banned through Better-Auth's admin API and the
+   server is asked again with that user's credential (``bench/bans.py``);
+6. adds users up to ``--large-users`` (100k) and measures the admin searches again
    (``--skip-100k`` skips this);
-6. writes ``docs/benchmarks/README.md``, ``latency.png`` and ``results.json`` (``--out``), and
+7. writes ``docs/benchmarks/README.md``, ``latency.png`` and ``results.json`` (``--out``), and
    prints the table.
 
 The servers are stopped and the database dropped whatever happens (Ctrl-C included).
@@ -31,54 +37,29 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
-from bench import BenchError, micro_tokens, pyspy
-from bench.load import LoadResult, ensure_wrk, run_wrk, wrk_version
-from bench.report import Measurement, machine_description, prime_chart, write_report
+from bench import BenchError, micro_tokens, phases, pyspy
+from bench.bans import BanCheck, check_ban
+from bench.load import LoadResult, ensure_wrk, request_headers, run_wrk, wrk_version
+from bench.measurement import Measurement
+from bench.peers import BARE, ME_PATH, PEERS, Peer, peer_server
+from bench.phases import ME, Phase
+from bench.report import machine_description, prime_chart, write_report
 from bench.seed import SEARCH_FRAGMENT
 from bench.stack import Stack
-from devstack.processes import PROJECT_DIR, ManagedProcess, ProcessError
+from devstack.processes import PROJECT_DIR, ApiServer, ManagedProcess, ProcessError
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-ME = "/api/v1/users/me"
-VERIFY = "/api/v1/auth/verify"
-GET_SESSION = "/api/auth/get-session"
-SEARCH_LIMIT = 20
 
 
 def _log(message: str) -> None:
     """Progress, on stderr: stdout keeps the results (tables, the report)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)  # noqa: T201
-
-
-def our_search_path() -> str:
-    return "/api/v1/users?" + urlencode({"search": SEARCH_FRAGMENT, "limit": SEARCH_LIMIT})
-
-
-def their_search_path() -> str:
-    return "/api/auth/admin/list-users?" + urlencode(
-        {"searchValue": SEARCH_FRAGMENT, "limit": SEARCH_LIMIT}
-    )
-
-
-@dataclass
-class Phase:
-    """One endpoint under load."""
-
-    key: str
-    label: str
-    server: str  # "api" or "better-auth"
-    path: str
-    tokens: Path
-    mode: str = "bearer"
-    baseline: str | None = None  # key of the Better-Auth measurement to compare with
 
 
 class Runner:
@@ -88,15 +69,18 @@ class Runner:
         self.wrk = wrk
         self.measurements: list[Measurement] = []
         self.search_total: dict[int, int] = {}
+        self.bans: list[BanCheck] = []
+        self.peer: tuple[Peer, ApiServer] | None = None
         self.phases_done = 0
 
     # --- progress
 
     def planned_phases(self) -> int:
-        """How many endpoints ``run`` measures: Better-Auth's two, the API's four per worker
-        count, and the searches again at the large size."""
+        """How many endpoints ``run`` measures: Better-Auth's two, the API's five per worker
+        count, with 1 worker metrics off, the peers and the bare endpoint, and the searches
+        again at the large size."""
         args, workers = self.args, len(self.args.workers)
-        planned = 2 + 4 * workers
+        planned = 2 + 5 * workers + 1 + len(PEERS) + 1
         if not args.skip_large and args.large_users > args.users:
             planned += 1 + workers
         return planned
@@ -111,12 +95,30 @@ class Runner:
         left = (planned - self.phases_done + 1) * self.phase_seconds()
         _log(
             f"phase {self.phases_done}/{planned}: {phase.label} "
-            f"[{'API' if phase.server == 'api' else 'Better-Auth'}, {self.stack.user_count} users]"
+            f"[{self.server_label(phase)}, {self.stack.user_count} users]"
             f": warm-up {self.args.warmup:g} s, then {self.args.duration:g} s x "
             f"{max(1, self.args.repeat)} measured (about {left / 60:.0f} min of load left)"
         )
 
     # --- checks before load: every credential must be accepted, or the numbers mean nothing
+
+    def server_for(self, phase: Phase) -> ManagedProcess:
+        if phase.server == "api":
+            server: ManagedProcess | None = self.stack.api
+        elif phase.server == "better-auth":
+            server = self.stack.auth
+        else:
+            server = None if self.peer is None else self.peer[1]
+        if server is None:
+            raise BenchError(f"{phase.label}: no {phase.server} server is running")
+        return server
+
+    def server_label(self, phase: Phase) -> str:
+        if phase.server == "api":
+            return "API"
+        if phase.server == "better-auth":
+            return "Better-Auth"
+        return "-" if self.peer is None else self.peer[0].label
 
     def _check(self, phase: Phase, server: ManagedProcess) -> None:
         tokens = [line for line in phase.tokens.read_text().splitlines() if line]
@@ -126,7 +128,7 @@ class Runner:
                     response = client.post(phase.path, json={"token": token})
                     ok = response.status_code == 200 and response.json().get("active") is True
                 else:
-                    response = client.get(phase.path, headers={"Authorization": f"Bearer {token}"})
+                    response = client.get(phase.path, headers=request_headers(phase.mode, token))
                     ok = response.status_code == 200 and _has_content(response)
                 if not ok:
                     raise BenchError(
@@ -137,8 +139,7 @@ class Runner:
                 self.search_total[self.stack.user_count] = int(response.json()["total"])
 
     def measure(self, phase: Phase) -> Measurement:
-        server = self.stack.api if phase.server == "api" else self.stack.auth
-        assert server is not None
+        server = self.server_for(phase)
         assert server.pid is not None
         self.announce(phase)
         self._check(phase, server)
@@ -175,7 +176,7 @@ class Runner:
         measurement = Measurement(
             key=phase.key,
             label=phase.label,
-            server="API" if phase.server == "api" else "Better-Auth",
+            server=self.server_label(phase),
             users=self.stack.user_count,
             workers=workers,
             connections=self.args.connections,
@@ -190,7 +191,7 @@ class Runner:
             f"{phase.label} [{measurement.server}, {self.stack.user_count} users, "
             f"w{workers}]: {result.rps:,.0f} req/s, p50 {lat['p50'] / 1000:.2f} ms, "
             f"p99 {lat['p99'] / 1000:.2f} ms, errors {result.error_count}, "
-            f"cpu {result.cpu_cores}"
+            f"statuses {result.status_text}, cpu {result.cpu_cores}"
         )
         time.sleep(self.args.pause)
         return measurement
@@ -198,81 +199,41 @@ class Runner:
     # --- the plan
 
     def api_phases(self, workers: int, *, search_only: bool = False) -> list[Phase]:
-        tokens = self.stack.token_dir
-        suffix = f"@{self.stack.user_count}/w{workers}"
-        phases = []
-        if not search_only:
-            phases += [
-                Phase(
-                    f"me-jwt{suffix}",
-                    "GET /api/v1/users/me (JWT)",
-                    "api",
-                    ME,
-                    tokens / "jwt.txt",
-                    baseline=f"get-session@{self.stack.user_count}",
-                ),
-                Phase(
-                    f"me-session{suffix}",
-                    "GET /api/v1/users/me (session token)",
-                    "api",
-                    ME,
-                    tokens / "session.txt",
-                    baseline=f"get-session@{self.stack.user_count}",
-                ),
-                Phase(
-                    f"org-member{suffix}",
-                    "GET /api/v1/organizations/{id} (JWT, member)",
-                    "api",
-                    f"/api/v1/organizations/{self.stack.seed_organization()}",
-                    tokens / "jwt.txt",
-                    baseline=f"get-session@{self.stack.user_count}",
-                ),
-                Phase(
-                    f"verify{suffix}",
-                    "POST /api/v1/auth/verify (JWT)",
-                    "api",
-                    VERIFY,
-                    tokens / "jwt.txt",
-                    mode="verify",
-                    baseline=f"get-session@{self.stack.user_count}",
-                ),
-            ]
-        phases.append(
-            Phase(
-                f"search{suffix}",
-                f"GET /api/v1/users?search={SEARCH_FRAGMENT} (admin)",
-                "api",
-                our_search_path(),
-                tokens / "admin-jwt.txt",
-                baseline=f"list-users@{self.stack.user_count}",
-            )
-        )
-        return phases
+        return phases.api_phases(self.stack, workers, search_only=search_only)
 
     def better_auth_phases(self, *, search_only: bool = False) -> list[Phase]:
-        tokens = self.stack.token_dir
-        users = self.stack.user_count
-        phases = []
-        if not search_only:
-            phases.append(
-                Phase(
-                    f"get-session@{users}",
-                    "GET /api/auth/get-session",
-                    "better-auth",
-                    GET_SESSION,
-                    tokens / "session.txt",
-                )
-            )
-        phases.append(
-            Phase(
-                f"list-users@{users}",
-                f"GET /api/auth/admin/list-users?searchValue={SEARCH_FRAGMENT}",
-                "better-auth",
-                their_search_path(),
-                tokens / "admin-session.txt",
-            )
+        return phases.better_auth_phases(self.stack, search_only=search_only)
+
+    def ban_check(self, url: str, server: str, mode: str) -> None:
+        """Ban a spare user (one per check) and ask ``url`` again with their credential."""
+        ban = check_ban(
+            self.stack, url, server=server, mode=mode, user=self.stack.spare_user(len(self.bans))
         )
-        return phases
+        self.bans.append(ban)
+        _log(
+            f"ban check [{server}, {ban.credential}]: {ban.before} before the ban, {ban.after} "
+            f"after ({ban.waited_s:g} s); the ban stops the token: {ban.verdict}"
+        )
+
+    def run_peers(self) -> None:
+        """Each peer and the bare endpoint on its own, 1 worker, then stopped. A peer that
+        cannot start or refuses its credentials is reported and skipped: the rest still run."""
+        for peer in (*PEERS, BARE):
+            server = peer_server(
+                peer, log_dir=self.stack.work_dir, settings=self.stack.peer_settings()
+            )
+            _log(f"starting {peer.label}")
+            try:
+                server.start()
+                self.peer = (peer, server)
+                self.measure(phases.peer_phase(self.stack, peer))
+                if peer.credential != "none":
+                    self.ban_check(server.url + ME_PATH, peer.label, peer.wrk_mode)
+            except (BenchError, ProcessError) as error:
+                _log(f"{peer.label} skipped: {error}")
+            finally:
+                server.stop()
+                self.peer = None
 
     def refresh_jwts(self) -> None:
         """JWTs live 15 minutes: fetch fresh ones before each block of JWT phases."""
@@ -283,21 +244,26 @@ class Runner:
         stack, args = self.stack, self.args
         stack.write_session_tokens()
         stack.write_admin_session()
-        worker_counts = args.workers
-        first = worker_counts[0]
-        _log(f"API with --workers {first}")
-        stack.start_api(first)
+        stack.write_cookies()
+        stack.write_no_credential()
         self.refresh_jwts()
         for phase in self.better_auth_phases():
             self.measure(phase)
-        for phase in self.api_phases(first):
-            self.measure(phase)
-        for workers in worker_counts[1:]:
+        self.refresh_jwts()
+        self.run_peers()
+        _log("API with --workers 1 and METRICS_ENABLED=false")
+        stack.start_api(1, METRICS_ENABLED="false")
+        self.refresh_jwts()
+        self.measure(phases.metrics_off_phase(stack))
+        for number, workers in enumerate(args.workers):
             _log(f"API with --workers {workers}")
             stack.start_api(workers)
             self.refresh_jwts()
             for phase in self.api_phases(workers):
                 self.measure(phase)
+            if number == 0:
+                assert stack.api is not None
+                self.ban_check(stack.api.url + ME, "API", "bearer")
         if args.skip_large or args.large_users <= stack.user_count:
             return
         _log(f"seeding up to {args.large_users} users")
@@ -306,7 +272,7 @@ class Runner:
         self.refresh_jwts()
         for phase in self.better_auth_phases(search_only=True):
             self.measure(phase)
-        for workers in reversed(worker_counts):
+        for workers in reversed(args.workers):
             if workers != stack.api_workers:
                 _log(f"API with --workers {workers}")
                 stack.start_api(workers)
@@ -406,8 +372,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=1,
-        help="measured runs per endpoint, back to back; the median (by req/s) is reported (1)",
+        default=3,
+        help="measured runs per endpoint, back to back; the median (by req/s) is reported (3)",
     )
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between runs (2)")
     parser.add_argument("--connections", type=int, default=100)
@@ -418,7 +384,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[1, 2],
         help="API worker counts, comma-separated (1,2)",
     )
-    parser.add_argument("--tokens", type=int, default=200, help="distinct users loaded (200)")
+    parser.add_argument(
+        "--tokens",
+        type=int,
+        default=200,
+        help="distinct users loaded (200); --users must exceed it by 5 (banned in ban checks)",
+    )
     parser.add_argument("--micro-iterations", type=int, default=20_000)
     parser.add_argument(
         "--admin-url",
@@ -487,6 +458,7 @@ def execute(args: argparse.Namespace, stack: Stack, wrk: str, command: str) -> i
     report = write_report(
         None if args.no_report else args.out,
         measurements=runner.measurements,
+        bans=runner.bans,
         micro=micro,
         machine=machine,
         settings={

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -37,12 +37,30 @@ from devstack.processes import (
 _AUTH_SETTINGS = {"NODE_ENV": "production"}
 # Two uvicorn workers on a loaded machine take longer than a test's single one.
 START_TIMEOUT_SECONDS = 60.0
+# How the API is served (as `make run-api`, quieter); the peers (bench/peers) the same way.
+UVICORN_FLAGS = (
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+)
+# The cookie Better-Auth sets on an http:// base URL (no __Secure- prefix).
+SESSION_COOKIE = "better-auth.session_token"
 
 
 def sign_session_token(token: str, secret: str) -> str:
     """``TOKEN.SIGNATURE`` as Better-Auth's bearer plugin hands it out (``set-auth-token``)."""
     mac = hmac.new(secret.encode(), token.encode(), hashlib.sha256).digest()
     return f"{token}.{base64.b64encode(mac).decode()}"
+
+
+def session_cookie(token: str, secret: str) -> str:
+    """``Cookie`` header value as a browser sends Better-Auth's session cookie: the signed
+    token, URL-encoded (better-call's ``setSignedCookie``)."""
+    return f"{SESSION_COOKIE}={quote(sign_session_token(token, secret), safe='')}"
 
 
 def database_url(admin_url: str, name: str) -> str:
@@ -209,6 +227,16 @@ class Stack:
             settings["BETTER_AUTH_URL"] = self.auth.url
         return settings
 
+    def peer_settings(self) -> dict[str, str]:
+        """What a peer (bench/peers) reads: the settings a Better-Auth deployment has."""
+        assert self.auth is not None
+        url = self.url.replace("postgresql://", "postgresql+asyncpg://", 1)
+        return {
+            "BETTER_AUTH_URL": self.auth.url,
+            "BETTER_AUTH_SECRET": self.secret,
+            "DATABASE_URL": url,
+        }
+
     def start_auth(self) -> None:
         self.auth = AuthServer(
             log_dir=self.work_dir,
@@ -219,26 +247,17 @@ class Stack:
         )
         self.auth.start()
 
-    def start_api(self, workers: int) -> None:
+    def start_api(self, workers: int, **settings: str) -> None:
+        """The API with ``--workers``; ``settings`` on top of the bench's (``METRICS_ENABLED``)."""
         if self.api is not None:
             self.api.stop()
         self.api_workers = workers
         self.api = ApiServer(
             name=f"api-w{workers}",
             log_dir=self.work_dir,
-            env=self._api_settings(),
+            env=self._api_settings() | settings,
             database_url=self.url,
-            extra_args=(
-                "--workers",
-                str(workers),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ),
+            extra_args=("--workers", str(workers), *UVICORN_FLAGS),
             start_timeout=START_TIMEOUT_SECONDS,
         )
         self.api.start()
@@ -272,6 +291,49 @@ class Stack:
             "".join(sign_session_token(u.session_token, self.secret) + "\n" for u in self.sample())
         )
         return path
+
+    def write_cookies(self) -> Path:
+        """The sampled users' session cookies; Better-Auth must accept the first one."""
+        assert self.auth is not None
+        cookies = [session_cookie(u.session_token, self.secret) for u in self.sample()]
+        with httpx.Client(base_url=self.auth.url, timeout=30, trust_env=False) as client:
+            response = client.get("/api/auth/get-session", headers={"Cookie": cookies[0]})
+        if response.status_code != 200 or not response.json():
+            raise BenchError(
+                f"Better-Auth refuses the session cookie: {response.status_code} "
+                f"{response.text[:300]}"
+            )
+        path = self.token_dir / "cookie.txt"
+        path.write_text("".join(cookie + "\n" for cookie in cookies))
+        return path
+
+    def write_no_credential(self) -> Path:
+        """A one-line file for wrk's ``none`` mode (the bare endpoint)."""
+        path = self.token_dir / "none.txt"
+        path.write_text("-\n")
+        return path
+
+    def spare_user(self, number: int) -> SeededUser:
+        """A user outside the loaded sample, for a ban that must not touch the measured ones."""
+        index = self.token_count + number
+        if index >= len(self.users):
+            raise BenchError(f"--users must exceed --tokens by at least {number + 1} (ban checks)")
+        return self.users[index]
+
+    def ban(self, user: SeededUser) -> None:
+        """Ban ``user`` through Better-Auth's admin plugin (``POST /api/auth/admin/ban-user``,
+        which also deletes their sessions), as the seeded admin."""
+        assert self.auth is not None
+        assert self.admin is not None
+        bearer = sign_session_token(self.admin.session_token, self.secret)
+        with httpx.Client(base_url=self.auth.url, timeout=30, trust_env=False) as client:
+            response = client.post(
+                "/api/auth/admin/ban-user",
+                json={"userId": user.id, "banReason": "bench"},
+                headers={"Authorization": f"Bearer {bearer}"},
+            )
+        if response.status_code != 200:
+            raise BenchError(f"admin/ban-user: {response.status_code} {response.text[:300]}")
 
     def write_admin_session(self) -> Path:
         assert self.admin is not None

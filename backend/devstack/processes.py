@@ -475,19 +475,21 @@ def alembic_upgrade(database_url: str, **settings: str) -> str:
 @dataclass(eq=False, kw_only=True)
 class ApiServer(ManagedProcess):
     """``python -m uvicorn app.main:app`` from the backend's virtualenv; ``env`` holds its
-    settings, ``extra_args`` more uvicorn options (``--workers``, ``--http`` ...)."""
+    settings, ``extra_args`` more uvicorn options (``--workers``, ``--http`` ...). ``app``: another
+    ASGI app of the backend, served the same way (the benchmark's peers, ``bench/peers``)."""
 
     name: str = "api"
     health_path: str = "/health/live"
     database_url: str
     extra_args: tuple[str, ...] = ()
+    app: str = "app.main:app"
 
     def command(self, port: int) -> list[str]:
         return [
             sys.executable,
             "-m",
             "uvicorn",
-            "app.main:app",
+            self.app,
             "--host",
             "127.0.0.1",
             "--port",
