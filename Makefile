@@ -105,7 +105,7 @@ wrk: ## Check for wrk (the load generator of `make bench`); installs it with apt
 		fi; }
 
 .PHONY: bench
-bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Python peers (PostgreSQL at 127.0.0.1:5432, wrk; about 35 min): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
+bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Python peers (PostgreSQL at 127.0.0.1:5432, wrk; about 25 min): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
 	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run --profile $(BENCH_ARGS)
 
 .PHONY: audit
