@@ -13,7 +13,10 @@ from app.config import Settings, SettingsError, get_settings
 from app.database import DatabaseUrlError, create_engine, resolve_database_target
 from app.routers import audit, auth, health, organizations, user_sessions, users
 from app.routers import metrics as metrics_router
+from app.routers.credentials import SECURITY_SCHEMES
+from app.routers.deps import AUTHENTICATORS
 from app.routers.docs import install_docs
+from app.routers.security_docs import document_security
 from app.services.access import AccessControlError
 from app.state import (
     build_access_control,
@@ -99,6 +102,7 @@ def create_app(
         audit.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    document_security(app, SECURITY_SCHEMES, AUTHENTICATORS)
     if settings.cors_origins:
         app.add_middleware(
             ProblemCORSMiddleware,

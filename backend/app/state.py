@@ -69,6 +69,13 @@ class AppState:
     unknown_tokens: UnknownTokenCache = field(default_factory=UnknownTokenCache)
     listener: InvalidationListener | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Sessions for reads outside a request's own session (authentication on a cache miss);
+    # tests point it at their rolled-back transaction.
+    side_sessions_override: DbSessionFactory | None = None
+
+    @property
+    def side_sessions(self) -> DbSessionFactory:
+        return self.side_sessions_override or self.sessionmaker
 
     def start(self) -> None:
         """Background work of a serving process: warm the keys (start-up never waits for the

@@ -4,7 +4,7 @@ per-test isolation by an outer transaction that is rolled back (see style.md).""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.config import Settings
 from app.database import create_engine
 from app.main import create_app
-from app.routers.deps import get_db_session_factory, get_db_session_provider
+from app.routers.deps import get_db_session_provider
 from app.state import AppState, build_app_state
 from tests.support.database import ProvisionedDatabase, migrate, provision_test_database
 
@@ -114,11 +114,8 @@ async def app_factory(
         async def _shared_session() -> AsyncIterator[AsyncSession]:
             yield db_session
 
-        async def _factory() -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
-            return _shared_session
-
         application.dependency_overrides[get_db_session_provider] = _provider
-        application.dependency_overrides[get_db_session_factory] = _factory
+        state.side_sessions_override = _shared_session
         return application
 
     yield factory

@@ -7,6 +7,8 @@ business in ``app.routers.deps``.
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import Request
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 
@@ -15,8 +17,9 @@ from app.utils.errors import Unauthorized
 
 SECURE_COOKIE_PREFIX = "__Secure-"
 
-# Declared for OpenAPI (the "Authorize" button); the header is parsed below so that a
-# malformed Authorization header gets a precise 401 instead of being ignored.
+# Declared in OpenAPI (the "Authorize" button; app.routers.security_docs), never run as
+# dependencies: the header is parsed below so that a malformed Authorization header gets a
+# precise 401 instead of being ignored.
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="BetterAuthBearer",
@@ -39,6 +42,9 @@ api_key_scheme = APIKeyHeader(
     "header name is API_KEY_HEADER (default `x-api-key`). Acts as the key's owner, with the "
     "key's own permissions.",
 )
+
+# The alternatives, in the order the contract lists them (app.routers.security_docs).
+SECURITY_SCHEMES: Final = (bearer_scheme, cookie_scheme, api_key_scheme)
 
 
 def bearer_from_header(request: Request) -> str | None:

@@ -13,22 +13,14 @@ the request is in ``app.routers.credentials``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Final
 
-from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.database import DbSessionProvider
-from app.routers.credentials import (
-    api_key_from_header,
-    api_key_scheme,
-    bearer_from_header,
-    bearer_scheme,
-    cookie_scheme,
-    session_cookie,
-)
+from app.routers.credentials import api_key_from_header, bearer_from_header, session_cookie
 from app.services.access import AccessControl, Permissions, Requirement
 from app.services.access.guard import ensure, ensure_api_key, requirement_for
 from app.services.apikeys.principal import authenticate_api_key
@@ -44,9 +36,15 @@ from app.utils.errors import Forbidden, Unauthorized
 from app.utils.request_context import current_request_id
 
 
-async def get_app_state(request: Request) -> AppState:
+def app_state(request: Request) -> AppState:
+    """The app's services. The hot path reads them with this plain function: every FastAPI
+    dependency costs its resolution, more than a cached authentication itself."""
     state: AppState = request.app.state.services
     return state
+
+
+async def get_app_state(request: Request) -> AppState:
+    return app_state(request)
 
 
 AppStateDep = Annotated[AppState, Depends(get_app_state)]
@@ -89,33 +87,33 @@ async def rate_limit_ip(request: Request, state: AppStateDep) -> None:
 async def get_db_session_factory(state: AppStateDep) -> DbSessionFactory:
     """Sessions for reads outside the request's own session (authentication on a cache miss).
     Not a generator dependency on purpose: those cost more than a cached authentication."""
-    return state.sessionmaker
+    return state.side_sessions
 
 
 DbSessionFactoryDep = Annotated[DbSessionFactory, Depends(get_db_session_factory)]
 
 
-async def get_identity_service(
-    state: AppStateDep, sessions: DbSessionFactoryDep
-) -> IdentityService:
-    return state.identity_service(sessions)
+async def get_identity_service(state: AppStateDep) -> IdentityService:
+    return state.identity_service(state.side_sessions)
 
 
 IdentityDep = Annotated[IdentityService, Depends(get_identity_service)]
 
 
-async def get_principal(
-    request: Request,
-    state: AppStateDep,
-    identity: IdentityDep,
-    sessions: DbSessionFactoryDep,
-    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
-    _cookie: Annotated[str | None, Security(cookie_scheme)],
-    _api_key: Annotated[str | None, Security(api_key_scheme)],
-) -> Principal:
+async def get_principal(request: Request) -> Principal:
+    """Who calls: authenticated once per request (``get_current_user`` and the permission
+    checks all come here). Only ``request`` is a parameter, so that FastAPI resolves nothing
+    else on the hot path; the security schemes are declared in OpenAPI by
+    ``app.routers.security_docs`` instead of being run as dependencies."""
+    known: Principal | None = request.scope.get(_PRINCIPAL_KEY)
+    if known is not None:
+        return known
+    state = app_state(request)
     address = client_ip(request)
     # An address over its budget of failures is refused before any token is looked at.
     state.auth_failures.check(address)
+    sessions = state.side_sessions
+    identity = state.identity_service(sessions)
     try:
         # An API key wins over every other credential, as in the plugin's hook (it runs before
         # Better-Auth resolves the session).
@@ -140,16 +138,24 @@ async def get_principal(
         if error.code != "TOKEN_MISSING":  # no credential is not a failed attempt
             await state.auth_failures.record_failure(address)
         raise
-    request.state.principal = principal
+    request.scope[_PRINCIPAL_KEY] = principal
     return principal
+
+
+_PRINCIPAL_KEY = "app.principal"
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_current_user(principal: CurrentPrincipal) -> UserSnapshot:
-    """The caller's user row (a snapshot: read-only, possibly from the identity cache)."""
-    return principal.user
+async def get_current_user(request: Request) -> UserSnapshot:
+    """The caller's user row (a snapshot: read-only, possibly from the identity cache). Calls
+    ``get_principal`` itself rather than depending on it: one dependency less to resolve."""
+    return (await get_principal(request)).user
+
+
+# Operations that reach one of these are documented as needing credentials.
+AUTHENTICATORS: Final = (get_principal, get_current_user)
 
 
 CurrentUser = Annotated[UserSnapshot, Depends(get_current_user)]

@@ -32,6 +32,7 @@ from app.services.auth.identity_cache import IdentityCache
 from app.services.auth.session_tokens import jwt_header, verify_session_token_signature
 from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
 from app.services.auth.token_cache import Verifier, token_digest
+from app.services.auth.verifier import VerifiedToken
 from app.services.users.roles import parse_roles
 from app.utils.errors import Forbidden, Unauthorized
 
@@ -104,6 +105,10 @@ class IdentityService:
 
     async def authenticate(self, credential: str) -> Principal:
         """A bearer value: a JWT when it looks like one, else a Better-Auth session token."""
+        # A JWT verified before is known by its digest: its header need not be parsed again.
+        verified = self._verifier.cached(credential)
+        if verified is not None:
+            return await self._principal_of(verified)
         header = jwt_header(credential)
         if header is not None:
             return await self.authenticate_jwt(credential, header)
@@ -112,7 +117,10 @@ class IdentityService:
     async def authenticate_jwt(
         self, token: str, header: Mapping[str, Any] | None = None
     ) -> Principal:
-        verified = await self._verifier.verify(token, header)
+        return await self._principal_of(await self._verifier.verify(token, header))
+
+    async def _principal_of(self, verified: VerifiedToken) -> Principal:
+        """The caller a verified JWT names, if its user (and its session, with ``sid``) stand."""
         user = await self._load_user(verified.subject)
         session_id = verified.claims.get("sid")
         if session_id is not None:

@@ -26,6 +26,10 @@ class Verifier(Protocol):
         self, token: str, header: Mapping[str, Any] | None = None
     ) -> VerifiedToken: ...
 
+    def cached(self, token: str) -> VerifiedToken | None:
+        """The token's verification if it is remembered (no parsing, no key), else ``None``."""
+        ...
+
 
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
@@ -56,6 +60,9 @@ class CachedTokenVerifier:
         self._entries: dict[bytes, VerifiedToken] = {}
         self.hits = 0
         self.misses = 0
+
+    def cached(self, token: str) -> VerifiedToken | None:
+        return self._lookup(token_digest(token))
 
     async def verify(self, token: str, header: Mapping[str, Any] | None = None) -> VerifiedToken:
         digest = token_digest(token)

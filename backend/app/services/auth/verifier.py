@@ -129,6 +129,10 @@ class TokenVerifier:
             clock=clock,
         )
 
+    def cached(self, token: str) -> VerifiedToken | None:
+        """Nothing is remembered here (``CachedTokenVerifier`` does)."""
+        return None
+
     async def verify(self, token: str, header: Mapping[str, Any] | None = None) -> VerifiedToken:
         """Size cap, structure, header (alg allow-list, no ``crit``), key by kid, alg fixed by
         the key, signature + iss/aud/sub (python-jose), then exp/nbf/iat on our clock.
