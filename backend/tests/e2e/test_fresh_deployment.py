@@ -9,8 +9,8 @@
    one after both workers fetched their set. Again every request is 200: a worker waits (a
    second at most) for its next fetch instead of answering 401 ``KEY_NOT_FOUND``.
 
-Run before the fix, the burst of step 2 (and of step 1 whenever the warm-ups raced) was about
-half 401s for the refetch cooldown, 10 s: docs/benchmarks/analysis.md, "Fresh deployment".
+Before the key cache waited for its next fetch, step 2 was all 401s (the refetch cooldown, then
+10 s), and step 1 about half whenever the warm-ups raced: docs/benchmarks/analysis.md.
 """
 
 from __future__ import annotations
