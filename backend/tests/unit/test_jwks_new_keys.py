@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Literal
 
 import httpx
@@ -52,20 +53,23 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+@dataclass
+class Api:
+    """One API process's view: its key cache (default settings, virtual time) and verifier."""
+
+    server: JwksServer
+    clock: ManualClock
+    cache: JwksCache
+    verifier: TokenVerifier
 
 
 @pytest.fixture
-def cache(http: httpx.AsyncClient, server: JwksServer, clock: ManualClock) -> JwksCache:
+def api(http: httpx.AsyncClient, server: JwksServer) -> Api:
+    clock = ManualClock()
     source = HttpKeySource(http, server.url, timeout=2, max_bytes=64 * 1024)
-    return JwksCache.from_settings(source, SETTINGS, clock=clock, sleep=clock.sleep)
-
-
-@pytest.fixture
-def verifier(cache: JwksCache) -> TokenVerifier:
-    return TokenVerifier(cache, issuer=ORIGIN, audience=ORIGIN, algorithms=["EdDSA"])
+    cache = JwksCache.from_settings(source, SETTINGS, clock=clock, sleep=clock.sleep)
+    verifier = TokenVerifier(cache, issuer=ORIGIN, audience=ORIGIN, algorithms=["EdDSA"])
+    return Api(server, clock, cache, verifier)
 
 
 def token(key: TestKey) -> str:
@@ -78,14 +82,9 @@ def test_the_default_interval_is_a_second_at_most() -> None:
 
 @pytest.mark.parametrize("first_fetch", ["empty", "older"])
 async def test_a_key_published_after_the_last_fetch_is_accepted_within_a_second(
-    server: JwksServer,
-    cache: JwksCache,
-    verifier: TokenVerifier,
-    clock: ManualClock,
-    old_key: TestKey,
-    new_key: TestKey,
-    first_fetch: Literal["empty", "older"],
+    api: Api, old_key: TestKey, new_key: TestKey, first_fetch: Literal["empty", "older"]
 ) -> None:
+    server, clock, cache, verifier = api.server, api.clock, api.cache, api.verifier
     # The API warms its cache before the auth server has the key that will sign.
     server.set_keys([] if first_fetch == "empty" else [old_key.public_jwk()])
     await cache.warm()
@@ -108,13 +107,9 @@ async def test_a_key_published_after_the_last_fetch_is_accepted_within_a_second(
 
 
 async def test_a_key_published_during_a_flood_of_unknown_kids(
-    server: JwksServer,
-    cache: JwksCache,
-    verifier: TokenVerifier,
-    clock: ManualClock,
-    old_key: TestKey,
-    new_key: TestKey,
+    api: Api, old_key: TestKey, new_key: TestKey
 ) -> None:
+    server, clock, cache, verifier = api.server, api.clock, api.cache, api.verifier
     server.set_keys([old_key.public_jwk()])
     await cache.warm()
     started = clock()
