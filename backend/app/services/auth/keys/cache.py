@@ -133,7 +133,8 @@ class JwksCache:
         Raises ``Unauthorized(KEY_NOT_FOUND)`` for a kid the (reachable) source does not have,
         ``Unauthorized(TOKEN_INVALID)`` for a missing kid with several keys, and
         ``ServiceUnavailable(KEY_SOURCE_UNAVAILABLE)`` when the answer depends on a source that
-        is failing; such an answer waits (a second at most) for a fetch started after the call.
+        is failing. Such an answer waits for a fetch started after the call, if one can start
+        within a second.
         """
         arrived = self._clock()
         if arrived < self._fresh_until:
