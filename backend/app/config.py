@@ -125,7 +125,10 @@ class Settings(BaseSettings):
     jwt_max_lifetime_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
     jwks_cache_ttl_seconds: int = Field(default=300, ge=1, le=86400)
     jwks_min_ttl_seconds: int = Field(default=30, ge=0, le=86400)
-    jwks_refetch_cooldown_seconds: float = Field(default=10.0, ge=0, le=3600)
+    # Minimum interval between two key-set fetches (unknown kids, failures): a rate, not a
+    # penalty. A request with an unknown kid waits for the next fetch when it is due within a
+    # second, so a key is accepted within this long of being published (keep it at 1 s or less).
+    jwks_refetch_cooldown_seconds: float = Field(default=1.0, ge=0, le=3600)
     jwks_max_stale_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
     jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     jwks_max_response_bytes: int = Field(default=256 * 1024, ge=1024, le=8 * 1024 * 1024)

@@ -168,21 +168,27 @@ class Environment:
             provisioned.cleanup()
 
     @contextmanager
-    def auth_server(self, database: Database, **env: str) -> Iterator[AuthServer]:
+    def auth_server(
+        self, database: Database, *, mint_key: bool = True, **env: str
+    ) -> Iterator[AuthServer]:
         server = AuthServer(
             log_dir=self.log_dir, env=dict(env), database_url=database.dsn, secret=self.secret
         )
         with started(server):
             # Better-Auth mints its first signing key lazily, on the first /jwks or /token call,
             # without a lock: an API warming its key cache while a test asks for its first token
-            # can make it mint two keys, and the API then holds the one not used for signing
-            # (401 KEY_NOT_FOUND until its refetch cooldown ends). Mint the key before the API
-            # starts, as a deployment whose auth server has served a request already has.
-            BetterAuthClient(server.url).jwks()
+            # can make it mint two keys, and the API then waits (up to a second) for its next
+            # fetch to learn the one used for signing. Mint the key before the API starts, as a
+            # deployment whose auth server has served a request already has, unless the test is
+            # about that start (test_fresh_deployment.py).
+            if mint_key:
+                BetterAuthClient(server.url).jwks()
             yield server
 
     @contextmanager
-    def api_server(self, database: Database, auth: AuthServer, **env: str) -> Iterator[ApiServer]:
+    def api_server(
+        self, database: Database, auth: AuthServer, *, workers: int = 1, **env: str
+    ) -> Iterator[ApiServer]:
         settings = {
             "BETTER_AUTH_URL": auth.url,
             "BETTER_AUTH_SECRET": self.secret,
@@ -190,7 +196,12 @@ class Environment:
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO",
         }
-        server = ApiServer(log_dir=self.log_dir, env={**settings, **env}, database_url=database.url)
+        server = ApiServer(
+            log_dir=self.log_dir,
+            env={**settings, **env},
+            database_url=database.url,
+            extra_args=("--workers", str(workers)) if workers > 1 else (),
+        )
         with started(server):
             yield server
 

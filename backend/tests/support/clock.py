@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 class ManualClock:
     def __init__(self, now: float = 1_000.0) -> None:
@@ -12,3 +14,8 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        """Virtual time: the wait passes at once (the event loop still gets a turn)."""
+        self.advance(seconds)
+        await asyncio.sleep(0)

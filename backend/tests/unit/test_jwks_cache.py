@@ -109,6 +109,7 @@ def cache_for(
         refetch_cooldown=COOLDOWN,
         max_stale=MAX_STALE,
         clock=clock,
+        sleep=clock.sleep,
         logger=logger,
     )
 
@@ -366,7 +367,7 @@ class TestRefetch:
         assert all(isinstance(o, Unauthorized) and o.code == "KEY_NOT_FOUND" for o in outcomes)
         assert server.hits == 2
 
-    async def test_unknown_kid_within_the_cooldown_does_not_refetch(
+    async def test_unknown_kid_within_the_interval_waits_for_the_next_fetch(
         self,
         cache: JwksCache,
         server: JwksServer,
@@ -376,22 +377,24 @@ class TestRefetch:
     ) -> None:
         await cache.warm()
         server.set_keys([key_a.public_jwk(), key_b.public_jwk()])
-        clock.advance(COOLDOWN / 2)
-        await not_found(cache, key_b.kid)
-        assert server.hits == 1
-        clock.advance(COOLDOWN / 2)
+        clock.advance(COOLDOWN / 4)
+        asked = clock()
         assert (await cache.get_key(key_b.kid)).kid == key_b.kid
         assert server.hits == 2
+        assert clock() - asked == COOLDOWN * 3 / 4  # the rest of the interval, no more
+        await not_found(cache, new_kid())  # that fetch is no older than this request
+        assert server.hits == 2
 
-    async def test_a_flood_of_random_kids_is_bounded_by_the_cooldown(
+    async def test_a_flood_of_random_kids_is_bounded_by_the_interval(
         self, cache: JwksCache, server: JwksServer, clock: ManualClock
     ) -> None:
         await cache.warm()
-        steps, step = 200, COOLDOWN / 20
-        for _ in range(steps):
-            clock.advance(step)
+        started = clock()
+        for _ in range(200):
+            clock.advance(COOLDOWN / 20)
             await not_found(cache, new_kid())
-        assert 2 <= server.hits <= 1 + steps * step / COOLDOWN + 1
+        # Each refusal waited for a fetch, but the fetches kept to one per interval.
+        assert 2 <= server.hits <= 1 + (clock() - started) / COOLDOWN + 1
 
     @pytest.mark.parametrize(
         ("cache_control", "still_fresh_at", "refetched_at"),
@@ -468,6 +471,45 @@ class TestFailures:
         assert error.headers["Retry-After"] == str(int(COOLDOWN))
         assert (await cache.get_key(key_a.kid)).kid == key_a.kid  # still fresh
 
+    async def test_a_held_key_never_waits_for_the_next_fetch(
+        self,
+        http: httpx.AsyncClient,
+        server: JwksServer,
+        clock: ManualClock,
+        key_a: TestKey,
+    ) -> None:
+        gate = asyncio.Event()
+
+        async def gated_sleep(seconds: float) -> None:
+            await gate.wait()
+            clock.advance(seconds)
+
+        cache = JwksCache(
+            source_for(http, server),
+            ttl=TTL,
+            min_ttl=MIN_TTL,
+            refetch_cooldown=COOLDOWN,
+            max_stale=MAX_STALE,
+            clock=clock,
+            sleep=gated_sleep,
+        )
+        await cache.warm()
+        server.mode = "error"
+        clock.advance(TTL + 1)
+        assert (await cache.get_key(key_a.kid)).kid == key_a.kid  # stale; the refetch failed
+        clock.advance(COOLDOWN / 2)
+        waiting = asyncio.create_task(cache.get_key(new_kid()))  # waits for the next fetch
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        coroutine = cache.get_key(key_a.kid)
+        with pytest.raises(StopIteration) as done:  # the stale key at once, no waiting
+            coroutine.send(None)
+        assert done.value.value.kid == key_a.kid
+        gate.set()
+        with pytest.raises(ServiceUnavailable):
+            await waiting
+        assert server.hits == 3
+
     async def test_max_stale_exceeded(
         self, cache: JwksCache, server: JwksServer, clock: ManualClock, key_a: TestKey
     ) -> None:
@@ -512,7 +554,7 @@ class TestFailures:
         await unavailable(cache, key_a.kid)
         await unavailable(cache, None)
 
-    async def test_failure_is_logged_once_per_cooldown(
+    async def test_failure_is_logged_once_per_ten_seconds(
         self,
         cache: JwksCache,
         server: JwksServer,
@@ -528,11 +570,13 @@ class TestFailures:
         warnings = log[1].messages(logging.WARNING)
         assert len(warnings) == 1
         assert "HTTP 500" in warnings[0]
-        for _ in range(40):  # 5 cooldowns (1/8 is exact in binary: no drift)
+        started = clock()
+        while clock() - started < 25:  # a retry per interval; 1/8 is exact in binary: no drift
             clock.advance(COOLDOWN / 8)
             with pytest.raises(ServiceUnavailable):
                 await cache.get_key(new_kid())
-        assert len(log[1].messages(logging.WARNING)) == 1 + 5
+        assert server.hits > 20
+        assert len(log[1].messages(logging.WARNING)) == 1 + 2
 
     async def test_a_source_that_raises_anything_is_a_failing_source(
         self, clock: ManualClock, key_a: TestKey
@@ -592,7 +636,7 @@ class TestJwksRow:
 class TestColdStartAndReadiness:
     """A cold start retries within a second; readiness refetches a stale set."""
 
-    async def test_empty_set_retries_within_a_second_not_the_cooldown(self, key_a: TestKey) -> None:
+    async def test_empty_set_retries_within_a_second_not_the_interval(self, key_a: TestKey) -> None:
         clock = ManualClock()
         source = MutableSource([])
         cache = JwksCache(
@@ -602,20 +646,18 @@ class TestColdStartAndReadiness:
             refetch_cooldown=10,
             max_stale=MAX_STALE,
             clock=clock,
+            sleep=clock.sleep,
         )
         with pytest.raises(ServiceUnavailable) as caught:
             await cache.get_key(key_a.kid)
         assert caught.value.headers["Retry-After"] == "1"
         source.keys = [key_a.public_jwk()]
         clock.advance(0.5)
-        with pytest.raises(ServiceUnavailable):
-            await cache.get_key(key_a.kid)  # still within the short cooldown
-        assert source.calls == 1
-        clock.advance(0.6)
-        assert (await cache.get_key(key_a.kid)).kid == key_a.kid
+        assert (await cache.get_key(key_a.kid)).kid == key_a.kid  # waited for the 1 s retry
         assert source.calls == 2
+        assert clock.now == 1_001.0
 
-    async def test_full_cooldown_applies_once_keys_are_held(self, key_a: TestKey) -> None:
+    async def test_a_long_interval_applies_once_keys_are_held(self, key_a: TestKey) -> None:
         clock = ManualClock()
         source = MutableSource([key_a.public_jwk()])
         cache = JwksCache(
@@ -625,6 +667,7 @@ class TestColdStartAndReadiness:
             refetch_cooldown=10,
             max_stale=MAX_STALE,
             clock=clock,
+            sleep=clock.sleep,
         )
         await cache.get_key(key_a.kid)
         clock.advance(2)
@@ -642,6 +685,7 @@ class TestColdStartAndReadiness:
             refetch_cooldown=COOLDOWN,
             max_stale=MAX_STALE,
             clock=clock,
+            sleep=clock.sleep,
         )
         await cache.refresh_if_stale(wait=1)  # nothing fetched yet: fetches
         assert cache.status()["state"] == "ok"

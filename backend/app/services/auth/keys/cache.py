@@ -5,10 +5,14 @@ from its ``jwks`` table); :class:`JwksCache` keeps the keys pre-built by ``kid``
 when to fetch again:
 
 - fresh hit: returned without awaiting anything;
-- unknown ``kid`` (rotation) or expired set: one shared fetch for every concurrent caller
-  (single-flight), at most once per ``refetch_cooldown`` whatever the traffic;
+- unknown ``kid`` (a new or rotated key) or expired set: one shared fetch for every concurrent
+  caller (single-flight), at most one per ``refetch_cooldown`` (the minimum interval between
+  two fetches, 1 s by default) whatever the traffic;
+- a key the cache cannot give is only refused on the strength of a fetch that started after the
+  request arrived: if the last one is older, the request waits for the next, shared, fetch when
+  it is due within a second, rather than refuse a token whose key has just been published;
 - source down: keys already held keep working up to ``max_stale`` past their expiry
-  (stale-if-error); the failure is logged once per cooldown, not once per request.
+  (stale-if-error); the failure is logged once per 10 s, not once per request.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -35,6 +39,12 @@ _log = logging.getLogger(__name__)
 # for that fetch can use them even with a zero TTL and no stale window.
 _EMPTY_SET_COOLDOWN = 1.0
 _MIN_EFFECTIVE_TTL = 1.0
+# A request about to be refused waits for the next fetch if it is due within this long: a key
+# published a moment after this process's last fetch is then accepted, not refused until the
+# interval ends (two workers warming up, a rotation).
+_MAX_REFUSAL_WAIT = 1.0
+# An outage is logged once per this long, not once per (one-second) retry.
+_FAILURE_LOG_INTERVAL = 10.0
 
 
 class CacheStatus(TypedDict):
@@ -55,9 +65,10 @@ class _KeySet:
 
 
 class JwksCache:
-    """Keys by ``kid`` with TTL, single-flight refetch, cooldown and stale-if-error.
+    """Keys by ``kid`` with TTL, single-flight refetch at a bounded rate and stale-if-error.
 
-    Times are seconds on ``clock`` (monotonic by default; inject one in tests).
+    Times are seconds on ``clock`` (monotonic by default) and ``sleep`` waits on it: inject
+    both in tests.
     """
 
     def __init__(
@@ -69,6 +80,7 @@ class JwksCache:
         refetch_cooldown: float,
         max_stale: float,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         logger: logging.Logger | None = None,
     ) -> None:
         self._source = source
@@ -77,14 +89,17 @@ class JwksCache:
         self._cooldown = refetch_cooldown
         self._max_stale = max_stale
         self._clock = clock
+        self._sleep = sleep
         self._log = logger or _log
         self._keys = _KeySet()
         self._fresh_until = -math.inf
-        self._last_attempt: float | None = None
+        self._last_attempt: float | None = None  # when the last fetch ended
+        self._last_fetch_started = -math.inf
+        self._next_fetch_at = -math.inf  # when the fetch in flight starts (or started)
         self._last_success: float | None = None
         self._last_failed = False
         self._last_error: str | None = None
-        self._last_error_logged: float | None = None
+        self._last_error_logged = -math.inf
         self._inflight: asyncio.Future[None] | None = None
         self.fetches = 0
         self.fetch_failures = 0  # read by the metrics collector
@@ -96,6 +111,7 @@ class JwksCache:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         logger: logging.Logger | None = None,
     ) -> JwksCache:
         return cls(
@@ -105,6 +121,7 @@ class JwksCache:
             refetch_cooldown=settings.jwks_refetch_cooldown_seconds,
             max_stale=settings.jwks_max_stale_seconds,
             clock=clock,
+            sleep=sleep,
             logger=logger,
         )
 
@@ -116,21 +133,31 @@ class JwksCache:
         Raises ``Unauthorized(KEY_NOT_FOUND)`` for a kid the (reachable) source does not have,
         ``Unauthorized(TOKEN_INVALID)`` for a missing kid with several keys, and
         ``ServiceUnavailable(KEY_SOURCE_UNAVAILABLE)`` when the answer depends on a source that
-        is failing.
+        is failing. Such an answer waits for a fetch started after the call, if one can start
+        within a second.
         """
-        if self._clock() < self._fresh_until:
+        arrived = self._clock()
+        if arrived < self._fresh_until:
             key = self._pick(kid)  # fast path: no await, no lock
             if key is not None:
                 return key
-        if self._inflight is not None or not self._cooling_down(self._clock()):
+        if self._next_fetch_in(arrived) == 0:
+            await self._refresh()
+        if (
+            self._usable_key(kid) is None
+            and self._last_fetch_started < arrived
+            and self._next_fetch_in(self._clock()) <= _MAX_REFUSAL_WAIT
+        ):
+            # What we hold predates this request: the key may have been published since.
             await self._refresh()
         return self._resolve(kid)
 
     async def refresh_if_stale(self, *, wait: float) -> None:
-        """Refetch a stale set (cooldown permitting), waiting at most ``wait`` seconds; the
+        """Refetch a stale set (the interval permitting), waiting at most ``wait`` seconds; the
         fetch goes on in the background past that. For readiness probes: without it a quiet
         process would report the state of its last fetch, however old."""
-        if self._clock() < self._fresh_until or self._cooling_down(self._clock()):
+        now = self._clock()
+        if now < self._fresh_until or self._next_fetch_in(now) > 0:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._refresh()), timeout=wait)
@@ -183,15 +210,20 @@ class JwksCache:
             )
         return None
 
+    def _usable(self, now: float) -> bool:
+        """Keys held, fresh or within ``max_stale``."""
+        return bool(self._keys.all) and now <= self._fresh_until + self._max_stale
+
+    def _usable_key(self, kid: str | None) -> VerificationKey | None:
+        return self._pick(kid) if self._usable(self._clock()) else None
+
     def _resolve(self, kid: str | None) -> VerificationKey:
-        """Answer after a fetch (or a fetch skipped by the cooldown)."""
+        """Answer after a fetch (or a fetch skipped by the interval)."""
+        key = self._usable_key(kid)
+        if key is not None:
+            return key
         now = self._clock()
-        usable = bool(self._keys.all) and now <= self._fresh_until + self._max_stale
-        if usable:
-            key = self._pick(kid)
-            if key is not None:
-                return key
-        if not usable or self._source_failing(now):
+        if not self._usable(now) or self._source_failing(now):
             raise ServiceUnavailable(
                 "signing keys are unavailable",
                 code="KEY_SOURCE_UNAVAILABLE",
@@ -201,40 +233,48 @@ class JwksCache:
 
     def _effective_cooldown(self) -> float:
         """Holding no key at all (a cold start before the auth server or its first key exists),
-        retry within a second: every request fails until then, and one fetch a second cannot
-        hammer anyone. With keys in hand the full cooldown protects against kid floods."""
+        retry within a second whatever the configured interval: every request fails until
+        then, and one fetch a second cannot hammer anyone."""
         if not self._keys.all:
             return min(self._cooldown, _EMPTY_SET_COOLDOWN)
         return self._cooldown
 
-    def _cooling_down(self, now: float) -> bool:
-        return self._last_attempt is not None and now - self._last_attempt < (
-            self._effective_cooldown()
-        )
+    def _next_fetch_in(self, now: float) -> float:
+        """Seconds until the next fetch starts (the one scheduled) or may start."""
+        if self._inflight is not None:
+            return max(0.0, self._next_fetch_at - now)
+        if self._last_attempt is None:
+            return 0.0
+        return max(0.0, self._last_attempt + self._effective_cooldown() - now)
 
     def _source_failing(self, now: float) -> bool:
-        """Last attempt failed and no success within the cooldown."""
+        """Last attempt failed and no success within the interval."""
         recent_success = self._last_success is not None and (
             now - self._last_success < self._cooldown
         )
         return self._last_failed and not recent_success
 
     def _retry_after(self, now: float) -> int:
-        if self._last_attempt is None:
-            return 1
-        return max(1, math.ceil(self._effective_cooldown() - (now - self._last_attempt)))
+        return max(1, math.ceil(self._next_fetch_in(now)))
 
     # -- fetching --
 
     async def _refresh(self) -> None:
-        """Join the fetch in flight or start one. Never raises (except cancellation)."""
+        """Join the fetch in flight (or due) or start one, as soon as the interval since the
+        last allows. Never raises (except cancellation)."""
         if self._inflight is None:
-            self._inflight = asyncio.ensure_future(self._fetch_and_store())
+            now = self._clock()
+            delay = self._next_fetch_in(now)
+            self._next_fetch_at = now + delay
+            self._inflight = asyncio.ensure_future(self._fetch_and_store(delay))
         # shield: a caller that gives up (client gone) must not cancel the others' fetch.
         await asyncio.shield(self._inflight)
 
-    async def _fetch_and_store(self) -> None:
+    async def _fetch_and_store(self, delay: float) -> None:
         try:
+            if delay > 0:
+                await self._sleep(delay)
+            self._last_fetch_started = self._clock()
             self.fetches += 1
             try:
                 fetched = await self._source.fetch()
@@ -287,7 +327,7 @@ class JwksCache:
         self._last_attempt = now
         self._last_failed = True
         self._last_error = reason
-        if self._last_error_logged is None or now - self._last_error_logged >= self._cooldown:
+        if now - self._last_error_logged >= _FAILURE_LOG_INTERVAL:
             self._last_error_logged = now
             stale_until = self._fresh_until + self._max_stale
             held = len(self._keys.all) if now <= stale_until else 0
