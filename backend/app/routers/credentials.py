@@ -47,15 +47,28 @@ api_key_scheme = APIKeyHeader(
 SECURITY_SCHEMES: Final = (bearer_scheme, cookie_scheme, api_key_scheme)
 
 
-def bearer_from_header(request: Request) -> str | None:
-    headers = request.headers.getlist("authorization")
-    if not headers:
+def credential_headers(request: Request, api_key_header: str) -> tuple[list[str], list[str]]:
+    """Every ``Authorization`` value and every API-key header value, in one pass over the raw
+    headers (Starlette's ``getlist`` walks them once per name)."""
+    key_name = api_key_header.lower().encode("latin-1")
+    authorization: list[str] = []
+    api_keys: list[str] = []
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            authorization.append(value.decode("latin-1"))
+        elif name == key_name:
+            api_keys.append(value.decode("latin-1"))
+    return authorization, api_keys
+
+
+def bearer_from_header(values: list[str]) -> str | None:
+    """The bearer credential of the ``Authorization`` header values."""
+    if not values:
         return None
-    if len(headers) > 1:
+    if len(values) > 1:
         # A proxy that checked one copy must not see the API act on another.
         raise Unauthorized("several Authorization headers", code="TOKEN_INVALID")
-    header = headers[0]
-    scheme, _, value = header.strip().partition(" ")
+    scheme, _, value = values[0].strip().partition(" ")
     if scheme.lower() != "bearer":
         raise Unauthorized("use the Bearer authorization scheme", code="TOKEN_INVALID")
     value = value.strip()
@@ -64,8 +77,8 @@ def bearer_from_header(request: Request) -> str | None:
     return value
 
 
-def api_key_from_header(request: Request, settings: Settings) -> str | None:
-    values = request.headers.getlist(settings.api_key_header)
+def api_key_from_header(values: list[str]) -> str | None:
+    """The API key of the API-key header values."""
     if not values:
         return None
     if len(values) > 1 or not values[0].strip():

@@ -20,7 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.database import DbSessionProvider
-from app.routers.credentials import api_key_from_header, bearer_from_header, session_cookie
+from app.routers.credentials import (
+    api_key_from_header,
+    bearer_from_header,
+    credential_headers,
+    session_cookie,
+)
 from app.services.access import AccessControl, Permissions, Requirement
 from app.services.access.guard import ensure, ensure_api_key, requirement_for
 from app.services.apikeys.principal import authenticate_api_key
@@ -117,8 +122,9 @@ async def get_principal(request: Request) -> Principal:
     try:
         # An API key wins over every other credential, as in the plugin's hook (it runs before
         # Better-Auth resolves the session).
-        api_key = api_key_from_header(request, state.settings)
-        bearer = None if api_key is not None else bearer_from_header(request)
+        authorization, api_keys = credential_headers(request, state.settings.api_key_header)
+        api_key = api_key_from_header(api_keys)
+        bearer = None if api_key is not None else bearer_from_header(authorization)
         if api_key is not None:
             principal = await authenticate_api_key(
                 api_key, state.api_key_service(sessions), identity

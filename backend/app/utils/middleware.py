@@ -5,6 +5,7 @@ without internals)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -16,6 +17,8 @@ from app.utils.request_context import REQUEST_ID_HEADER, accept_request_id, requ
 from app.utils.security import security_headers
 
 logger = get_logger("app.access")
+# The access line is INFO: below that level its fields are not even gathered.
+_access_level = logging.getLogger("app.access")
 error_logger = get_logger("app.errors")
 
 
@@ -57,15 +60,20 @@ class RequestContextMiddleware:
                 # The response had already started; the connection is the only thing left.
                 raise
         finally:
-            logger.info(
-                "request",
-                method=scope.get("method"),
-                path=scope.get("path"),
-                status=state["status"],
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                client=(scope.get("client") or ("-",))[0],
-            )
+            if _access_level.isEnabledFor(logging.INFO):
+                self._log_access(scope, state["status"], started)
             request_id_var.reset(token)
+
+    @staticmethod
+    def _log_access(scope: Scope, status: int | None, started: float) -> None:
+        logger.info(
+            "request",
+            method=scope.get("method"),
+            path=scope.get("path"),
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            client=(scope.get("client") or ("-",))[0],
+        )
 
     @staticmethod
     async def _send_internal_error(scope: Scope, send: Send) -> None:
