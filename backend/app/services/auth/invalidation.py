@@ -16,7 +16,11 @@ Better-Auth's writes take, not the request pool, so a busy pool cannot fake an o
   (``feed_down``) until they are back, then a flush (changes made meanwhile were not announced);
 - updates its own row of ``bab_identity_heartbeat``, whose trigger runs the very function that
   announces user changes, and waits for that notice on the LISTEN connection. None within
-  ``heartbeat_timeout_seconds`` -> TTL mode and a reconnect.
+  ``heartbeat_timeout_seconds`` -> TTL mode and a reconnect. The time from that beat's COMMIT
+  to its notice arriving is the feed's per-notice lag (``lag_observer``, the
+  ``bab_invalidation_notice_lag_seconds`` histogram): the beat is sent and received by this
+  process, so one monotonic clock measures it, and it crosses the same trigger function,
+  channel and commit-time delivery as every change notice.
 
 Entries cached while the path was already broken are stale for at most one interval plus the
 timeout; after that, the TTL applies to them. The SQL of both checks is in ``heartbeat``.
@@ -29,7 +33,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import asyncpg
@@ -100,6 +104,10 @@ class InvalidationListener:
         # keep-alive), on the monotonic clock, and how many times it (re)connected.
         self.last_alive: float | None = None
         self.connects = 0
+        # Per-notice lag: the last heartbeat's, and a hook (the metrics' histogram) fed each one.
+        self.last_notice_lag: float | None = None
+        self.lag_observer: Callable[[float], None] | None = None
+        self._beat_sent: float | None = None  # monotonic, just before the beat's COMMIT
 
     @property
     def backend_pid(self) -> int | None:
@@ -205,10 +213,13 @@ class InvalidationListener:
         beat = self._beat_connection
         assert beat is not None
         self._echo.clear()
+        self._beat_sent = None
         async with asyncio.timeout(self._timeout):
             async with beat.transaction():
                 missing = await fetch_missing_triggers(beat)
                 await beat.execute(HEARTBEAT_BEAT_SQL, self._beat_id)
+                # The notice leaves at COMMIT, which the block's exit sends next.
+                self._beat_sent = time.monotonic()
         # The echo, or the listener's connection dying meanwhile (then no need to wait).
         echo = asyncio.ensure_future(self._echo.wait())
         lost = asyncio.ensure_future(self._lost.wait())
@@ -277,11 +288,20 @@ class InvalidationListener:
         for subscriber in self._subscribers:
             subscriber.feed_down()
 
+    def _observe_lag(self) -> None:
+        if self._beat_sent is None:
+            return  # an echo of a beat whose commit was never sent (a retry after a failure)
+        self.last_notice_lag = lag = time.monotonic() - self._beat_sent
+        self._beat_sent = None
+        if self.lag_observer is not None:
+            self.lag_observer(lag)
+
     def _on_notice(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         kind, _, row_id = payload.partition(":")
         if kind == "u" and row_id.startswith(HEARTBEAT_PREFIX):
             if row_id == self._beat_id:
                 self._echo.set()
+                self._observe_lag()
             return  # another process's heartbeat: no row of ours changed
         self.notices += 1
         claimed = [subscriber.notice(kind, row_id) for subscriber in self._subscribers]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -25,6 +25,24 @@ from app.services.auth.keys.cache import JwksCache
 from app.services.platform.rate_limit import RateLimiter
 
 PUBLISH_INTERVAL_SECONDS: Final = 5.0
+NOTICE_LAG_METRIC: Final = "bab_invalidation_notice_lag_seconds"
+# A notice crosses a commit and one socket: about a millisecond on one host; the heartbeat
+# times out at IDENTITY_FEED_HEARTBEAT_TIMEOUT_SECONDS (3 s by default).
+NOTICE_LAG_BUCKETS: Final = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
 KEY_SET_STATES: Final = ("ok", "stale", "unavailable", "empty")
 
 Kind = Literal["counter", "gauge"]
@@ -131,8 +149,9 @@ def samples(sources: MetricSources) -> Iterator[Sample]:
             yield Sample(
                 "bab_invalidation_feed_lag_seconds",
                 "gauge",
-                "Seconds since the feed last proved alive (connect or keep-alive round trip, "
-                "every 10 s): above ~15 s, changes may not be reaching this worker's cache",
+                "Seconds since the feed last proved alive (connect, heartbeat echo, or with the "
+                "heartbeat off a keep-alive every 10 s); per-notice lag is "
+                f"{NOTICE_LAG_METRIC}",
                 max(0.0, sources.clock() - listener.last_alive),
                 combine="livemax",
             )
@@ -221,3 +240,16 @@ class Publisher:
                 )
             self._metrics[sample.name] = metric
         return metric
+
+
+def notice_lag_histogram(registry: CollectorRegistry | None) -> Histogram:
+    """Per-notice lag of the invalidation feed, observed by the listener on each heartbeat echo
+    (event-driven, so a real histogram rather than a sample read at scrape time). ``registry``
+    None: prometheus-client's multiprocess files, summed at scrape like the HTTP histogram."""
+    return Histogram(
+        NOTICE_LAG_METRIC,
+        "Seconds from a heartbeat's COMMIT to its NOTIFY reaching this worker's listener: the "
+        "path (trigger, channel, delivery) every change notice takes",
+        buckets=NOTICE_LAG_BUCKETS,
+        registry=registry,
+    )
