@@ -49,9 +49,7 @@ POLL_LIMIT_SECONDS = 5.0  # a round that takes longer fails the test anyway
 
 
 @contextmanager
-def two_apis(
-    settings: Settings, jwks_server: JwksServer, **extra: str
-) -> Iterator[list[ApiServer]]:
+def two_apis(database_url: str, jwks_server: JwksServer, **extra: str) -> Iterator[list[ApiServer]]:
     env = {
         **STANDALONE_API_SETTINGS,
         "BETTER_AUTH_URL": TEST_AUTH_URL,
@@ -66,7 +64,7 @@ def two_apis(
             ApiServer(
                 name=f"api-{name}",
                 log_dir=Path(log_dir),
-                database_url=settings.database_url,
+                database_url=database_url,
                 env=env,
                 extra_args=("--no-access-log",),
                 start_timeout=START_TIMEOUT_SECONDS,
@@ -152,7 +150,9 @@ async def test_writes_reach_the_other_process_within_a_second(
     admin, (admin_token,) = await seeded.user(role="admin", sessions=1)
     user, _ = await seeded.user(sessions=0)
     # A long TTL: whatever B stops serving, only a notice can have told it.
-    with two_apis(settings, jwks_server, IDENTITY_CACHE_FALLBACK_TTL_SECONDS="300") as apis:
+    with two_apis(
+        settings.database_url, jwks_server, IDENTITY_CACHE_FALLBACK_TTL_SECONDS="300"
+    ) as apis:
         async with clients(apis) as (a, b):
             delays: dict[str, list[float]] = {}
 
@@ -293,7 +293,7 @@ async def test_listener_killed_mid_traffic(
     ttl = 1.0
     user, _ = await seeded.user()
     with two_apis(
-        settings,
+        settings.database_url,
         jwks_server,
         IDENTITY_CACHE_FALLBACK_TTL_SECONDS=str(ttl),
         IDENTITY_FEED_HEARTBEAT_SECONDS="0.5",
