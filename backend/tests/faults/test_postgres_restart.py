@@ -17,6 +17,11 @@ the write was acknowledged fails the test.
    down, B stops serving its cached identities within the fallback TTL (while the feed was live
    they never expired), answers 503 instead, and readiness says ``fallback TTL``. After the
    start the feed is live again and a change reaches B.
+
+The restart found 500s: a connection opened while the server shuts down or starts up gets
+SQLSTATE 57P03, which asyncpg raises as a plain ``DBAPIError``. The last test makes that state
+last (a smart shutdown held by one client), so that the 503 is checked every run, not only when
+a request happens to fall into the restart's fraction of a second.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -36,7 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.database import create_engine
 from app.models import User
 from devstack.processes import ApiServer
-from tests.conftest import make_settings
+from tests.conftest import build_test_app, make_settings
+from tests.faults.conftest import asgi_client
 from tests.faults.test_replicas import bearer, clients, jwt, two_apis
 from tests.support.database import migrate
 from tests.support.factories import create_session, create_user
@@ -342,3 +349,44 @@ async def test_postgres_restarted_mid_traffic(
     assert set(observed.statuses) <= {200, 204, 401, 403, 404, 503}, observed.statuses
     assert observed.statuses[503] > 0  # the outage was seen (phase 2 makes sure of it)
     assert all(count > 0 for count in lags)  # each heartbeat's notice lag was measured
+
+
+async def test_a_server_shutting_down_answers_503(
+    cluster: PrivateCluster, cluster_engine: AsyncEngine
+) -> None:
+    """While a server shuts down (or starts up) a new connection gets SQLSTATE 57P03, "the
+    database system is shutting down", which asyncpg raises as a plain ``DBAPIError``: it was
+    a 500. A smart shutdown held open by one client makes that state last."""
+    async with AsyncSession(cluster_engine, expire_on_commit=False) as db:
+        user = await create_user(db)
+        token = (await create_session(db, user)).token
+        await db.commit()
+    await cluster_engine.dispose()  # its idle connections would hold the shutdown too
+
+    def connect() -> Awaitable[asyncpg.Connection]:
+        return asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres")
+
+    held = await connect()
+    try:
+        await asyncio.to_thread(cluster.stop, "smart", wait=False)
+        deadline = time.monotonic() + FEED_DEADLINE_SECONDS
+        while True:
+            try:
+                await (await connect()).close()
+            except asyncpg.CannotConnectNowError:
+                break
+            assert time.monotonic() < deadline, "the server kept accepting connections"
+            await asyncio.sleep(0.05)
+        settings = make_settings(cluster.url)
+        engine = create_engine(settings)
+        app, state = build_test_app(settings, engine)
+        try:
+            async with asgi_client(app) as client:
+                response = await client.get("/api/v1/users/me", headers=bearer(token))
+        finally:
+            await state.key_cache.aclose()
+            await state.http_client.aclose()
+            await engine.dispose()
+    finally:
+        await held.close()
+    assert is_outage(response), response.text

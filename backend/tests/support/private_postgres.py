@@ -136,12 +136,14 @@ class PrivateCluster:
         """``pg_ctl restart -m <mode>``: every connection is cut; same port and options."""
         self._pg_ctl("restart", "-m", mode, "-l", str(self.log))
 
-    def stop(self, mode: str = "fast") -> None:
-        self._pg_ctl("stop", "-m", mode)
+    def stop(self, mode: str = "fast", *, wait: bool = True) -> None:
+        """``wait=False`` returns at once: with ``smart``, the server then refuses new
+        connections ("the database system is shutting down") until its clients have left."""
+        self._pg_ctl("stop", "-m", mode, wait=wait)
 
-    def _pg_ctl(self, action: str, *args: str) -> None:
-        timeout = str(PG_CTL_TIMEOUT_SECONDS)
-        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", timeout, *args, action)
+    def _pg_ctl(self, action: str, *args: str, wait: bool = True) -> None:
+        waiting = ["-w", "-t", str(PG_CTL_TIMEOUT_SECONDS)] if wait else ["-W"]
+        self._run("pg_ctl", "-D", str(self.data), *waiting, *args, action)
 
     def destroy(self) -> None:
         """Stop the server whatever its state (``immediate``; a kill if pg_ctl cannot) and
