@@ -42,7 +42,6 @@ from app.services.platform.metrics import (
     MetricSources,
     Publisher,
     StateCollector,
-    notice_lag_histogram,
 )
 from app.services.platform.rate_limit import RateLimiter, storage_for
 from app.services.users.credentials import CredentialService
@@ -274,21 +273,14 @@ def start_state_metrics(metrics: Metrics, state: AppState) -> Callable[[], Await
 
     Single process: a collector reads them at scrape time. Multiprocess mode: a task copies
     them into the shared files every few seconds, and the scraped worker just before answering.
-    The listener's per-notice lag is a histogram it observes itself, in either mode.
     """
     sources = metric_sources(state)
-    lag = None
-    if state.listener is not None:
-        lag = notice_lag_histogram(metrics.registry)
-        state.listener.lag_observer = lag.observe
     if not metrics.multiprocess:
         collector = StateCollector(sources)
         metrics.register(collector)
 
         async def unregister() -> None:
             metrics.unregister(collector)
-            if lag is not None:
-                metrics.unregister(lag)
 
         return unregister
 

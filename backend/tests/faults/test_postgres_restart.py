@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -89,6 +90,18 @@ class Observed:
 
     statuses: Counter[int] = field(default_factory=Counter)
     unexpected: list[str] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)  # write acknowledged -> B fresh
+    took: dict[str, float] = field(default_factory=dict)  # phases, for the printed summary
+
+    def summary(self) -> str:
+        delays = sorted(self.delays)
+        lines = [f"\n  {name:<34} {took * 1000:6.0f} ms" for name, took in self.took.items()]
+        phases = "".join(lines)
+        return (
+            f"\npostgres restart: statuses {dict(sorted(self.statuses.items()))}{phases}\n"
+            f"  propagation A -> B (n {len(delays)}, through both outages): "
+            f"p50 {statistics.median(delays) * 1000:.0f} ms, max {delays[-1] * 1000:.0f} ms"
+        )
 
     def record(self, where: str, response: httpx.Response) -> httpx.Response:
         self.statuses[response.status_code] += 1
@@ -128,6 +141,7 @@ async def arrives(
         sent = time.monotonic()
         response = observed.record("B", await probe())
         if fresh(response):
+            observed.delays.append(time.monotonic() - acknowledged)
             return
         if response.status_code != 503:
             late = sent - acknowledged
@@ -319,13 +333,16 @@ async def test_postgres_restarted_mid_traffic(
             try:
                 await target.cycle(0)
                 # 1. A restart under the writer and the readers.
+                started = time.monotonic()
                 restart = asyncio.create_task(asyncio.to_thread(cluster.restart, "fast"))
                 round_ = 1
                 while not restart.done():
                     await target.cycle(round_)
                     round_ += 1
                 await restart
+                observed.took["pg_ctl restart -m fast"] = time.monotonic() - started
                 await until_feeds([a, b], "live")
+                observed.took["restart: until both feeds live"] = time.monotonic() - started
                 reconnects = [await metric(c, "bab_invalidation_connects_total") for c in (a, b)]
                 assert all(
                     after > before for before, after in zip(connects, reconnects, strict=True)
@@ -334,10 +351,14 @@ async def test_postgres_restarted_mid_traffic(
 
                 # 2. The database stays down until B has shown the fallback.
                 await asyncio.to_thread(cluster.stop, "fast")
-                await served_until_the_ttl(observed, b, bystander, time.monotonic())
+                stopped = time.monotonic()
+                await served_until_the_ttl(observed, b, bystander, stopped)
+                observed.took["stop: B cached until its first 503"] = time.monotonic() - stopped
                 assert await feed_state(b) == "fallback TTL"
                 await asyncio.to_thread(cluster.start)
+                started = time.monotonic()
                 await until_feeds([a, b], "live")
+                observed.took["start: until both feeds live"] = time.monotonic() - started
                 await target.cycle(round_ + 1)
                 lags = [
                     await metric(c, "bab_invalidation_notice_lag_seconds_count") for c in (a, b)
@@ -346,6 +367,7 @@ async def test_postgres_restarted_mid_traffic(
                 stop.set()
                 await asyncio.gather(*readers, return_exceptions=True)
         assert not observed.unexpected, observed.unexpected
+    print(observed.summary())  # noqa: T201
     assert set(observed.statuses) <= {200, 204, 401, 403, 404, 503}, observed.statuses
     assert observed.statuses[503] > 0  # the outage was seen (phase 2 makes sure of it)
     assert all(count > 0 for count in lags)  # each heartbeat's notice lag was measured

@@ -27,10 +27,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
 from app.models import User
+from app.services.platform.metrics import NOTICE_LAG_METRIC
 from devstack.processes import STANDALONE_API_SETTINGS, ApiServer, started
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET
 from tests.faults.conftest import Seeded
@@ -139,6 +141,29 @@ def summarise(delays: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
+async def notice_lag(client: httpx.AsyncClient) -> str:
+    """The process's ``bab_invalidation_notice_lag_seconds`` (one observation per heartbeat):
+    count, mean, and the upper bound of the bucket that holds the p99."""
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    buckets: list[tuple[float, float]] = []
+    count = total = 0.0
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples if family.name == NOTICE_LAG_METRIC else ():
+            if sample.name.endswith("_bucket"):
+                buckets.append((float(sample.labels["le"]), sample.value))
+            elif sample.name.endswith("_count"):
+                count = sample.value
+            elif sample.name.endswith("_sum"):
+                total = sample.value
+    assert count > 0, "no heartbeat was observed"
+    p99 = next(le for le, seen in sorted(buckets) if seen >= 0.99 * count)
+    return (
+        f"  notice lag (B's heartbeats)  n {count:.0f}  mean {total / count * 1000:.1f} ms  "
+        f"p99 <= {p99 * 1000:g} ms"
+    )
+
+
 async def test_writes_reach_the_other_process_within_a_second(
     settings: Settings,
     engine: AsyncEngine,
@@ -149,9 +174,13 @@ async def test_writes_reach_the_other_process_within_a_second(
 ) -> None:
     admin, (admin_token,) = await seeded.user(role="admin", sessions=1)
     user, _ = await seeded.user(sessions=0)
-    # A long TTL: whatever B stops serving, only a notice can have told it.
+    # A long TTL: whatever B stops serving, only a notice can have told it. Heartbeats every
+    # 0.25 s, so that the run also samples the feed's per-notice lag a few dozen times.
     with two_apis(
-        settings.database_url, jwks_server, IDENTITY_CACHE_FALLBACK_TTL_SECONDS="300"
+        settings.database_url,
+        jwks_server,
+        IDENTITY_CACHE_FALLBACK_TTL_SECONDS="300",
+        IDENTITY_FEED_HEARTBEAT_SECONDS="0.25",
     ) as apis:
         async with clients(apis) as (a, b):
             delays: dict[str, list[float]] = {}
@@ -265,7 +294,10 @@ async def test_writes_reach_the_other_process_within_a_second(
                     lambda r: r.status_code == 401,
                 )
             del admin
-    print(f"\nreplicas: propagation from process A / SQL to process B\n{summarise(delays)}")  # noqa: T201
+            lag = await notice_lag(b)
+    print(  # noqa: T201
+        f"\nreplicas: propagation from process A / SQL to process B\n{summarise(delays)}\n{lag}"
+    )
     slow = {
         kind: max(values)
         for kind, values in delays.items()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -189,8 +189,11 @@ class StateCollector(Collector):
 
     def __init__(self, sources: MetricSources) -> None:
         self.sources = sources
+        self.notice_lag = observe_notice_lag(sources.listener)
 
     def collect(self) -> Iterator[Metric]:
+        if self.notice_lag is not None:
+            yield from self.notice_lag.collect()
         families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
         for sample in samples(self.sources):
             family = families.get(sample.name)
@@ -208,6 +211,7 @@ class Publisher:
 
     def __init__(self, sources: MetricSources) -> None:
         self.sources = sources
+        self.notice_lag = observe_notice_lag(sources.listener)  # to the files by itself
         self._metrics: dict[str, Counter | Gauge] = {}
         self._published: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
 
@@ -242,14 +246,19 @@ class Publisher:
         return metric
 
 
-def notice_lag_histogram(registry: CollectorRegistry | None) -> Histogram:
-    """Per-notice lag of the invalidation feed, observed by the listener on each heartbeat echo
-    (event-driven, so a real histogram rather than a sample read at scrape time). ``registry``
-    None: prometheus-client's multiprocess files, summed at scrape like the HTTP histogram."""
-    return Histogram(
+def observe_notice_lag(listener: InvalidationListener | None) -> Histogram | None:
+    """The feed's per-notice lag, observed by the listener itself on each heartbeat echo (one
+    value per event: a histogram, not a sample read at scrape time). Registered nowhere: in
+    multiprocess mode prometheus-client keeps it in the shared files (summed at scrape like the
+    HTTP histogram); in one process :class:`StateCollector` yields it."""
+    if listener is None:
+        return None
+    histogram = Histogram(
         NOTICE_LAG_METRIC,
         "Seconds from a heartbeat's COMMIT to its NOTIFY reaching this worker's listener: the "
         "path (trigger, channel, delivery) every change notice takes",
         buckets=NOTICE_LAG_BUCKETS,
-        registry=registry,
+        registry=None,
     )
+    listener.lag_observer = histogram.observe
+    return histogram
