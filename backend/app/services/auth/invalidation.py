@@ -16,14 +16,13 @@ Better-Auth's writes take, not the request pool, so a busy pool cannot fake an o
   (``feed_down``) until they are back, then a flush (changes made meanwhile were not announced);
 - updates its own row of ``bab_identity_heartbeat``, whose trigger runs the very function that
   announces user changes, and waits for that notice on the LISTEN connection. None within
-  ``heartbeat_timeout_seconds`` -> TTL mode and a reconnect. The time from that beat's COMMIT
-  to its notice arriving is the feed's per-notice lag (``lag_observer``, the
-  ``bab_invalidation_notice_lag_seconds`` histogram): the beat is sent and received by this
-  process, so one monotonic clock measures it, and it crosses the same trigger function,
-  channel and commit-time delivery as every change notice.
+  ``heartbeat_timeout_seconds`` -> TTL mode and a reconnect. From the beat's COMMIT to its
+  notice is the feed's per-notice lag (``lag_observer``), on one process's monotonic clock,
+  over the trigger function, channel and commit-time delivery of every change notice.
 
 Entries cached while the path was already broken are stale for at most one interval plus the
-timeout; after that, the TTL applies to them. The SQL of both checks is in ``heartbeat``.
+timeout; after that, the TTL applies to them. The SQL of both checks (and the connections) is in
+``heartbeat``.
 """
 
 from __future__ import annotations
@@ -47,6 +46,7 @@ from app.services.auth.heartbeat import (
     HEARTBEAT_SWEEP_SQL,
     HeartbeatLost,
     fetch_missing_triggers,
+    open_connection,
 )
 from app.services.auth.identity_cache import IdentityCache
 
@@ -169,29 +169,14 @@ class InvalidationListener:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
 
-    async def _open(self, target: DatabaseTarget) -> asyncpg.Connection:
-        url = target.url
-        args: dict[str, Any] = dict(target.connect_args)
-        # The pool-only options make no sense for a single connection.
-        args.pop("prepared_statement_name_func", None)
-        return await asyncpg.connect(
-            host=url.host,
-            port=url.port,
-            user=url.username,
-            password=url.password,
-            database=url.database,
-            timeout=args.pop("timeout", 5.0),
-            **args,
-        )
-
     async def _connect(self) -> None:
         self._lost.clear()
-        connection = await self._open(self._target)
+        connection = await open_connection(self._target)
         self._connection = connection
         connection.add_termination_listener(lambda _connection: self._lost.set())
         await connection.add_listener(CHANNEL, self._on_notice)
         if self.heartbeat_enabled:
-            beat = await self._open(self._beat_target)
+            beat = await open_connection(self._beat_target)
             self._beat_connection = beat
             beat.add_termination_listener(lambda _connection: self._lost.set())
             async with asyncio.timeout(self._timeout):
