@@ -23,26 +23,10 @@ from app.services.auth.identity_cache import IdentityCache
 from app.services.auth.invalidation import InvalidationListener
 from app.services.auth.keys.cache import JwksCache
 from app.services.platform.rate_limit import RateLimiter
+from app.utils.metrics import LATENCY_BUCKETS
 
 PUBLISH_INTERVAL_SECONDS: Final = 5.0
 NOTICE_LAG_METRIC: Final = "bab_invalidation_notice_lag_seconds"
-# A notice crosses a commit and one socket: about a millisecond on one host; the heartbeat
-# times out at IDENTITY_FEED_HEARTBEAT_TIMEOUT_SECONDS (3 s by default).
-NOTICE_LAG_BUCKETS: Final = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-)
 KEY_SET_STATES: Final = ("ok", "stale", "unavailable", "empty")
 
 Kind = Literal["counter", "gauge"]
@@ -257,7 +241,7 @@ def observe_notice_lag(listener: InvalidationListener | None) -> Histogram | Non
         NOTICE_LAG_METRIC,
         "Seconds from a heartbeat's COMMIT to its NOTIFY reaching this worker's listener: the "
         "path (trigger, channel, delivery) every change notice takes",
-        buckets=NOTICE_LAG_BUCKETS,
+        buckets=LATENCY_BUCKETS,  # about a millisecond, up to the heartbeat's timeout
         registry=None,
     )
     listener.lag_observer = histogram.observe
