@@ -52,8 +52,6 @@ from tests.support.jwks_server import JwksServer
 from tests.support.keys import TestKey
 from tests.support.private_postgres import PrivateCluster, postgres_bin_dir, private_cluster
 
-pytestmark = pytest.mark.usefixtures("postgres")
-
 TTL_SECONDS = 1.0
 # Scheduling slack on a busy 2-core machine: a stale answer later than TTL + this fails.
 STALE_SLACK_SECONDS = 0.5
@@ -67,7 +65,9 @@ API_SETTINGS = {
 
 
 @pytest.fixture
-def cluster() -> Iterator[PrivateCluster]:
+def cluster(dialect: str) -> Iterator[PrivateCluster]:
+    if dialect != "postgresql":
+        pytest.skip("the PostgreSQL suite runs it (on a private cluster); not the SQLite run")
     if postgres_bin_dir() is None:
         pytest.skip("initdb is not installed: this test serves a private PostgreSQL cluster")
     with private_cluster() as started:
