@@ -147,10 +147,10 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     )
 
 
-# SQLSTATEs of a server that is going away or not back yet, which drivers raise as a plain
-# DBAPIError (asyncpg has no OperationalError): class 08 (connection exception), admin or crash
-# shutdown and "the database system is shutting down / starting up" (57P01-57P03), and too many
-# connections (53300). A restart (``pg_ctl restart``, a failover) raises each of them.
+# SQLSTATEs of a server that is going away, not back yet or full, which asyncpg raises as a
+# plain DBAPIError (it has no OperationalError): class 08 (connection exception), admin or crash
+# shutdown and "the database system is shutting down / starting up" (57P01-57P03: a restart or
+# a failover), and too many connections (53300).
 _OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 

@@ -21,7 +21,8 @@ the write was acknowledged fails the test.
 The restart found 500s: a connection opened while the server shuts down or starts up gets
 SQLSTATE 57P03, which asyncpg raises as a plain ``DBAPIError``. The last test makes that state
 last (a smart shutdown held by one client), so that the 503 is checked every run, not only when
-a request happens to fall into the restart's fraction of a second.
+a request happens to fall into the restart's fraction of a second. "too many connections"
+(53300) was the same kind of 500 and has its own test.
 """
 
 from __future__ import annotations
@@ -371,6 +372,27 @@ async def test_postgres_restarted_mid_traffic(
     assert set(observed.statuses) <= {200, 204, 401, 403, 404, 503}, observed.statuses
     assert observed.statuses[503] > 0  # the outage was seen (phase 2 makes sure of it)
     assert all(count > 0 for count in lags)  # each heartbeat's notice lag was measured
+
+
+async def test_a_server_at_its_connection_limit_answers_503(cluster: PrivateCluster) -> None:
+    """ "too many connections" (SQLSTATE 53300, here a role's CONNECTION LIMIT 0) is a full
+    server, not a bug: a 503, where it was a 500 (a plain ``DBAPIError`` too)."""
+    admin = await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres")
+    try:
+        await admin.execute("CREATE ROLE limited LOGIN CONNECTION LIMIT 0")
+    finally:
+        await admin.close()
+    settings = make_settings(cluster.url.replace("postgres@", "limited@", 1))
+    engine = create_engine(settings)
+    app, state = build_test_app(settings, engine)
+    try:
+        async with asgi_client(app) as client:
+            response = await client.get("/api/v1/users/me", headers=bearer("a-session-token"))
+    finally:
+        await state.key_cache.aclose()
+        await state.http_client.aclose()
+        await engine.dispose()
+    assert is_outage(response), response.text
 
 
 async def test_a_server_shutting_down_answers_503(
