@@ -113,11 +113,11 @@ class Observed:
 
 def is_outage(response: httpx.Response) -> bool:
     """The documented 503: ``DATABASE_UNAVAILABLE`` with ``Retry-After``."""
-    return (
-        response.status_code == 503
-        and response.json().get("code") == "DATABASE_UNAVAILABLE"
-        and response.headers.get("retry-after", "").isdigit()
-    )
+    if response.status_code != 503 or not response.headers.get("retry-after", "").isdigit():
+        return False
+    with contextlib.suppress(ValueError):
+        return bool(response.json().get("code") == "DATABASE_UNAVAILABLE")
+    return False  # not even JSON
 
 
 async def retried(action: Callable[[], Awaitable[bool]], what: str) -> None:
