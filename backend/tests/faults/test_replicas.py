@@ -3,7 +3,8 @@
 A ban, a role change and a session revocation, made through process A or written straight to
 the database as Better-Auth writes them, are enforced by process B within a second: B has the
 user cached (it answered just before), so only the NOTIFY feed can tell it. Each kind is
-measured over many rounds and the propagation delays are printed (p50/p99/max); the numbers
+measured over many rounds and the propagation delays are printed (p50/p99/max), with B's
+``bab_invalidation_notice_lag_seconds`` (its heartbeats' COMMIT-to-NOTIFY time); the numbers
 quoted in docs/benchmarks/replicas.md come from this test (``-s`` shows them).
 
 Then the listener's connections are killed (``pg_terminate_backend``) mid-traffic: the cache
