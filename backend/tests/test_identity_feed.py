@@ -15,12 +15,16 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.database import create_engine
 from app.services.auth.invalidation import CHANNEL, HEARTBEAT_PREFIX
+from app.services.platform.metrics import NOTICE_LAG_METRIC, MetricSources, StateCollector
+from app.state import AppState
 from tests.conftest import make_settings
 from tests.support.database import ProvisionedDatabase, create_postgres_database, migrate
 from tests.support.jwks_server import JwksServer
@@ -184,6 +188,43 @@ class TestHeartbeat:
                 "bab_identity_heartbeat.identity_heartbeat_notify"
                 in feed["info"]["missingTriggers"]
             )
+
+
+def metric_sources(state: AppState) -> MetricSources:
+    return MetricSources(
+        identity_cache=state.identity_cache,
+        key_cache=state.key_cache,
+        rate_limiter=state.rate_limiter,
+        listener=state.listener,
+    )
+
+
+class TestNoticeLag:
+    async def test_each_beat_observes_its_notice_lag(
+        self, private_engine: AsyncEngine, jwks_server: JwksServer
+    ) -> None:
+        """``bab_invalidation_notice_lag_seconds``: one observation per echoed heartbeat, the
+        time from its COMMIT to its notice (parsed with prometheus-client's own parser)."""
+        async with open_stack(private_engine, jwks_server, **FAST_FEED) as stack:
+            listener = stack.state.listener
+            assert listener is not None
+            # The collector that /metrics registers in one process (main.py wires it).
+            registry = CollectorRegistry()
+            registry.register(StateCollector(metric_sources(stack.state)))
+            beats = listener.heartbeats
+            await stack.until(lambda: listener.heartbeats >= beats + 3)
+            text = generate_latest(registry).decode()
+        families = {family.name: family for family in text_string_to_metric_families(text)}
+        family = families[NOTICE_LAG_METRIC]
+        assert family.type == "histogram"
+        samples = {(s.name, s.labels.get("le")): s.value for s in family.samples}
+        count = samples[(f"{NOTICE_LAG_METRIC}_count", None)]
+        # Every beat proven since the histogram was wired was observed, and nothing else.
+        assert 3 <= count <= listener.heartbeats
+        assert samples[(f"{NOTICE_LAG_METRIC}_bucket", "+Inf")] == count
+        assert samples[(f"{NOTICE_LAG_METRIC}_sum", None)] > 0
+        assert listener.last_notice_lag is not None
+        assert listener.last_notice_lag > 0
 
 
 class TestDefaults:

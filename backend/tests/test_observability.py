@@ -4,10 +4,11 @@ request, its SQL and the JWKS fetch (captured by an in-memory exporter)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.config import Settings
 from app.main import create_app
 from app.models import AuthSession, User
 from app.state import start_state_metrics
@@ -122,15 +124,18 @@ class TestMetrics:
         assert "/metrics" not in metrics_app.openapi()["paths"]
 
 
-def test_several_processes_add_up(tmp_path: Path) -> None:
-    """Multiprocess mode: two processes (as uvicorn's workers would be) share one directory; the
-    second one's scrape counts the requests of both, the first one's after it exited too."""
+Worker = Callable[..., str]
+
+
+@pytest.fixture
+def multiprocess_worker(tmp_path: Path) -> Worker:
+    """Runs one worker process (``tests/support/metrics_worker.py``) on a shared
+    ``PROMETHEUS_MULTIPROC_DIR``; returns what it printed."""
     directory = tmp_path / "prometheus"
     directory.mkdir()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
-    database_url = f"sqlite:///{tmp_path / 'metrics.db'}"
 
-    def worker(requests: int, *flags: str) -> str:
+    def worker(database_url: str, requests: int, *flags: str) -> str:
         completed = subprocess.run(
             [
                 sys.executable,
@@ -150,8 +155,15 @@ def test_several_processes_add_up(tmp_path: Path) -> None:
         assert completed.returncode == 0, completed.stderr[-3000:]
         return completed.stdout
 
-    worker(5)
-    families = parse(worker(7, "--scrape"))
+    return worker
+
+
+def test_several_processes_add_up(tmp_path: Path, multiprocess_worker: Worker) -> None:
+    """Multiprocess mode: two processes (as uvicorn's workers would be) share one directory; the
+    second one's scrape counts the requests of both, the first one's after it exited too."""
+    database_url = f"sqlite:///{tmp_path / 'metrics.db'}"
+    multiprocess_worker(database_url, 5)
+    families = parse(multiprocess_worker(database_url, 7, "--scrape"))
     assert value(families, "bab_http_requests_total", route="/health/live", status="200") == 12
     assert value(families, "bab_http_request_duration_seconds_count", route="/health/live") == 12
     # Live gauges: the first worker's went with it (one worker's key set is in one state).
@@ -161,6 +173,24 @@ def test_several_processes_add_up(tmp_path: Path) -> None:
         if sample.name == "bab_jwks_key_set_state"
     ]
     assert sum(states) == 1
+
+
+async def test_notice_lag_of_several_processes_adds_up(
+    engine: AsyncEngine, settings: Settings, multiprocess_worker: Worker
+) -> None:
+    """The listener's notice-lag histogram in multiprocess mode: each worker observes its own
+    heartbeats into the shared files, and a scrape sums them, an exited worker's too."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the invalidation feed is PostgreSQL's")
+    lag = "bab_invalidation_notice_lag_seconds"  # the name operators' dashboards use
+    url = settings.database_url
+    await asyncio.to_thread(multiprocess_worker, url, 0, "--beats", "3")
+    scraped = await asyncio.to_thread(multiprocess_worker, url, 0, "--beats", "3", "--scrape")
+    families = parse(scraped)
+    count = value(families, f"{lag}_count")
+    assert count >= 6  # at least 3 proven beats from each worker
+    assert value(families, f"{lag}_bucket", le="+Inf") == count
+    assert value(families, f"{lag}_sum") > 0
 
 
 class TestTracing:

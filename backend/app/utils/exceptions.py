@@ -147,11 +147,21 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     )
 
 
+# SQLSTATEs of a server that is going away, not back yet or full, which asyncpg raises as a
+# plain DBAPIError (it has no OperationalError): class 08 (connection exception), admin or crash
+# shutdown and "the database system is shutting down / starting up" (57P01-57P03: a restart or
+# a failover), and too many connections (53300).
+_OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
 def _is_database_outage(exc: Exception) -> bool:
     """Connection-level failures are outages (503); constraint or SQL errors are bugs (500)."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return exc.connection_invalidated or str(sqlstate or "").startswith(_OUTAGE_SQLSTATES)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> ProblemResponse:

@@ -3,7 +3,8 @@
 A ban, a role change and a session revocation, made through process A or written straight to
 the database as Better-Auth writes them, are enforced by process B within a second: B has the
 user cached (it answered just before), so only the NOTIFY feed can tell it. Each kind is
-measured over many rounds and the propagation delays are printed (p50/p99/max); the numbers
+measured over many rounds and the propagation delays are printed (p50/p99/max), with B's
+``bab_invalidation_notice_lag_seconds`` (its heartbeats' COMMIT-to-NOTIFY time); the numbers
 quoted in docs/benchmarks/replicas.md come from this test (``-s`` shows them).
 
 Then the listener's connections are killed (``pg_terminate_backend``) mid-traffic: the cache
@@ -27,10 +28,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
 from app.models import User
+from app.services.platform.metrics import NOTICE_LAG_METRIC
 from devstack.processes import STANDALONE_API_SETTINGS, ApiServer, started
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET
 from tests.faults.conftest import Seeded
@@ -49,9 +52,7 @@ POLL_LIMIT_SECONDS = 5.0  # a round that takes longer fails the test anyway
 
 
 @contextmanager
-def two_apis(
-    settings: Settings, jwks_server: JwksServer, **extra: str
-) -> Iterator[list[ApiServer]]:
+def two_apis(database_url: str, jwks_server: JwksServer, **extra: str) -> Iterator[list[ApiServer]]:
     env = {
         **STANDALONE_API_SETTINGS,
         "BETTER_AUTH_URL": TEST_AUTH_URL,
@@ -66,7 +67,7 @@ def two_apis(
             ApiServer(
                 name=f"api-{name}",
                 log_dir=Path(log_dir),
-                database_url=settings.database_url,
+                database_url=database_url,
                 env=env,
                 extra_args=("--no-access-log",),
                 start_timeout=START_TIMEOUT_SECONDS,
@@ -141,6 +142,29 @@ def summarise(delays: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
+async def notice_lag(client: httpx.AsyncClient) -> str:
+    """The process's ``bab_invalidation_notice_lag_seconds`` (one observation per heartbeat):
+    count, mean, and the upper bound of the bucket that holds the p99."""
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    buckets: list[tuple[float, float]] = []
+    count = total = 0.0
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples if family.name == NOTICE_LAG_METRIC else ():
+            if sample.name.endswith("_bucket"):
+                buckets.append((float(sample.labels["le"]), sample.value))
+            elif sample.name.endswith("_count"):
+                count = sample.value
+            elif sample.name.endswith("_sum"):
+                total = sample.value
+    assert count > 0, "no heartbeat was observed"
+    p99 = next(le for le, seen in sorted(buckets) if seen >= 0.99 * count)
+    return (
+        f"  notice lag (B's heartbeats)  n {count:.0f}  mean {total / count * 1000:.1f} ms  "
+        f"p99 <= {p99 * 1000:g} ms"
+    )
+
+
 async def test_writes_reach_the_other_process_within_a_second(
     settings: Settings,
     engine: AsyncEngine,
@@ -151,8 +175,14 @@ async def test_writes_reach_the_other_process_within_a_second(
 ) -> None:
     admin, (admin_token,) = await seeded.user(role="admin", sessions=1)
     user, _ = await seeded.user(sessions=0)
-    # A long TTL: whatever B stops serving, only a notice can have told it.
-    with two_apis(settings, jwks_server, IDENTITY_CACHE_FALLBACK_TTL_SECONDS="300") as apis:
+    # A long TTL: whatever B stops serving, only a notice can have told it. Heartbeats every
+    # 0.25 s, so that the run also samples the feed's per-notice lag a few dozen times.
+    with two_apis(
+        settings.database_url,
+        jwks_server,
+        IDENTITY_CACHE_FALLBACK_TTL_SECONDS="300",
+        IDENTITY_FEED_HEARTBEAT_SECONDS="0.25",
+    ) as apis:
         async with clients(apis) as (a, b):
             delays: dict[str, list[float]] = {}
 
@@ -265,7 +295,10 @@ async def test_writes_reach_the_other_process_within_a_second(
                     lambda r: r.status_code == 401,
                 )
             del admin
-    print(f"\nreplicas: propagation from process A / SQL to process B\n{summarise(delays)}")  # noqa: T201
+            lag = await notice_lag(b)
+    print(  # noqa: T201
+        f"\nreplicas: propagation from process A / SQL to process B\n{summarise(delays)}\n{lag}"
+    )
     slow = {
         kind: max(values)
         for kind, values in delays.items()
@@ -293,7 +326,7 @@ async def test_listener_killed_mid_traffic(
     ttl = 1.0
     user, _ = await seeded.user()
     with two_apis(
-        settings,
+        settings.database_url,
         jwks_server,
         IDENTITY_CACHE_FALLBACK_TTL_SECONDS=str(ttl),
         IDENTITY_FEED_HEARTBEAT_SECONDS="0.5",

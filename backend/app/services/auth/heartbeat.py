@@ -5,7 +5,11 @@ the feed's path end to end. ``InvalidationListener`` runs them; readiness reuses
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
+
+from app.database import DatabaseTarget
 
 HEARTBEAT_TABLE = "bab_identity_heartbeat"
 HEARTBEAT_PREFIX = "bab-heartbeat:"
@@ -69,3 +73,21 @@ async def fetch_missing_triggers(connection: asyncpg.Connection) -> tuple[str, .
 
 class HeartbeatLost(ConnectionError):
     """Our own heartbeat's notice did not come back in time."""
+
+
+async def open_connection(target: DatabaseTarget) -> asyncpg.Connection:
+    """A connection of the feed's own (the LISTEN, or the beats), outside every pool: LISTEN
+    holds a session, which a pooled connection would hand to others."""
+    url = target.url
+    args: dict[str, Any] = dict(target.connect_args)
+    # The pool-only options make no sense for a single connection.
+    args.pop("prepared_statement_name_func", None)
+    return await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+        timeout=args.pop("timeout", 5.0),
+        **args,
+    )

@@ -16,10 +16,13 @@ Better-Auth's writes take, not the request pool, so a busy pool cannot fake an o
   (``feed_down``) until they are back, then a flush (changes made meanwhile were not announced);
 - updates its own row of ``bab_identity_heartbeat``, whose trigger runs the very function that
   announces user changes, and waits for that notice on the LISTEN connection. None within
-  ``heartbeat_timeout_seconds`` -> TTL mode and a reconnect.
+  ``heartbeat_timeout_seconds`` -> TTL mode and a reconnect. From the beat's COMMIT to its
+  notice is the feed's per-notice lag (``lag_observer``), on one process's monotonic clock,
+  over the trigger function, channel and commit-time delivery of every change notice.
 
 Entries cached while the path was already broken are stale for at most one interval plus the
-timeout; after that, the TTL applies to them. The SQL of both checks is in ``heartbeat``.
+timeout; after that, the TTL applies to them. The SQL of both checks (and the connections) is in
+``heartbeat``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import asyncpg
@@ -43,6 +46,7 @@ from app.services.auth.heartbeat import (
     HEARTBEAT_SWEEP_SQL,
     HeartbeatLost,
     fetch_missing_triggers,
+    open_connection,
 )
 from app.services.auth.identity_cache import IdentityCache
 
@@ -100,6 +104,10 @@ class InvalidationListener:
         # keep-alive), on the monotonic clock, and how many times it (re)connected.
         self.last_alive: float | None = None
         self.connects = 0
+        # Per-notice lag: the last heartbeat's, and a hook (the metrics' histogram) fed each one.
+        self.last_notice_lag: float | None = None
+        self.lag_observer: Callable[[float], None] | None = None
+        self._beat_sent: float | None = None  # monotonic, just before the beat's COMMIT
 
     @property
     def backend_pid(self) -> int | None:
@@ -161,29 +169,14 @@ class InvalidationListener:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
 
-    async def _open(self, target: DatabaseTarget) -> asyncpg.Connection:
-        url = target.url
-        args: dict[str, Any] = dict(target.connect_args)
-        # The pool-only options make no sense for a single connection.
-        args.pop("prepared_statement_name_func", None)
-        return await asyncpg.connect(
-            host=url.host,
-            port=url.port,
-            user=url.username,
-            password=url.password,
-            database=url.database,
-            timeout=args.pop("timeout", 5.0),
-            **args,
-        )
-
     async def _connect(self) -> None:
         self._lost.clear()
-        connection = await self._open(self._target)
+        connection = await open_connection(self._target)
         self._connection = connection
         connection.add_termination_listener(lambda _connection: self._lost.set())
         await connection.add_listener(CHANNEL, self._on_notice)
         if self.heartbeat_enabled:
-            beat = await self._open(self._beat_target)
+            beat = await open_connection(self._beat_target)
             self._beat_connection = beat
             beat.add_termination_listener(lambda _connection: self._lost.set())
             async with asyncio.timeout(self._timeout):
@@ -205,10 +198,13 @@ class InvalidationListener:
         beat = self._beat_connection
         assert beat is not None
         self._echo.clear()
+        self._beat_sent = None
         async with asyncio.timeout(self._timeout):
             async with beat.transaction():
                 missing = await fetch_missing_triggers(beat)
                 await beat.execute(HEARTBEAT_BEAT_SQL, self._beat_id)
+                # The notice leaves at COMMIT, which the block's exit sends next.
+                self._beat_sent = time.monotonic()
         # The echo, or the listener's connection dying meanwhile (then no need to wait).
         echo = asyncio.ensure_future(self._echo.wait())
         lost = asyncio.ensure_future(self._lost.wait())
@@ -277,11 +273,20 @@ class InvalidationListener:
         for subscriber in self._subscribers:
             subscriber.feed_down()
 
+    def _observe_lag(self) -> None:
+        if self._beat_sent is None:
+            return  # an echo of a beat whose commit was never sent (a retry after a failure)
+        self.last_notice_lag = lag = time.monotonic() - self._beat_sent
+        self._beat_sent = None
+        if self.lag_observer is not None:
+            self.lag_observer(lag)
+
     def _on_notice(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         kind, _, row_id = payload.partition(":")
         if kind == "u" and row_id.startswith(HEARTBEAT_PREFIX):
             if row_id == self._beat_id:
                 self._echo.set()
+                self._observe_lag()
             return  # another process's heartbeat: no row of ours changed
         self.notices += 1
         claimed = [subscriber.notice(kind, row_id) for subscriber in self._subscribers]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -23,8 +23,10 @@ from app.services.auth.identity_cache import IdentityCache
 from app.services.auth.invalidation import InvalidationListener
 from app.services.auth.keys.cache import JwksCache
 from app.services.platform.rate_limit import RateLimiter
+from app.utils.metrics import LATENCY_BUCKETS
 
 PUBLISH_INTERVAL_SECONDS: Final = 5.0
+NOTICE_LAG_METRIC: Final = "bab_invalidation_notice_lag_seconds"
 KEY_SET_STATES: Final = ("ok", "stale", "unavailable", "empty")
 
 Kind = Literal["counter", "gauge"]
@@ -131,8 +133,9 @@ def samples(sources: MetricSources) -> Iterator[Sample]:
             yield Sample(
                 "bab_invalidation_feed_lag_seconds",
                 "gauge",
-                "Seconds since the feed last proved alive (connect or keep-alive round trip, "
-                "every 10 s): above ~15 s, changes may not be reaching this worker's cache",
+                "Seconds since the feed last proved alive (connect, heartbeat echo, or with the "
+                "heartbeat off a keep-alive every 10 s); per-notice lag is "
+                f"{NOTICE_LAG_METRIC}",
                 max(0.0, sources.clock() - listener.last_alive),
                 combine="livemax",
             )
@@ -170,8 +173,11 @@ class StateCollector(Collector):
 
     def __init__(self, sources: MetricSources) -> None:
         self.sources = sources
+        self.notice_lag = observe_notice_lag(sources.listener)
 
     def collect(self) -> Iterator[Metric]:
+        if self.notice_lag is not None:
+            yield from self.notice_lag.collect()
         families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
         for sample in samples(self.sources):
             family = families.get(sample.name)
@@ -189,6 +195,7 @@ class Publisher:
 
     def __init__(self, sources: MetricSources) -> None:
         self.sources = sources
+        self.notice_lag = observe_notice_lag(sources.listener)  # to the files by itself
         self._metrics: dict[str, Counter | Gauge] = {}
         self._published: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
 
@@ -221,3 +228,21 @@ class Publisher:
                 )
             self._metrics[sample.name] = metric
         return metric
+
+
+def observe_notice_lag(listener: InvalidationListener | None) -> Histogram | None:
+    """The feed's per-notice lag, observed by the listener itself on each heartbeat echo (one
+    value per event: a histogram, not a sample read at scrape time). Registered nowhere: in
+    multiprocess mode prometheus-client keeps it in the shared files (summed at scrape like the
+    HTTP histogram); in one process :class:`StateCollector` yields it."""
+    if listener is None:
+        return None
+    histogram = Histogram(
+        NOTICE_LAG_METRIC,
+        "Seconds from a heartbeat's COMMIT to its NOTIFY reaching this worker's listener: the "
+        "path (trigger, channel, delivery) every change notice takes",
+        buckets=LATENCY_BUCKETS,  # about a millisecond, up to the heartbeat's timeout
+        registry=None,
+    )
+    listener.lag_observer = histogram.observe
+    return histogram
