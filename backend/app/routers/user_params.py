@@ -1,13 +1,17 @@
-"""Query parameters of ``GET /api/v1/users`` (Better-Auth's list-users names, and ours), and the
-``userId`` path parameter of the ``/api/v1/users/{userId}`` routes."""
+"""What the two ``/api/v1/users`` routers (``users``, ``user_sessions``) share: the router's
+prefix, tags and error responses, permission dependencies, the ``userId`` path parameter, and the
+query parameters of ``GET /api/v1/users`` (Better-Auth's list-users names, and ours)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
+from app.routers.deps import require_permission
+from app.routers.responses import problem_responses
 from app.schemas.base import InputText
+from app.services.access.requirements import Requirement
 from app.services.users.query import (
     FilterOperator,
     SearchField,
@@ -16,6 +20,20 @@ from app.services.users.query import (
     SortField,
     UserListQuery,
 )
+
+
+def users_router() -> APIRouter:
+    return APIRouter(
+        prefix="/users",
+        tags=["users"],
+        responses=problem_responses(401, 403, 422, 429, 503),
+    )
+
+
+def holding(requirement: Requirement) -> Any:
+    """``Annotated[UserSnapshot, holding(need.X)]``: the caller, who must hold ``need.X``."""
+    return Depends(require_permission(requirement.permissions))
+
 
 # Path parameters keep Better-Auth's camelCase names in the URL template (and the contract).
 UserIdPath = Annotated[
