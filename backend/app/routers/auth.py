@@ -46,15 +46,7 @@ async def me(principal: CurrentPrincipal) -> Response:
     responses=problem_responses(401, 403, 503),
 )
 async def session_info(principal: CurrentPrincipal) -> SessionInfo:
-    return SessionInfo(
-        user_id=principal.user.id,
-        roles=principal.roles,
-        token_type=principal.token_type,
-        issued_at=principal.issued_at,
-        expires_at=principal.expires_at,
-        session_id=principal.session_id,
-        impersonated_by=principal.impersonated_by,
-    )
+    return SessionInfo.model_validate(principal, from_attributes=True)
 
 
 @router.get(

@@ -3,6 +3,7 @@ organization plugin's rules. Thin: parse, call, return."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -47,16 +48,9 @@ CanDeleteMembers = Annotated[
 
 
 def _organization(membership: Membership) -> OrganizationRead:
-    organization = membership.organization
+    # The organization's own fields, and the caller's membership of it.
     return OrganizationRead(
-        id=organization.id,
-        name=organization.name,
-        slug=organization.slug,
-        logo=organization.logo,
-        created_at=organization.created_at,
-        metadata=organization.metadata,
-        role=membership.member.role,
-        member_id=membership.member.id,
+        **asdict(membership.organization), role=membership.role, member_id=membership.member.id
     )
 
 
