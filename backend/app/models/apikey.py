@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base, created_at_column, generate_id, utc_now
 from app.models.types import IntBoolean, UtcDateTime
 
 DEFAULT_CONFIG_ID = "default"
@@ -56,9 +56,7 @@ class ApiKey(Base):
     remaining: Mapped[int | None] = mapped_column(Integer)
     last_request: Mapped[datetime | None] = mapped_column("lastRequest", UtcDateTime)
     expires_at: Mapped[datetime | None] = mapped_column("expiresAt", UtcDateTime)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UtcDateTime, nullable=False, default=utc_now
-    )
+    created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         "updatedAt", UtcDateTime, nullable=False, default=utc_now, onupdate=utc_now
     )

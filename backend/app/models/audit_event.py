@@ -12,8 +12,7 @@ from sqlalchemy import JSON, Index, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, generate_id, utc_now
-from app.models.types import UtcDateTime
+from app.models.base import Base, created_at_column, generate_id
 
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 
@@ -28,9 +27,7 @@ class AuditEvent(Base):
     )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UtcDateTime, nullable=False, default=utc_now
-    )
+    created_at: Mapped[datetime] = created_at_column()
     actor_id: Mapped[str] = mapped_column("actorId", Text, nullable=False)
     action: Mapped[str] = mapped_column(Text, nullable=False)
     target_id: Mapped[str | None] = mapped_column("targetId", Text)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base, created_at_column, generate_id
 from app.models.types import UtcDateTime
 
 
@@ -18,9 +18,7 @@ class Jwks(Base):
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
     public_key: Mapped[str] = mapped_column("publicKey", Text, nullable=False)
     private_key: Mapped[str] = mapped_column("privateKey", Text, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UtcDateTime, nullable=False, default=utc_now
-    )
+    created_at: Mapped[datetime] = created_at_column()
     expires_at: Mapped[datetime | None] = mapped_column("expiresAt", UtcDateTime)
     alg: Mapped[str | None] = mapped_column(Text)
     crv: Mapped[str | None] = mapped_column(Text)

@@ -13,10 +13,10 @@ import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Text
+from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base, cascade_fk, generate_id, user_id_fk, utc_now
 from app.models.types import UtcDateTime
 
 
@@ -32,12 +32,8 @@ class TeamMember(Base):
     __tablename__ = "teamMember"
 
     id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
-    team_id: Mapped[str] = mapped_column(
-        "teamId", Text, ForeignKey("team.id", ondelete="CASCADE"), nullable=False, index=True
-    )
-    user_id: Mapped[str] = mapped_column(
-        "userId", Text, ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    team_id: Mapped[str] = cascade_fk("teamId", "team.id")
+    user_id: Mapped[str] = user_id_fk()
     membership_key: Mapped[str | None] = mapped_column("membershipKey", Text, unique=True)
     created_at: Mapped[datetime | None] = mapped_column("createdAt", UtcDateTime, default=utc_now)
 

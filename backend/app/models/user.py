@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Index, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, TimestampMixin, generate_id
+from app.models.base import Base, TimestampMixin, generate_id, owned_rows
 from app.models.types import IntBoolean, UtcDateTime
 
 if TYPE_CHECKING:
@@ -55,12 +55,8 @@ class User(TimestampMixin, Base):
     ban_reason: Mapped[str | None] = mapped_column("banReason", Text)
     ban_expires: Mapped[datetime | None] = mapped_column("banExpires", UtcDateTime)
 
-    sessions: Mapped[list[AuthSession]] = relationship(
-        back_populates="user", lazy="raise", passive_deletes=True
-    )
-    accounts: Mapped[list[Account]] = relationship(
-        back_populates="user", lazy="raise", passive_deletes=True
-    )
+    sessions: Mapped[list[AuthSession]] = owned_rows("user")
+    accounts: Mapped[list[Account]] = owned_rows("user")
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r})"
