@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, TimestampMixin, generate_id, user_id_fk
+from app.models.base import Base
+from app.models.columns import TimestampMixin, id_column, user_id_fk
 from app.models.types import UtcDateTime
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 class Account(TimestampMixin, Base):
     __tablename__ = "account"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     account_id: Mapped[str] = mapped_column("accountId", Text, nullable=False)
     provider_id: Mapped[str] = mapped_column("providerId", Text, nullable=False)
     user_id: Mapped[str] = user_id_fk()

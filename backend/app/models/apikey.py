@@ -18,7 +18,8 @@ from datetime import datetime
 from sqlalchemy import Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, created_at_column, generate_id, utc_now
+from app.models.base import Base, utc_now
+from app.models.columns import created_at_column, id_column
 from app.models.types import IntBoolean, UtcDateTime
 
 DEFAULT_CONFIG_ID = "default"
@@ -30,7 +31,7 @@ DEFAULT_RATE_LIMIT_MAX = 10
 class ApiKey(Base):
     __tablename__ = "apikey"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     config_id: Mapped[str] = mapped_column(
         "configId", Text, nullable=False, index=True, default=DEFAULT_CONFIG_ID
     )

@@ -12,7 +12,8 @@ from sqlalchemy import JSON, Index, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, created_at_column, generate_id
+from app.models.base import Base
+from app.models.columns import created_at_column, id_column
 
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 
@@ -26,7 +27,7 @@ class AuditEvent(Base):
         Index("audit_event_action_idx", "action"),
     )
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     created_at: Mapped[datetime] = created_at_column()
     actor_id: Mapped[str] = mapped_column("actorId", Text, nullable=False)
     action: Mapped[str] = mapped_column(Text, nullable=False)

@@ -9,13 +9,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import (
-    Base,
-    created_at_column,
-    generate_id,
-    organization_id_fk,
-    user_id_fk,
-)
+from app.models.base import Base
+from app.models.columns import created_at_column, id_column, organization_id_fk, user_id_fk
 from app.models.types import UtcDateTime
 
 if TYPE_CHECKING:
@@ -25,7 +20,7 @@ if TYPE_CHECKING:
 class Invitation(Base):
     __tablename__ = "invitation"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     organization_id: Mapped[str] = organization_id_fk()
     email: Mapped[str] = mapped_column(Text, nullable=False, index=True)
     role: Mapped[str | None] = mapped_column(Text)

@@ -12,13 +12,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import (
-    Base,
-    created_at_column,
-    generate_id,
-    organization_id_fk,
-    user_id_fk,
-)
+from app.models.base import Base
+from app.models.columns import created_at_column, id_column, organization_id_fk, user_id_fk
 
 if TYPE_CHECKING:
     from app.models.organization import Organization
@@ -30,7 +25,7 @@ DEFAULT_MEMBER_ROLE = "member"
 class Member(Base):
     __tablename__ = "member"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     organization_id: Mapped[str] = organization_id_fk()
     user_id: Mapped[str] = user_id_fk()
     role: Mapped[str] = mapped_column(Text, nullable=False, default=DEFAULT_MEMBER_ROLE)

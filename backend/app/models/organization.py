@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, created_at_column, generate_id, owned_rows
+from app.models.base import Base
+from app.models.columns import created_at_column, id_column, owned_rows
 
 if TYPE_CHECKING:
     from app.models.invitation import Invitation
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 class Organization(Base):
     __tablename__ = "organization"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     name: Mapped[str] = mapped_column(Text, nullable=False)
     slug: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
     logo: Mapped[str | None] = mapped_column(Text)

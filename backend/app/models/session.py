@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, TimestampMixin, generate_id, user_id_fk
+from app.models.base import Base
+from app.models.columns import TimestampMixin, id_column, user_id_fk
 from app.models.types import UtcDateTime
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 class AuthSession(TimestampMixin, Base):
     __tablename__ = "session"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     expires_at: Mapped[datetime] = mapped_column("expiresAt", UtcDateTime, nullable=False)
     token: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
     ip_address: Mapped[str | None] = mapped_column("ipAddress", Text)

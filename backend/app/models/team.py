@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, created_at_column, generate_id, organization_id_fk, utc_now
+from app.models.base import Base, utc_now
+from app.models.columns import created_at_column, id_column, organization_id_fk
 from app.models.types import UtcDateTime
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 class Team(Base):
     __tablename__ = "team"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     name: Mapped[str] = mapped_column(Text, nullable=False)
     member_count: Mapped[int] = mapped_column("memberCount", Integer, nullable=False, default=0)
     organization_id: Mapped[str] = organization_id_fk()

@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, cascade_fk, generate_id, user_id_fk, utc_now
+from app.models.base import Base, utc_now
+from app.models.columns import cascade_fk, id_column, user_id_fk
 from app.models.types import UtcDateTime
 
 
@@ -31,7 +32,7 @@ def team_membership_key(team_id: str, user_id: str) -> str:
 class TeamMember(Base):
     __tablename__ = "teamMember"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     team_id: Mapped[str] = cascade_fk("teamId", "team.id")
     user_id: Mapped[str] = user_id_fk()
     membership_key: Mapped[str | None] = mapped_column("membershipKey", Text, unique=True)

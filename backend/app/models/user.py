@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Index, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, TimestampMixin, generate_id, owned_rows
+from app.models.base import Base
+from app.models.columns import TimestampMixin, id_column, owned_rows
 from app.models.types import IntBoolean, UtcDateTime
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class User(TimestampMixin, Base):
         ),
     )
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     name: Mapped[str] = mapped_column(Text, nullable=False)
     email: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
     email_verified: Mapped[bool] = mapped_column(
