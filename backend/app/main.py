@@ -15,12 +15,8 @@ from app.routers import audit, auth, health, organizations, user_sessions, users
 from app.routers import metrics as metrics_router
 from app.routers.docs import install_docs
 from app.services.access import AccessControlError
-from app.state import (
-    build_access_control,
-    build_app_state,
-    build_org_access,
-    start_state_metrics,
-)
+from app.state import build_access_control, build_app_state, build_org_access
+from app.state_metrics import start_state_metrics
 from app.utils.cors import ProblemCORSMiddleware
 from app.utils.exceptions import install_exception_handlers
 from app.utils.logging import configure_logging, get_logger
