@@ -18,7 +18,7 @@ from typing import TypeVar
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import JwksSource, Settings, url_origin
+from app.config import JwksSource, Settings
 from app.database import resolve_database_target
 from app.services.access import AccessControl, AccessControlError, load_access_control
 from app.services.apikeys.service import ApiKeyService
@@ -43,6 +43,7 @@ from app.services.platform.rate_limit import RateLimiter, storage_for
 from app.services.users.credentials import CredentialService
 from app.services.users.service import UserService
 from app.utils.origins import OriginPolicy
+from app.utils.urls import url_origin
 
 C = TypeVar("C", bound=FeedCache)
 
