@@ -11,10 +11,12 @@ from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.utils.urls import direct_endpoint_url, url_origin
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BACKEND_DIR.parent
@@ -40,35 +42,7 @@ class JwksSource(StrEnum):
     DATABASE = "database"
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def url_origin(url: str) -> str:
-    """``new URL(url).origin``, as Better-Auth derives ``iss``/``aud``: lower-case scheme and
-    host, no credentials, no default port, no path."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = parts.port
-    keep_port = port is not None and port != _DEFAULT_PORTS.get(scheme)
-    return f"{scheme}://{host}" + (f":{port}" if keep_port else "")
-
-
-def direct_endpoint_url(database_url: str) -> str:
-    """Neon's pooled host ``ep-x-123-pooler.region...`` is ``ep-x-123.region...`` without the
-    pooler (PgBouncer in transaction mode cannot hold a LISTEN)."""
-    parts = urlsplit(database_url)
-    host = parts.hostname or ""
-    first, dot, rest = host.partition(".")
-    if not first.endswith("-pooler"):
-        return database_url
-    direct_host = first.removesuffix("-pooler") + dot + rest
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    # Only the host part changes (a user name may well look like the host).
-    netloc = userinfo + at + hostport.replace(host, direct_host, 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+# --- value types: each field's check is in its type, declared once ---------------------------
 
 
 def _split_csv(value: object) -> object:
@@ -77,7 +51,63 @@ def _split_csv(value: object) -> object:
     return value
 
 
-CsvList = Annotated[list[str], NoDecode]
+def _http_url(value: str) -> str:
+    if value and urlsplit(value).scheme not in {"http", "https"}:
+        raise ValueError("must be an http(s) URL")
+    if value and not urlsplit(value).netloc:
+        raise ValueError("must include a host")
+    return value.rstrip("/")
+
+
+def _database_url(value: str) -> str:
+    value = value.strip()
+    if not value:
+        return value
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if not (scheme.startswith("postgres") or scheme.startswith("sqlite")):
+        raise ValueError("must be a postgres:// , postgresql:// or sqlite:// URL")
+    return value
+
+
+def _algorithms(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("must list at least one algorithm")
+    unknown = [alg for alg in value if alg not in SUPPORTED_ALGORITHMS]
+    if unknown:
+        raise ValueError(
+            f"unsupported algorithm(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(sorted(SUPPORTED_ALGORITHMS))}"
+        )
+    return value
+
+
+def _networks(value: list[str]) -> list[str]:
+    for item in value:
+        try:
+            ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network") from None
+    return value
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _roles(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("must list at least one role")
+    return value
+
+
+# A comma-separated environment value (``a, b``), read as a list.
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+HttpUrlText = Annotated[str, AfterValidator(_http_url)]  # no trailing "/"
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+Algorithms = Annotated[CsvList, AfterValidator(_algorithms)]
+Networks = Annotated[CsvList, AfterValidator(_networks)]
+Roles = Annotated[CsvList, AfterValidator(_roles)]
+CacheSize = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
 class Settings(BaseSettings):
@@ -102,23 +132,23 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     # --- database ---
-    database_url: str = ""
+    database_url: DatabaseUrl = ""
     database_statement_cache: bool = True
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     database_echo: bool = False
     # LISTEN needs a session-mode connection: empty = DATABASE_URL without Neon's "-pooler".
-    database_listen_url: str = ""
+    database_listen_url: DatabaseUrl = ""
 
     # --- Better-Auth / tokens ---
-    better_auth_url: str = "http://localhost:3000"
+    better_auth_url: HttpUrlText = "http://localhost:3000"
     better_auth_secret: str = ""
-    jwks_url: str = ""
+    jwks_url: HttpUrlText = ""
     jwks_source: JwksSource = JwksSource.HTTP
     jwt_issuer: str = ""
     jwt_audience: str = ""
-    jwt_algorithms: CsvList = Field(default_factory=lambda: list(BETTER_AUTH_ALGORITHMS))
+    jwt_algorithms: Algorithms = Field(default_factory=lambda: list(BETTER_AUTH_ALGORITHMS))
     jwt_leeway_seconds: int = Field(default=5, ge=0, le=60)
     jwt_max_token_bytes: int = Field(default=8192, ge=512, le=65536)
     # Longest accepted exp - iat; Better-Auth's JWTs live 15 minutes.
@@ -143,21 +173,21 @@ class Settings(BaseSettings):
     # --- authorisation ---
     # Better-Auth's admin-plugin ``adminRoles``: who counts as an admin (last-admin guard,
     # the audit log, impersonation of admins). What each role may do: ACCESS_CONTROL_FILE.
-    admin_roles: CsvList = Field(default_factory=lambda: ["admin"])
+    admin_roles: Roles = Field(default_factory=lambda: ["admin"])
     # Deprecated: extra role names set-role accepts, granting nothing. Name roles in
     # ACCESS_CONTROL_FILE instead (its roles, and admin and user, are always accepted).
-    known_roles: CsvList = Field(default_factory=lambda: ["user", "admin"])
+    known_roles: Roles = Field(default_factory=lambda: ["user", "admin"])
     # JSON {"statements", "roles", "organization"}, shared with the auth server; read and
     # checked at start (app.services.access.load_access_control). Empty: Better-Auth's defaults.
-    access_control_file: Path | None = None
+    access_control_file: Annotated[Path | None, BeforeValidator(_blank_is_none)] = None
     # Better-Auth's ``adminUserIds``: these user ids pass every permission check.
     admin_user_ids: CsvList = Field(default_factory=list)
 
     # --- caches (authentication hot path) ---
     token_cache_enabled: bool = True
-    token_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    token_cache_size: CacheSize = 10_000
     identity_cache_enabled: bool = True
-    identity_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    identity_cache_size: CacheSize = 10_000
     # Entry lifetime when no invalidation feed is available (SQLite, listener down).
     identity_cache_fallback_ttl_seconds: float = Field(default=2.0, ge=0, le=300)
     # PostgreSQL: how often the feed proves that notices still arrive (0 = never: LISTEN is
@@ -172,7 +202,7 @@ class Settings(BaseSettings):
     api_key_min_length: int = Field(default=64, ge=1, le=1024)
     api_key_max_length: int = Field(default=256, ge=1, le=4096)
     # Static fields of keys that exist (never counters); uses the identity cache's feed and TTL.
-    api_key_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    api_key_cache_size: CacheSize = 10_000
 
     # --- rate limiting ---
     rate_limit_enabled: bool = True
@@ -186,81 +216,12 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     # /metrics answers a bearer METRICS_TOKEN, or a client address in METRICS_ALLOWED_IPS.
     metrics_token: str = ""
-    metrics_allowed_ips: CsvList = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    metrics_allowed_ips: Networks = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
     # prometheus-client's multiprocess mode (several workers); the library reads it too.
     prometheus_multiproc_dir: str = ""
     # OpenTelemetry tracing (OTLP over HTTP/protobuf) is on when this is set.
     otel_exporter_otlp_endpoint: str = ""
     otel_service_name: str = "fastapi-better-auth-backend"
-
-    @field_validator(
-        "cors_origins",
-        "trusted_origins",
-        "jwt_algorithms",
-        "admin_roles",
-        "known_roles",
-        "metrics_allowed_ips",
-        "admin_user_ids",
-        mode="before",
-    )
-    @classmethod
-    def _csv(cls, value: object) -> object:
-        return _split_csv(value)
-
-    @field_validator("better_auth_url", "jwks_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in {"http", "https"}:
-            raise ValueError("must be an http(s) URL")
-        if value and not urlsplit(value).netloc:
-            raise ValueError("must include a host")
-        return value.rstrip("/")
-
-    @field_validator("jwt_algorithms")
-    @classmethod
-    def _algorithms(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("must list at least one algorithm")
-        unknown = [alg for alg in value if alg not in SUPPORTED_ALGORITHMS]
-        if unknown:
-            raise ValueError(
-                f"unsupported algorithm(s) {', '.join(unknown)}; "
-                f"choose from {', '.join(sorted(SUPPORTED_ALGORITHMS))}"
-            )
-        return value
-
-    @field_validator("database_url", "database_listen_url")
-    @classmethod
-    def _database_url(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            return value
-        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
-        if not (scheme.startswith("postgres") or scheme.startswith("sqlite")):
-            raise ValueError("must be a postgres:// , postgresql:// or sqlite:// URL")
-        return value
-
-    @field_validator("metrics_allowed_ips")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"{item!r} is not an IP address or network") from None
-        return value
-
-    @field_validator("access_control_file", mode="before")
-    @classmethod
-    def _optional_path(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("admin_roles", "known_roles")
-    @classmethod
-    def _roles(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("must list at least one role")
-        return value
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

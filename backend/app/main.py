@@ -18,12 +18,8 @@ from app.routers.deps import AUTHENTICATORS
 from app.routers.docs import install_docs
 from app.routers.security_docs import document_security
 from app.services.access import AccessControlError
-from app.state import (
-    build_access_control,
-    build_app_state,
-    build_org_access,
-    start_state_metrics,
-)
+from app.state import build_access_control, build_app_state, build_org_access
+from app.state_metrics import start_state_metrics
 from app.utils.cors import ProblemCORSMiddleware
 from app.utils.exceptions import install_exception_handlers
 from app.utils.logging import configure_logging, get_logger

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import JwksSource, Settings, url_origin
+from app.config import JwksSource, Settings
 from app.database import resolve_database_target
 from app.services.access import AccessControl, AccessControlError, load_access_control
 from app.services.apikeys.service import ApiKeyService
@@ -26,7 +27,7 @@ from app.services.audit.service import AuditService
 from app.services.auth.failures import FailedAuthLimiter, UnknownTokenCache
 from app.services.auth.identity import DbSessionFactory, IdentityService
 from app.services.auth.identity_cache import IdentityCache
-from app.services.auth.invalidation import InvalidationListener
+from app.services.auth.invalidation import InvalidationListener, NoticeSubscriber
 from app.services.auth.keys.cache import JwksCache
 from app.services.auth.keys.database import DatabaseKeySource
 from app.services.auth.keys.sources import HttpKeySource, KeySource
@@ -36,18 +37,15 @@ from app.services.organizations.access import OrgAccessControl, parse_org_access
 from app.services.organizations.cache import OrganizationCache
 from app.services.organizations.memberships import MembershipResolver
 from app.services.organizations.service import OrganizationService
+from app.services.platform.feed_cache import FeedCache
 from app.services.platform.health import HealthService
-from app.services.platform.metrics import (
-    PUBLISH_INTERVAL_SECONDS,
-    MetricSources,
-    Publisher,
-    StateCollector,
-)
 from app.services.platform.rate_limit import RateLimiter, storage_for
 from app.services.users.credentials import CredentialService
 from app.services.users.service import UserService
-from app.utils.metrics import Metrics
 from app.utils.origins import OriginPolicy
+from app.utils.urls import url_origin
+
+C = TypeVar("C", bound=FeedCache)
 
 
 @dataclass
@@ -189,6 +187,60 @@ def build_org_access(settings: Settings, access: AccessControl) -> OrgAccessCont
         raise AccessControlError(f"{settings.access_control_file}: {error}") from None
 
 
+def build_verifier(settings: Settings, key_cache: JwksCache) -> Verifier:
+    verifier = TokenVerifier.from_settings(settings, key_cache)
+    if not settings.token_cache_enabled:
+        return verifier
+    return CachedTokenVerifier(
+        verifier,
+        max_entries=settings.token_cache_size,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        clock=time.time,
+    )
+
+
+def build_rate_limiter(settings: Settings) -> RateLimiter:
+    return RateLimiter(
+        storage_for(settings.redis_url),
+        per_ip=settings.rate_limit_per_ip,
+        per_user=settings.rate_limit_per_user,
+        auth_failures_per_ip=settings.rate_limit_auth_failures_per_ip,
+        enabled=settings.rate_limit_enabled,
+    )
+
+
+def build_listener(
+    settings: Settings,
+    engine: AsyncEngine,
+    identity_cache: IdentityCache,
+    subscribers: Sequence[NoticeSubscriber],
+) -> InvalidationListener | None:
+    """The invalidation feed (PostgreSQL only; SQLite has no LISTEN, and caches fall back to
+    their TTL)."""
+    if not settings.identity_cache_enabled or engine.dialect.name != "postgresql":
+        return None
+    return InvalidationListener(
+        resolve_database_target(settings.database_listen_url),
+        identity_cache,
+        subscribers=subscribers,
+        # Heartbeats are written the way Better-Auth writes (DATABASE_URL, poolers and all).
+        beat_target=resolve_database_target(
+            settings.database_url, statement_cache=settings.database_statement_cache
+        ),
+        heartbeat_seconds=settings.identity_feed_heartbeat_seconds,
+        heartbeat_timeout_seconds=settings.identity_feed_heartbeat_timeout_seconds,
+    )
+
+
+def feed_cache(cache_type: type[C], settings: Settings, max_entries: int) -> C:
+    """The caches the invalidation feed keeps fresh share one switch and one fallback TTL."""
+    return cache_type(
+        max_entries=max_entries,
+        fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
+        enabled=settings.identity_cache_enabled,
+    )
+
+
 def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
     """Wire the services around an engine (the lifespan's, or a test's)."""
     access = build_access_control(settings)  # first: a bad file leaves nothing to dispose
@@ -199,112 +251,25 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
     key_cache = JwksCache.from_settings(
         build_key_source(settings, http_client, sessionmaker), settings
     )
-    verifier: Verifier = TokenVerifier.from_settings(settings, key_cache)
-    if settings.token_cache_enabled:
-        verifier = CachedTokenVerifier(
-            verifier,
-            max_entries=settings.token_cache_size,
-            leeway_seconds=settings.jwt_leeway_seconds,
-            clock=time.time,
-        )
-    identity_cache = IdentityCache(
-        max_entries=settings.identity_cache_size,
-        fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
-        enabled=settings.identity_cache_enabled,
-    )
-    rate_limiter = RateLimiter(
-        storage_for(settings.redis_url),
-        per_ip=settings.rate_limit_per_ip,
-        per_user=settings.rate_limit_per_user,
-        auth_failures_per_ip=settings.rate_limit_auth_failures_per_ip,
-        enabled=settings.rate_limit_enabled,
-    )
-    # API keys' static fields: same switch, TTL and feed as the identity cache.
-    api_key_cache = ApiKeyCache(
-        max_entries=settings.api_key_cache_size,
-        fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
-        enabled=settings.identity_cache_enabled,
-    )
-    # Memberships are cached like identities, with the same settings and the same feed.
-    org_cache = OrganizationCache(
-        max_entries=settings.identity_cache_size,
-        fallback_ttl=settings.identity_cache_fallback_ttl_seconds,
-        enabled=settings.identity_cache_enabled,
-    )
-    listener = None
-    if settings.identity_cache_enabled and engine.dialect.name == "postgresql":
-        listener = InvalidationListener(
-            resolve_database_target(settings.database_listen_url),
-            identity_cache,
-            subscribers=[api_key_cache, org_cache],
-            # Heartbeats are written the way Better-Auth writes (DATABASE_URL, poolers and all).
-            beat_target=resolve_database_target(
-                settings.database_url, statement_cache=settings.database_statement_cache
-            ),
-            heartbeat_seconds=settings.identity_feed_heartbeat_seconds,
-            heartbeat_timeout_seconds=settings.identity_feed_heartbeat_timeout_seconds,
-        )
+    identity_cache = feed_cache(IdentityCache, settings, settings.identity_cache_size)
+    # API keys' static fields, and memberships (as many as identities).
+    api_key_cache = feed_cache(ApiKeyCache, settings, settings.api_key_cache_size)
+    org_cache = feed_cache(OrganizationCache, settings, settings.identity_cache_size)
+    rate_limiter = build_rate_limiter(settings)
     return AppState(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
         http_client=http_client,
         key_cache=key_cache,
-        verifier=verifier,
+        verifier=build_verifier(settings, key_cache),
         identity_cache=identity_cache,
         origin_policy=build_origin_policy(settings),
         api_key_cache=api_key_cache,
         access=access,
         org_access=org_access,
         org_cache=org_cache,
-        listener=listener,
+        listener=build_listener(settings, engine, identity_cache, [api_key_cache, org_cache]),
         rate_limiter=rate_limiter,
         auth_failures=FailedAuthLimiter(rate_limiter),
     )
-
-
-def metric_sources(state: AppState) -> MetricSources:
-    verifier = state.verifier
-    return MetricSources(
-        identity_cache=state.identity_cache,
-        key_cache=state.key_cache,
-        rate_limiter=state.rate_limiter,
-        token_cache=verifier if isinstance(verifier, CachedTokenVerifier) else None,
-        listener=state.listener,
-        pool=state.engine.pool,
-    )
-
-
-def start_state_metrics(metrics: Metrics, state: AppState) -> Callable[[], Awaitable[None]]:
-    """Expose the services' counters on ``metrics``; returns the function that stops it.
-
-    Single process: a collector reads them at scrape time. Multiprocess mode: a task copies
-    them into the shared files every few seconds, and the scraped worker just before answering.
-    """
-    sources = metric_sources(state)
-    if not metrics.multiprocess:
-        collector = StateCollector(sources)
-        metrics.register(collector)
-
-        async def unregister() -> None:
-            metrics.unregister(collector)
-
-        return unregister
-
-    publisher = Publisher(sources)
-    metrics.before_scrape(publisher.publish)
-
-    async def publish_forever() -> None:
-        while True:
-            publisher.publish()
-            await asyncio.sleep(PUBLISH_INTERVAL_SECONDS)
-
-    task = asyncio.create_task(publish_forever(), name="metrics-publisher")
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        metrics.process_exited()
-
-    return stop

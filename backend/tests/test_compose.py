@@ -28,9 +28,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.config import Settings, url_origin
+from app.config import Settings
 from app.database import create_engine
 from app.main import create_app
+from app.utils.urls import url_origin
 from tests.conftest import make_settings
 from tests.support.database import (
     BACKEND_DIR,

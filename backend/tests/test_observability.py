@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.config import Settings
 from app.main import create_app
 from app.models import AuthSession, User
-from app.state import start_state_metrics
+from app.state_metrics import start_state_metrics
 from tests.conftest import AppFactory, make_settings
 from tests.support.factories import create_session, create_user
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Text
+from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, TimestampMixin, generate_id
+from app.models.base import Base
+from app.models.columns import TimestampMixin, id_column, user_id_fk
 from app.models.types import UtcDateTime
 
 if TYPE_CHECKING:
@@ -18,12 +19,10 @@ if TYPE_CHECKING:
 class Account(TimestampMixin, Base):
     __tablename__ = "account"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     account_id: Mapped[str] = mapped_column("accountId", Text, nullable=False)
     provider_id: Mapped[str] = mapped_column("providerId", Text, nullable=False)
-    user_id: Mapped[str] = mapped_column(
-        "userId", Text, ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    user_id: Mapped[str] = user_id_fk()
     access_token: Mapped[str | None] = mapped_column("accessToken", Text)
     refresh_token: Mapped[str | None] = mapped_column("refreshToken", Text)
     id_token: Mapped[str | None] = mapped_column("idToken", Text)

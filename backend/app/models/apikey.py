@@ -18,7 +18,8 @@ from datetime import datetime
 from sqlalchemy import Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base, utc_now
+from app.models.columns import created_at_column, id_column
 from app.models.types import IntBoolean, UtcDateTime
 
 DEFAULT_CONFIG_ID = "default"
@@ -30,7 +31,7 @@ DEFAULT_RATE_LIMIT_MAX = 10
 class ApiKey(Base):
     __tablename__ = "apikey"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     config_id: Mapped[str] = mapped_column(
         "configId", Text, nullable=False, index=True, default=DEFAULT_CONFIG_ID
     )
@@ -56,9 +57,7 @@ class ApiKey(Base):
     remaining: Mapped[int | None] = mapped_column(Integer)
     last_request: Mapped[datetime | None] = mapped_column("lastRequest", UtcDateTime)
     expires_at: Mapped[datetime | None] = mapped_column("expiresAt", UtcDateTime)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UtcDateTime, nullable=False, default=utc_now
-    )
+    created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         "updatedAt", UtcDateTime, nullable=False, default=utc_now, onupdate=utc_now
     )

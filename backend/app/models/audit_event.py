@@ -12,8 +12,8 @@ from sqlalchemy import JSON, Index, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, generate_id, utc_now
-from app.models.types import UtcDateTime
+from app.models.base import Base
+from app.models.columns import created_at_column, id_column
 
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 
@@ -27,10 +27,8 @@ class AuditEvent(Base):
         Index("audit_event_action_idx", "action"),
     )
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UtcDateTime, nullable=False, default=utc_now
-    )
+    id: Mapped[str] = id_column()
+    created_at: Mapped[datetime] = created_at_column()
     actor_id: Mapped[str] = mapped_column("actorId", Text, nullable=False)
     action: Mapped[str] = mapped_column(Text, nullable=False)
     target_id: Mapped[str | None] = mapped_column("targetId", Text)

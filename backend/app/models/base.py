@@ -10,12 +10,9 @@ from __future__ import annotations
 import secrets
 import string
 from datetime import UTC, datetime
-from typing import ClassVar
 
-from sqlalchemy import MetaData, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
-
-from app.models.types import UtcDateTime
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
     "pk": "%(table_name)s_pkey",
@@ -41,33 +38,3 @@ def utc_now() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class TimestampMixin:
-    """``createdAt`` and ``updatedAt`` as Better-Auth declares them on its core tables.
-
-    ``createdAt`` always has a database default. ``updatedAt`` has one only where Better-Auth's
-    DDL gives it one (``user``, ``verification``): a class says so with
-    ``updated_at_server_default = True``, so that the schema stays identical to Better-Auth's.
-    """
-
-    updated_at_server_default: ClassVar[bool] = False
-
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt",
-        UtcDateTime,
-        nullable=False,
-        default=utc_now,
-        server_default=text("CURRENT_TIMESTAMP"),
-    )
-
-    @declared_attr
-    def updated_at(cls) -> Mapped[datetime]:  # noqa: N805 - declared_attr receives the class
-        return mapped_column(
-            "updatedAt",
-            UtcDateTime,
-            nullable=False,
-            default=utc_now,
-            onupdate=utc_now,
-            server_default=text("CURRENT_TIMESTAMP") if cls.updated_at_server_default else None,
-        )

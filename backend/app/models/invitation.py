@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Text, text
+from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base
+from app.models.columns import created_at_column, id_column, organization_id_fk, user_id_fk
 from app.models.types import UtcDateTime
 
 if TYPE_CHECKING:
@@ -19,30 +20,16 @@ if TYPE_CHECKING:
 class Invitation(Base):
     __tablename__ = "invitation"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
-    organization_id: Mapped[str] = mapped_column(
-        "organizationId",
-        Text,
-        ForeignKey("organization.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    )
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = organization_id_fk()
     email: Mapped[str] = mapped_column(Text, nullable=False, index=True)
     role: Mapped[str | None] = mapped_column(Text)
     team_id: Mapped[str | None] = mapped_column("teamId", Text)
     status: Mapped[str] = mapped_column(Text, nullable=False, default="pending")
     expires_at: Mapped[datetime] = mapped_column("expiresAt", UtcDateTime, nullable=False)
     # The one CURRENT_TIMESTAMP default of the plugin's tables (on PostgreSQL only).
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt",
-        UtcDateTime,
-        nullable=False,
-        default=utc_now,
-        server_default=text("CURRENT_TIMESTAMP"),
-    )
-    inviter_id: Mapped[str] = mapped_column(
-        "inviterId", Text, ForeignKey("user.id", ondelete="CASCADE"), nullable=False
-    )
+    created_at: Mapped[datetime] = created_at_column(server_default=True)
+    inviter_id: Mapped[str] = user_id_fk("inviterId", index=False)
 
     organization: Mapped[Organization] = relationship(back_populates="invitations", lazy="raise")
 

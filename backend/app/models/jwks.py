@@ -8,19 +8,19 @@ from datetime import datetime
 from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base
+from app.models.columns import created_at_column, id_column
 from app.models.types import UtcDateTime
 
 
 class Jwks(Base):
     __tablename__ = "jwks"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     public_key: Mapped[str] = mapped_column("publicKey", Text, nullable=False)
-    private_key: Mapped[str] = mapped_column("privateKey", Text, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UtcDateTime, nullable=False, default=utc_now
-    )
+    # Deferred: a loaded row never carries the (encrypted) private key; only Better-Auth uses it.
+    private_key: Mapped[str] = mapped_column("privateKey", Text, nullable=False, deferred=True)
+    created_at: Mapped[datetime] = created_at_column()
     expires_at: Mapped[datetime | None] = mapped_column("expiresAt", UtcDateTime)
     alg: Mapped[str | None] = mapped_column(Text)
     crv: Mapped[str | None] = mapped_column(Text)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Text
+from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, generate_id, utc_now
-from app.models.types import UtcDateTime
+from app.models.base import Base
+from app.models.columns import created_at_column, id_column, organization_id_fk, user_id_fk
 
 if TYPE_CHECKING:
     from app.models.organization import Organization
@@ -25,21 +25,11 @@ DEFAULT_MEMBER_ROLE = "member"
 class Member(Base):
     __tablename__ = "member"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
-    organization_id: Mapped[str] = mapped_column(
-        "organizationId",
-        Text,
-        ForeignKey("organization.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    )
-    user_id: Mapped[str] = mapped_column(
-        "userId", Text, ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = organization_id_fk()
+    user_id: Mapped[str] = user_id_fk()
     role: Mapped[str] = mapped_column(Text, nullable=False, default=DEFAULT_MEMBER_ROLE)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UtcDateTime, nullable=False, default=utc_now
-    )
+    created_at: Mapped[datetime] = created_at_column()
 
     organization: Mapped[Organization] = relationship(back_populates="members", lazy="raise")
     user: Mapped[User] = relationship(lazy="raise")

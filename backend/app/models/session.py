@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Text
+from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, TimestampMixin, generate_id
+from app.models.base import Base
+from app.models.columns import TimestampMixin, id_column, user_id_fk
 from app.models.types import UtcDateTime
 
 if TYPE_CHECKING:
@@ -18,14 +19,12 @@ if TYPE_CHECKING:
 class AuthSession(TimestampMixin, Base):
     __tablename__ = "session"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     expires_at: Mapped[datetime] = mapped_column("expiresAt", UtcDateTime, nullable=False)
     token: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
     ip_address: Mapped[str | None] = mapped_column("ipAddress", Text)
     user_agent: Mapped[str | None] = mapped_column("userAgent", Text)
-    user_id: Mapped[str] = mapped_column(
-        "userId", Text, ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    user_id: Mapped[str] = user_id_fk()
     impersonated_by: Mapped[str | None] = mapped_column("impersonatedBy", Text)
     # Organization plugin (teams enabled): what the session's user last chose as active. No
     # foreign keys in Better-Auth's DDL: they may name an organization or team since deleted.

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, Text
+from sqlalchemy import Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base, utc_now
+from app.models.columns import created_at_column, id_column, organization_id_fk
 from app.models.types import UtcDateTime
 
 if TYPE_CHECKING:
@@ -19,19 +20,11 @@ if TYPE_CHECKING:
 class Team(Base):
     __tablename__ = "team"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     name: Mapped[str] = mapped_column(Text, nullable=False)
     member_count: Mapped[int] = mapped_column("memberCount", Integer, nullable=False, default=0)
-    organization_id: Mapped[str] = mapped_column(
-        "organizationId",
-        Text,
-        ForeignKey("organization.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    )
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UtcDateTime, nullable=False, default=utc_now
-    )
+    organization_id: Mapped[str] = organization_id_fk()
+    created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime | None] = mapped_column("updatedAt", UtcDateTime, onupdate=utc_now)
 
     organization: Mapped[Organization] = relationship(back_populates="teams", lazy="raise")

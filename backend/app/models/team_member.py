@@ -13,10 +13,11 @@ import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Text
+from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, generate_id, utc_now
+from app.models.base import Base, utc_now
+from app.models.columns import cascade_fk, id_column, user_id_fk
 from app.models.types import UtcDateTime
 
 
@@ -31,13 +32,9 @@ def team_membership_key(team_id: str, user_id: str) -> str:
 class TeamMember(Base):
     __tablename__ = "teamMember"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
-    team_id: Mapped[str] = mapped_column(
-        "teamId", Text, ForeignKey("team.id", ondelete="CASCADE"), nullable=False, index=True
-    )
-    user_id: Mapped[str] = mapped_column(
-        "userId", Text, ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    id: Mapped[str] = id_column()
+    team_id: Mapped[str] = cascade_fk("teamId", "team.id")
+    user_id: Mapped[str] = user_id_fk()
     membership_key: Mapped[str | None] = mapped_column("membershipKey", Text, unique=True)
     created_at: Mapped[datetime | None] = mapped_column("createdAt", UtcDateTime, default=utc_now)
 

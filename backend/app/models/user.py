@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Index, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, TimestampMixin, generate_id
+from app.models.base import Base
+from app.models.columns import TimestampMixin, id_column, owned_rows
 from app.models.types import IntBoolean, UtcDateTime
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class User(TimestampMixin, Base):
         ),
     )
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     name: Mapped[str] = mapped_column(Text, nullable=False)
     email: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
     email_verified: Mapped[bool] = mapped_column(
@@ -55,12 +56,8 @@ class User(TimestampMixin, Base):
     ban_reason: Mapped[str | None] = mapped_column("banReason", Text)
     ban_expires: Mapped[datetime | None] = mapped_column("banExpires", UtcDateTime)
 
-    sessions: Mapped[list[AuthSession]] = relationship(
-        back_populates="user", lazy="raise", passive_deletes=True
-    )
-    accounts: Mapped[list[Account]] = relationship(
-        back_populates="user", lazy="raise", passive_deletes=True
-    )
+    sessions: Mapped[list[AuthSession]] = owned_rows("user")
+    accounts: Mapped[list[Account]] = owned_rows("user")
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r})"

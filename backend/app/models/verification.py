@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, TimestampMixin, generate_id
+from app.models.base import Base
+from app.models.columns import TimestampMixin, id_column
 from app.models.types import UtcDateTime
 
 
@@ -15,7 +16,7 @@ class Verification(TimestampMixin, Base):
     updated_at_server_default = True
     __tablename__ = "verification"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, default=generate_id)
+    id: Mapped[str] = id_column()
     identifier: Mapped[str] = mapped_column(Text, nullable=False, index=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
     expires_at: Mapped[datetime] = mapped_column("expiresAt", UtcDateTime, nullable=False)

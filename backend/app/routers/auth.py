@@ -16,6 +16,7 @@ from app.routers.responses import problem_responses
 from app.schemas.access import EffectivePermissions
 from app.schemas.auth import IntrospectionRequest, IntrospectionResponse, SessionInfo
 from app.schemas.user import UserRead
+from app.services.auth.identity import Principal
 from app.services.auth.introspection import introspect
 
 router = APIRouter(
@@ -46,15 +47,7 @@ async def me(principal: CurrentPrincipal) -> Response:
     responses=problem_responses(401, 403, 503),
 )
 async def session_info(principal: CurrentPrincipal) -> SessionInfo:
-    return SessionInfo(
-        user_id=principal.user.id,
-        roles=principal.roles,
-        token_type=principal.token_type,
-        issued_at=principal.issued_at,
-        expires_at=principal.expires_at,
-        session_id=principal.session_id,
-        impersonated_by=principal.impersonated_by,
-    )
+    return SessionInfo.model_validate(principal, from_attributes=True)
 
 
 @router.get(
@@ -95,4 +88,25 @@ async def permissions(
 )
 async def verify(body: IntrospectionRequest, identity: IdentityDep) -> IntrospectionResponse:
     answer = await introspect(identity, body.token)
-    return IntrospectionResponse.model_validate(answer, from_attributes=True)
+    if answer.principal is None:
+        return IntrospectionResponse(active=False, code=answer.code)
+    return _active(answer.principal)
+
+
+def _active(principal: Principal) -> IntrospectionResponse:
+    """RFC 7662's view of the caller: times as Unix seconds, ``iss``/``aud`` as the JWT has them."""
+    claims = principal.claims or {}
+    aud, iss = claims.get("aud"), claims.get("iss")
+    return IntrospectionResponse.model_validate(
+        {
+            "active": True,
+            "sub": principal.user_id,
+            "token_type": principal.token_type,
+            "exp": int(principal.expires_at.timestamp()),
+            "iat": int(principal.issued_at.timestamp()) if principal.issued_at else None,
+            "iss": iss if isinstance(iss, str) else None,
+            "aud": aud if isinstance(aud, str | list) else None,
+            "roles": principal.roles,
+            "session_id": principal.session_id,
+        }
+    )

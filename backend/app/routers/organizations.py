@@ -3,9 +3,10 @@ organization plugin's rules. Thin: parse, call, return."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query
 
 from app.routers.deps import AuditContextDep, CurrentPrincipal, CurrentUser
 from app.routers.org_deps import (
@@ -15,7 +16,7 @@ from app.routers.org_deps import (
     caller_session_id,
     require_org_permission,
 )
-from app.routers.responses import problem_responses
+from app.routers.responses import no_content, problem_responses
 from app.schemas.base import InputText
 from app.schemas.organization import (
     MemberPage,
@@ -47,16 +48,9 @@ CanDeleteMembers = Annotated[
 
 
 def _organization(membership: Membership) -> OrganizationRead:
-    organization = membership.organization
+    # The organization's own fields, and the caller's membership of it.
     return OrganizationRead(
-        id=organization.id,
-        name=organization.name,
-        slug=organization.slug,
-        logo=organization.logo,
-        created_at=organization.created_at,
-        metadata=organization.metadata,
-        role=membership.member.role,
-        member_id=membership.member.id,
+        **asdict(membership.organization), role=membership.role, member_id=membership.member.id
     )
 
 
@@ -134,9 +128,7 @@ async def update_member_role(
 @router.delete(
     "/{organizationId}/members/{memberId}",
     summary="Remove a member (needs member: delete)",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    responses=problem_responses(404, 409),
+    **no_content(404, 409),
 )
 async def remove_member(
     organization_id: OrganizationId,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Response
+
 from app.schemas.common import Problem
 
 _DESCRIPTIONS = {
@@ -30,4 +32,13 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             },
         }
         for status in statuses
+    }
+
+
+def no_content(*statuses: int) -> dict[str, Any]:
+    """Route options for a 204 answer with no body, which may fail with ``statuses``."""
+    return {
+        "status_code": 204,
+        "response_class": Response,
+        "responses": problem_responses(*statuses),
     }

@@ -1,13 +1,18 @@
-"""Query parameters of ``GET /api/v1/users`` (Better-Auth's list-users names, and ours), and the
-``userId`` path parameter of the ``/api/v1/users/{userId}`` routes."""
+"""What the two ``/api/v1/users`` routers (``users``, ``user_sessions``) share: the router's
+prefix, tags and error responses, permission dependencies, the ``userId`` path parameter, and the
+query parameters of ``GET /api/v1/users`` (Better-Auth's list-users names, and ours)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
+from app.routers.deps import require_permission
+from app.routers.responses import problem_responses
 from app.schemas.base import InputText
+from app.services.access.requirements import Requirement
 from app.services.users.query import (
     FilterOperator,
     SearchField,
@@ -17,43 +22,53 @@ from app.services.users.query import (
     UserListQuery,
 )
 
+
+def users_router() -> APIRouter:
+    return APIRouter(
+        prefix="/users",
+        tags=["users"],
+        responses=problem_responses(401, 403, 422, 429, 503),
+    )
+
+
+def holding(requirement: Requirement) -> Any:
+    """``Annotated[UserSnapshot, holding(need.X)]``: the caller, who must hold ``need.X``."""
+    return Depends(require_permission(requirement.permissions))
+
+
 # Path parameters keep Better-Auth's camelCase names in the URL template (and the contract).
 UserIdPath = Annotated[
     InputText, Path(min_length=1, max_length=255, examples=["7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs"])
 ]
 
 
-async def list_query(
-    search: Annotated[
-        InputText | None, Query(max_length=256, description="Case-insensitive")
-    ] = None,
+@dataclass
+class ListParams:
+    """The query parameters of ``GET /api/v1/users``, as FastAPI reads them (``Depends()``)."""
+
+    search: Annotated[InputText | None, Query(max_length=256, description="Case-insensitive")] = (
+        None
+    )
     search_value: Annotated[
         InputText | None,
         Query(alias="searchValue", max_length=256, description="Alias of `search`"),
-    ] = None,
-    search_field: Annotated[SearchField, Query(alias="searchField")] = "email",
-    search_operator: Annotated[SearchOperator, Query(alias="searchOperator")] = "contains",
-    role: Annotated[InputText | None, Query(max_length=128, description="Holds this role")] = None,
-    banned: bool | None = None,
-    sort_by: Annotated[SortField, Query(alias="sortBy")] = "createdAt",
-    sort_direction: Annotated[SortDirection, Query(alias="sortDirection")] = "asc",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    filter_field: Annotated[InputText | None, Query(alias="filterField", max_length=64)] = None,
-    filter_value: Annotated[InputText | None, Query(alias="filterValue", max_length=256)] = None,
-    filter_operator: Annotated[FilterOperator, Query(alias="filterOperator")] = "eq",
-) -> UserListQuery:
-    return UserListQuery(
-        search=search if search is not None else search_value,
-        search_field=search_field,
-        search_operator=search_operator,
-        role=role,
-        banned=banned,
-        sort_by=sort_by,
-        sort_direction=sort_direction,
-        limit=limit,
-        offset=offset,
-        filter_field=filter_field,
-        filter_value=filter_value,
-        filter_operator=filter_operator,
-    )
+    ] = None
+    search_field: Annotated[SearchField, Query(alias="searchField")] = "email"
+    search_operator: Annotated[SearchOperator, Query(alias="searchOperator")] = "contains"
+    role: Annotated[InputText | None, Query(max_length=128, description="Holds this role")] = None
+    banned: bool | None = None
+    sort_by: Annotated[SortField, Query(alias="sortBy")] = "createdAt"
+    sort_direction: Annotated[SortDirection, Query(alias="sortDirection")] = "asc"
+    limit: Annotated[int, Query(ge=1, le=100)] = 20
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0
+    filter_field: Annotated[InputText | None, Query(alias="filterField", max_length=64)] = None
+    filter_value: Annotated[InputText | None, Query(alias="filterValue", max_length=256)] = None
+    filter_operator: Annotated[FilterOperator, Query(alias="filterOperator")] = "eq"
+
+
+async def list_query(params: Annotated[ListParams, Depends()]) -> UserListQuery:
+    fields = asdict(params)
+    search_value = fields.pop("search_value")
+    if fields["search"] is None:  # ``searchValue`` is Better-Auth's other name for it
+        fields["search"] = search_value
+    return UserListQuery(**fields)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import Depends, Path
 
 from app.routers.deps import (
     AccessControlDep,
@@ -18,24 +18,19 @@ from app.routers.deps import (
     CredentialsDep,
     CurrentPrincipal,
     UsersDep,
-    require_permission,
     require_self_or,
 )
-from app.routers.responses import problem_responses
-from app.routers.user_params import UserIdPath
+from app.routers.responses import no_content, problem_responses
+from app.routers.user_params import UserIdPath, holding, users_router
 from app.schemas.access import PasswordSet
 from app.schemas.base import InputText
 from app.schemas.user import SessionList, SessionRead
 from app.services.access import requirements as need
 from app.services.auth.snapshots import UserSnapshot
 
-router = APIRouter(
-    prefix="/users",
-    tags=["users"],
-    responses=problem_responses(401, 403, 422, 429, 503),
-)
+router = users_router()
 
-CanSetPassword = Annotated[UserSnapshot, Depends(require_permission(need.SET_PASSWORD.permissions))]
+CanSetPassword = Annotated[UserSnapshot, holding(need.SET_PASSWORD)]
 SessionIdPath = Annotated[InputText, Path(min_length=1, max_length=255)]
 
 
@@ -63,40 +58,36 @@ async def list_sessions(
     )
 
 
+async def _may_revoke(
+    userId: UserIdPath, caller: CurrentPrincipal, access: AccessControlDep
+) -> None:
+    require_self_or(access, caller, userId, need.REVOKE_SESSIONS)
+
+
+# Both revoke routes: the user themself or session:revoke; 204; 404 for an unknown user/session.
+_REVOKE = {**no_content(404), "dependencies": [Depends(_may_revoke)]}
+
+
 @router.delete(
     "/{userId}/sessions/{sessionId}",
     summary="Revoke one session (session:revoke, or the user themself)",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    responses=problem_responses(404),
+    **_REVOKE,
 )
 async def revoke_session(
     userId: UserIdPath,
     sessionId: SessionIdPath,
-    caller: CurrentPrincipal,
-    access: AccessControlDep,
     users: UsersDep,
     audit: AuditContextDep,
 ) -> None:
-    require_self_or(access, caller, userId, need.REVOKE_SESSIONS)
     await users.revoke_session(audit, userId, sessionId)
 
 
 @router.delete(
     "/{userId}/sessions",
     summary="Revoke all of a user's sessions (session:revoke, or the user themself)",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    responses=problem_responses(404),
+    **_REVOKE,
 )
-async def revoke_sessions(
-    userId: UserIdPath,
-    caller: CurrentPrincipal,
-    access: AccessControlDep,
-    users: UsersDep,
-    audit: AuditContextDep,
-) -> None:
-    require_self_or(access, caller, userId, need.REVOKE_SESSIONS)
+async def revoke_sessions(userId: UserIdPath, users: UsersDep, audit: AuditContextDep) -> None:
     await users.revoke_sessions(audit, userId)
 
 
@@ -105,9 +96,7 @@ async def revoke_sessions(
     summary="Set a user's password (user:set-password)",
     description="Better-Auth's set-user-password: 8 to 128 characters; updates the credential "
     "account or creates it. Sessions are kept. The password is never returned or logged.",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    responses=problem_responses(400, 404),
+    **no_content(400, 404),
 )
 async def set_password(
     userId: UserIdPath,

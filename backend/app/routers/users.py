@@ -8,9 +8,11 @@ always read their own record. Thin: parse, check, call. A user's sessions and pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import Depends, Response, status
+from fastapi.types import DecoratedCallable
 
 from app.routers.deps import (
     AccessControlDep,
@@ -20,12 +22,11 @@ from app.routers.deps import (
     CurrentUser,
     UsersDep,
     ensure_caller,
-    require_permission,
     require_self_or,
 )
 from app.routers.render import render_user, render_user_page
-from app.routers.responses import problem_responses
-from app.routers.user_params import UserIdPath, list_query
+from app.routers.responses import no_content, problem_responses
+from app.routers.user_params import UserIdPath, holding, list_query, users_router
 from app.schemas.access import PermissionCheck, PermissionResult, UserCreate
 from app.schemas.user import (
     AdminUserUpdate,
@@ -41,23 +42,28 @@ from app.services.auth.snapshots import UserSnapshot
 from app.services.users.query import UserListQuery
 from app.utils.errors import BadRequest
 
-router = APIRouter(
-    prefix="/users",
-    tags=["users"],
-    responses=problem_responses(401, 403, 422, 429, 503),
-)
+router = users_router()
 
 
-def _holding(requirement: need.Requirement) -> object:
-    return Depends(require_permission(requirement.permissions))
+def _user_route(
+    method: str, path: str, summary: str, *statuses: int
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A ``/{userId}`` route that answers the user's record (and may fail with ``statuses``)."""
+    return router.api_route(
+        path,
+        methods=[method],
+        summary=summary,
+        response_model=UserRead,
+        responses=problem_responses(*statuses),
+    )
 
 
-CanList = Annotated[UserSnapshot, _holding(need.LIST_USERS)]
-CanCreate = Annotated[UserSnapshot, _holding(need.CREATE_USER)]
-CanUpdate = Annotated[UserSnapshot, _holding(need.UPDATE_USER)]
-CanSetRole = Annotated[UserSnapshot, _holding(need.SET_ROLE)]
-CanBan = Annotated[UserSnapshot, _holding(need.BAN_USER)]
-CanDelete = Annotated[UserSnapshot, _holding(need.DELETE_USER)]
+CanList = Annotated[UserSnapshot, holding(need.LIST_USERS)]
+CanCreate = Annotated[UserSnapshot, holding(need.CREATE_USER)]
+CanUpdate = Annotated[UserSnapshot, holding(need.UPDATE_USER)]
+CanSetRole = Annotated[UserSnapshot, holding(need.SET_ROLE)]
+CanBan = Annotated[UserSnapshot, holding(need.BAN_USER)]
+CanDelete = Annotated[UserSnapshot, holding(need.DELETE_USER)]
 BAN_FIELDS = frozenset({"banned", "ban_reason", "ban_expires"})
 
 
@@ -132,12 +138,7 @@ async def update_me(body: ProfileUpdate, user: CurrentUser, users: UsersDep) -> 
     return UserRead.model_validate(updated)
 
 
-@router.get(
-    "/{userId}",
-    summary="One user (user:get, or the user themself)",
-    response_model=UserRead,
-    responses=problem_responses(404),
-)
+@_user_route("GET", "/{userId}", "One user (user:get, or the user themself)", 404)
 async def read_user(
     userId: UserIdPath, caller: CurrentPrincipal, access: AccessControlDep, users: UsersDep
 ) -> UserRead:
@@ -145,11 +146,13 @@ async def read_user(
     return UserRead.model_validate(await users.get_user(userId))
 
 
-@router.patch(
+@_user_route(
+    "PATCH",
     "/{userId}",
-    summary="Update a user (user:update, and per field as Better-Auth's update-user)",
-    response_model=UserRead,
-    responses=problem_responses(400, 404, 409),
+    "Update a user (user:update, and per field as Better-Auth's update-user)",
+    400,
+    404,
+    409,
 )
 async def update_user(
     userId: UserIdPath,
@@ -169,12 +172,7 @@ async def update_user(
     return UserRead.model_validate(updated)
 
 
-@router.put(
-    "/{userId}/role",
-    summary="Set a user's role(s) (user:set-role)",
-    response_model=UserRead,
-    responses=problem_responses(404, 409),
-)
+@_user_route("PUT", "/{userId}/role", "Set a user's role(s) (user:set-role)", 404, 409)
 async def set_role(
     userId: UserIdPath,
     body: RoleUpdate,
@@ -185,11 +183,8 @@ async def set_role(
     return UserRead.model_validate(await users.set_role(audit, userId, body.role))
 
 
-@router.post(
-    "/{userId}/ban",
-    summary="Ban a user and revoke all their sessions (user:ban)",
-    response_model=UserRead,
-    responses=problem_responses(404, 409),
+@_user_route(
+    "POST", "/{userId}/ban", "Ban a user and revoke all their sessions (user:ban)", 404, 409
 )
 async def ban_user(
     userId: UserIdPath, body: BanRequest, _actor: CanBan, users: UsersDep, audit: AuditContextDep
@@ -198,12 +193,7 @@ async def ban_user(
     return UserRead.model_validate(banned)
 
 
-@router.post(
-    "/{userId}/unban",
-    summary="Lift a user's ban (user:ban)",
-    response_model=UserRead,
-    responses=problem_responses(404),
-)
+@_user_route("POST", "/{userId}/unban", "Lift a user's ban (user:ban)", 404)
 async def unban_user(
     userId: UserIdPath, _actor: CanBan, users: UsersDep, audit: AuditContextDep
 ) -> UserRead:
@@ -213,9 +203,7 @@ async def unban_user(
 @router.delete(
     "/{userId}",
     summary="Remove a user with their sessions and accounts (user:delete)",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    responses=problem_responses(404, 409),
+    **no_content(404, 409),
 )
 async def remove_user(
     userId: UserIdPath, _actor: CanDelete, users: UsersDep, audit: AuditContextDep

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
-from app.schemas.base import EMAIL_PATTERN, CamelModel, InputText, IsoDateTime
+from app.schemas.base import CamelModel, EmailAddress, InputText, IsoDateTime, examples
 
 ActionName = Annotated[InputText, Field(min_length=1, max_length=128)]
 PermissionMap = Annotated[
@@ -18,11 +18,8 @@ PermissionMap = Annotated[
 class PermissionCheck(CamelModel):
     """``{"permissions": {resource: [action]}}``, as Better-Auth's ``/admin/has-permission``."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"permissions": {"user": ["ban"]}}, {"permissions": {"project": ["read"]}}]
-        },
+    model_config = examples(
+        {"permissions": {"user": ["ban"]}}, {"permissions": {"project": ["read"]}}, extra="forbid"
     )
 
     permissions: PermissionMap
@@ -31,7 +28,7 @@ class PermissionCheck(CamelModel):
 class PermissionResult(CamelModel):
     """``{"success": bool, "error": null}``: the shape Better-Auth answers."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"success": True, "error": None}]})
+    model_config = examples({"success": True, "error": None})
 
     success: bool
     error: None = None
@@ -40,17 +37,13 @@ class PermissionResult(CamelModel):
 class EffectivePermissions(CamelModel):
     """Every action the caller may take, per resource (``[]`` when none)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "permissions": {
-                        "user": ["list", "ban", "get"],
-                        "session": ["list", "revoke"],
-                    },
-                    "roles": ["moderator"],
-                }
-            ]
+    model_config = examples(
+        {
+            "permissions": {
+                "user": ["list", "ban", "get"],
+                "session": ["list", "revoke"],
+            },
+            "roles": ["moderator"],
         }
     )
 
@@ -74,35 +67,23 @@ class UserCreateData(CamelModel):
 class UserCreate(CamelModel):
     """Better-Auth's ``/admin/create-user`` body."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "email": "grace@example.com",
-                    "password": "a-long-passphrase",
-                    "name": "Grace Hopper",
-                    "role": "moderator",
-                },
-                {"email": "sso-only@example.com", "name": "No Password", "data": {"image": None}},
-            ]
+    model_config = examples(
+        {
+            "email": "grace@example.com",
+            "password": "a-long-passphrase",
+            "name": "Grace Hopper",
+            "role": "moderator",
         },
+        {"email": "sso-only@example.com", "name": "No Password", "data": {"image": None}},
+        extra="forbid",
     )
 
-    email: Annotated[InputText, Field(min_length=3, max_length=320)]
+    email: EmailAddress
     # Optional: without one the user gets no credential account (social or magic-link only).
     password: Annotated[InputText, Field(max_length=4096)] | None = None
     name: Annotated[InputText, Field(max_length=255)]
     role: InputText | list[InputText] | None = None
     data: UserCreateData | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        lowered = value.lower()
-        if not EMAIL_PATTERN.match(lowered):
-            raise ValueError("not a valid e-mail address")
-        return lowered
 
     def fields(self) -> dict[str, Any]:
         """The ``data`` fields that were sent (absent ones are not set)."""
@@ -112,8 +93,6 @@ class UserCreate(CamelModel):
 class PasswordSet(CamelModel):
     """Better-Auth's ``/admin/set-user-password`` body, without the user id (in the path)."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"newPassword": "a-long-passphrase"}]}
-    )
+    model_config = examples({"newPassword": "a-long-passphrase"}, extra="forbid")
 
     new_password: Annotated[InputText, Field(min_length=1, max_length=4096)]

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from app.schemas.base import CamelModel, IsoDateTime
+from app.schemas.base import CamelModel, IsoDateTime, examples
 
 
 class SessionInfo(CamelModel):
     """How the caller is authenticated."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "userId": "7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs",
-                    "roles": ["user"],
-                    "tokenType": "jwt",
-                    "issuedAt": "2026-11-26T17:46:11.000Z",
-                    "expiresAt": "2026-11-26T18:01:11.000Z",
-                    "sessionId": None,
-                    "impersonatedBy": None,
-                }
-            ]
+    model_config = examples(
+        {
+            "userId": "7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs",
+            "roles": ["user"],
+            "tokenType": "jwt",
+            "issuedAt": "2026-11-26T17:46:11.000Z",
+            "expiresAt": "2026-11-26T18:01:11.000Z",
+            "sessionId": None,
+            "impersonatedBy": None,
         }
     )
 
@@ -46,22 +42,18 @@ class IntrospectionRequest(CamelModel):
 class IntrospectionResponse(CamelModel):
     """RFC 7662-style answer: ``active`` plus claims, or ``active: false`` and a reason code."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "active": True,
-                    "sub": "7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs",
-                    "tokenType": "jwt",
-                    "exp": 1795716457,
-                    "iat": 1795715557,
-                    "iss": "http://localhost:3000",
-                    "aud": "http://localhost:3000",
-                    "roles": ["user"],
-                },
-                {"active": False, "code": "TOKEN_EXPIRED"},
-            ]
-        }
+    model_config = examples(
+        {
+            "active": True,
+            "sub": "7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs",
+            "tokenType": "jwt",
+            "exp": 1795716457,
+            "iat": 1795715557,
+            "iss": "http://localhost:3000",
+            "aud": "http://localhost:3000",
+            "roles": ["user"],
+        },
+        {"active": False, "code": "TOKEN_EXPIRED"},
     )
 
     active: bool

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Unpack
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 from app.utils.timefmt import format_iso_utc
@@ -34,6 +34,22 @@ EMAIL_PATTERN = re.compile(
     r"^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@"
     r"(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$"
 )
+
+
+def _email(value: str) -> str:
+    lowered = value.lower()
+    if not EMAIL_PATTERN.match(lowered):
+        raise ValueError("not a valid e-mail address")
+    return lowered
+
+
+# An e-mail address a client sends, as Better-Auth checks it; lower-cased.
+EmailAddress = Annotated[InputText, Field(min_length=3, max_length=320), AfterValidator(_email)]
+
+
+def examples(*documents: dict[str, Any], **config: Unpack[ConfigDict]) -> ConfigDict:
+    """A model's ``model_config`` with the examples the OpenAPI document shows for it."""
+    return ConfigDict(json_schema_extra={"examples": list(documents)}, **config)
 
 
 class CamelModel(BaseModel):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from app.schemas.base import examples
 
 
 class FieldError(BaseModel):
@@ -18,22 +20,18 @@ class FieldError(BaseModel):
 class Problem(BaseModel):
     """Every error this API returns, as ``application/problem+json``."""
 
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "examples": [
-                {
-                    "type": "about:blank",
-                    "title": "Unauthorized",
-                    "status": 401,
-                    "detail": "token has expired",
-                    "message": "token has expired",
-                    "instance": "/api/v1/auth/me",
-                    "code": "TOKEN_EXPIRED",
-                    "requestId": "4f1c2a7e9b0d4c3e8a1f2b3c4d5e6f70",
-                }
-            ]
+    model_config = examples(
+        {
+            "type": "about:blank",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "token has expired",
+            "message": "token has expired",
+            "instance": "/api/v1/auth/me",
+            "code": "TOKEN_EXPIRED",
+            "requestId": "4f1c2a7e9b0d4c3e8a1f2b3c4d5e6f70",
         },
+        extra="allow",
     )
 
     type: str = "about:blank"

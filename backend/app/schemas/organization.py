@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from app.schemas.base import CamelModel, InputText, IsoDateTime
+from app.schemas.base import CamelModel, InputText, IsoDateTime, examples
 
 ORGANIZATION_EXAMPLE: dict[str, Any] = {
     "id": "Qe6Xh0Y1bBKZr0Yd3y4m2T6dFvA9nW8c",
@@ -31,7 +31,7 @@ MEMBER_EXAMPLE: dict[str, Any] = {
 class OrganizationRead(CamelModel):
     """An organization, with the caller's own membership (``role``, ``memberId``)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [ORGANIZATION_EXAMPLE]})
+    model_config = examples(ORGANIZATION_EXAMPLE)
 
     id: str
     name: str
@@ -48,7 +48,7 @@ class OrganizationList(CamelModel):
 
 
 class MemberRead(CamelModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [MEMBER_EXAMPLE]})
+    model_config = examples(MEMBER_EXAMPLE)
 
     id: str
     organization_id: str
@@ -80,10 +80,7 @@ class MemberPage(CamelModel):
 class MemberRoleUpdate(CamelModel):
     """One role or several (stored comma-joined, trimmed: ``"admin,member"``)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"role": "admin"}, {"role": ["admin", "billing"]}]},
-    )
+    model_config = examples({"role": "admin"}, {"role": ["admin", "billing"]}, extra="forbid")
 
     role: (
         Annotated[InputText, Field(max_length=1000)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from app.schemas.base import EMAIL_PATTERN, CamelModel, InputText, IsoDateTime
+from app.schemas.base import CamelModel, EmailAddress, InputText, IsoDateTime, examples
 
 MAX_BAN_SECONDS = 100 * 365 * 86400
 
@@ -29,7 +29,7 @@ USER_EXAMPLE: dict[str, Any] = {
 class UserRead(CamelModel):
     """A user as Better-Auth's API shows it (field names and date format)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [USER_EXAMPLE]})
+    model_config = examples(USER_EXAMPLE)
 
     id: str
     name: str
@@ -56,7 +56,7 @@ class UserPage(CamelModel):
 class ProfileUpdate(CamelModel):
     """What a user may change about themself."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Ada"}]})
+    model_config = examples({"name": "Ada"}, extra="forbid")
 
     # Absent = unchanged. An explicit null is refused for name (NOT NULL) and clears image.
     name: Annotated[InputText, Field(min_length=1, max_length=255)] | SkipJsonSchema[None] = None
@@ -75,18 +75,14 @@ class AdminUserUpdate(ProfileUpdate):
     ``user:update``, ``role`` needs ``user:set-role``, the ban fields ``user:ban``, ``email`` and
     ``emailVerified`` ``user:set-email``. ``banned: true`` revokes the user's sessions."""
 
-    model_config = ConfigDict(
+    model_config = examples(
+        {"name": "Ada", "emailVerified": True},
+        {"email": "ada@example.org"},
+        {"banned": True, "banReason": "Spamming"},
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"name": "Ada", "emailVerified": True},
-                {"email": "ada@example.org"},
-                {"banned": True, "banReason": "Spamming"},
-            ]
-        },
     )
 
-    email: Annotated[InputText, Field(min_length=3, max_length=320)] | SkipJsonSchema[None] = None
+    email: EmailAddress | SkipJsonSchema[None] = None
     email_verified: bool | SkipJsonSchema[None] = None
     role: InputText | list[InputText] | SkipJsonSchema[None] = None
     banned: bool | SkipJsonSchema[None] = None
@@ -100,31 +96,17 @@ class AdminUserUpdate(ProfileUpdate):
             raise ValueError("cannot be null")
         return value
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        lowered = value.lower()
-        if not EMAIL_PATTERN.match(lowered):
-            raise ValueError("not a valid e-mail address")
-        return lowered
-
 
 class RoleUpdate(CamelModel):
     """One role or several; stored comma-joined without spaces (``"admin,user"``)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"role": "admin"}, {"role": ["admin", "user"]}]},
-    )
+    model_config = examples({"role": "admin"}, {"role": ["admin", "user"]}, extra="forbid")
 
     role: InputText | list[InputText] = Field(min_length=1)
 
 
 class BanRequest(CamelModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"banReason": "Spamming", "banExpiresIn": 86400}, {}]},
-    )
+    model_config = examples({"banReason": "Spamming", "banExpiresIn": 86400}, {}, extra="forbid")
 
     ban_reason: Annotated[InputText, Field(max_length=1000)] | None = None
     ban_expires_in: int | None = Field(
@@ -135,21 +117,17 @@ class BanRequest(CamelModel):
 class SessionRead(CamelModel):
     """A session as admins see it: never its token."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "t0jWXveKa21rMukaYy7xwvwLYsEzku9n",
-                    "userId": "7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs",
-                    "createdAt": "2026-11-26T17:46:11.450Z",
-                    "updatedAt": "2026-11-26T17:46:11.450Z",
-                    "expiresAt": "2026-12-03T17:46:11.450Z",
-                    "ipAddress": "203.0.113.7",
-                    "userAgent": "Mozilla/5.0",
-                    "impersonatedBy": None,
-                    "current": True,
-                }
-            ]
+    model_config = examples(
+        {
+            "id": "t0jWXveKa21rMukaYy7xwvwLYsEzku9n",
+            "userId": "7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs",
+            "createdAt": "2026-11-26T17:46:11.450Z",
+            "updatedAt": "2026-11-26T17:46:11.450Z",
+            "expiresAt": "2026-12-03T17:46:11.450Z",
+            "ipAddress": "203.0.113.7",
+            "userAgent": "Mozilla/5.0",
+            "impersonatedBy": None,
+            "current": True,
         }
     )
 

@@ -18,6 +18,23 @@ class AppError(Exception):
     default_code: ClassVar[str] = "INTERNAL_ERROR"
     title: ClassVar[str] = "Internal Server Error"
 
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        title: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # A subclass declares its status, code and title in its class line (see below).
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.default_code = code
+        if title is not None:
+            cls.title = title
+
     def __init__(
         self,
         detail: str | None = None,
@@ -33,18 +50,31 @@ class AppError(Exception):
         super().__init__(f"{self.code}: {self.detail}")
 
 
-class BadRequest(AppError):
-    status = 400
-    default_code = "BAD_REQUEST"
-    title = "Bad Request"
+# The plain errors differ only in status, code and title: one line each.
+class BadRequest(AppError, status=400, code="BAD_REQUEST", title="Bad Request"):
+    pass
 
 
-class Unauthorized(AppError):
+class Forbidden(AppError, status=403, code="FORBIDDEN", title="Forbidden"):
+    pass
+
+
+class NotFound(AppError, status=404, code="NOT_FOUND", title="Not Found"):
+    pass
+
+
+class Conflict(AppError, status=409, code="CONFLICT", title="Conflict"):
+    pass
+
+
+class UnprocessableEntity(
+    AppError, status=422, code="VALIDATION_ERROR", title="Unprocessable Content"
+):
+    pass
+
+
+class Unauthorized(AppError, status=401, code="TOKEN_INVALID", title="Unauthorized"):
     """401 with an RFC 6750 ``WWW-Authenticate`` challenge."""
-
-    status = 401
-    default_code = "TOKEN_INVALID"
-    title = "Unauthorized"
 
     def __init__(
         self,
@@ -64,50 +94,25 @@ class Unauthorized(AppError):
         super().__init__(detail, code=code, headers={"WWW-Authenticate": challenge})
 
 
-class Forbidden(AppError):
-    status = 403
-    default_code = "FORBIDDEN"
-    title = "Forbidden"
+def retry_after_headers(seconds: int | None) -> dict[str, str]:
+    """``Retry-After`` of at least one second, or no header when there is no estimate."""
+    return {} if seconds is None else {"Retry-After": str(max(1, seconds))}
 
 
-class NotFound(AppError):
-    status = 404
-    default_code = "NOT_FOUND"
-    title = "Not Found"
-
-
-class Conflict(AppError):
-    status = 409
-    default_code = "CONFLICT"
-    title = "Conflict"
-
-
-class UnprocessableEntity(AppError):
-    status = 422
-    default_code = "VALIDATION_ERROR"
-    title = "Unprocessable Content"
-
-
-class TooManyRequests(AppError):
-    status = 429
-    default_code = "RATE_LIMITED"
-    title = "Too Many Requests"
-
+class TooManyRequests(AppError, status=429, code="RATE_LIMITED", title="Too Many Requests"):
     def __init__(
         self, detail: str | None = None, *, retry_after: int, code: str | None = None
     ) -> None:
-        super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})
+        super().__init__(detail, code=code, headers=retry_after_headers(retry_after))
 
 
-class ServiceUnavailable(AppError):
-    status = 503
-    default_code = "SERVICE_UNAVAILABLE"
-    title = "Service Unavailable"
-
+class ServiceUnavailable(
+    AppError, status=503, code="SERVICE_UNAVAILABLE", title="Service Unavailable"
+):
     def __init__(
         self, detail: str | None = None, *, code: str | None = None, retry_after: int = 5
     ) -> None:
-        super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})
+        super().__init__(detail, code=code, headers=retry_after_headers(retry_after))
 
 
 def invalid_field(

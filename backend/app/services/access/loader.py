@@ -53,13 +53,17 @@ def check_object(value: object, where: str) -> dict[str, Any]:
     return value
 
 
-def _merge_statements(extra: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    merged = {resource: list(actions) for resource, actions in DEFAULT_STATEMENTS.items()}
-    for resource, actions in extra.items():
-        where = f"statements.{resource}"
-        check_name(resource, "statements", "resource")
+def merge_statements(
+    defaults: Mapping[str, Iterable[str]], extra: object, section: str = "statements"
+) -> dict[str, tuple[str, ...]]:
+    """``defaults`` with the file's ``section`` merged in, resource by resource (the union of
+    actions, in order)."""
+    merged = {resource: list(actions) for resource, actions in defaults.items()}
+    for resource, actions in check_object(extra, section).items():
+        check_name(resource, section, "resource")
         known = merged.setdefault(resource, [])
-        known.extend(action for action in check_actions(actions, where) if action not in known)
+        listed = check_actions(actions, f"{section}.{resource}")
+        known.extend(action for action in listed if action not in known)
     return {resource: tuple(actions) for resource, actions in merged.items()}
 
 
@@ -86,6 +90,30 @@ def build_role(
     return Role(name=name, statements=built)
 
 
+def build_roles(
+    defaults: Mapping[str, Mapping[str, Iterable[str]]],
+    declared: object,
+    statements: Mapping[str, tuple[str, ...]],
+    *,
+    section: str = "roles",
+) -> dict[str, Role]:
+    """The file's roles (``section``), and the default roles it does not redefine."""
+    declared = check_object(declared, section)
+    roles = {
+        name: build_role(name, grants, statements, section=section)
+        for name, grants in defaults.items()
+        if name not in declared
+    }
+    for name, grants in declared.items():
+        check_name(name, section, "role")
+        if "," in name:
+            # Better-Auth splits the stored role on ",": such a role could never be held.
+            raise AccessControlError(f"{section}.{name}: a role name cannot contain ','")
+        where = f"{section}.{name}"
+        roles[name] = build_role(name, check_object(grants, where), statements, section=section)
+    return roles
+
+
 def parse_access_control(
     document: object,
     *,
@@ -99,19 +127,8 @@ def parse_access_control(
         raise AccessControlError(
             f"unknown key(s) {', '.join(unknown_keys)}; expected {', '.join(TOP_LEVEL_KEYS)}"
         )
-    statements = _merge_statements(check_object(data.get("statements", {}), "statements"))
-    declared = check_object(data.get("roles", {}), "roles")
-    roles = {
-        name: build_role(name, grants, statements)
-        for name, grants in DEFAULT_ROLE_STATEMENTS.items()
-        if name not in declared
-    }
-    for name, grants in declared.items():
-        check_name(name, "roles", "role")
-        if "," in name:
-            # Better-Auth splits the stored role on ",": such a role could never be held.
-            raise AccessControlError(f"roles.{name}: a role name cannot contain ','")
-        roles[name] = build_role(name, check_object(grants, f"roles.{name}"), statements)
+    statements = merge_statements(DEFAULT_STATEMENTS, data.get("statements", {}))
+    roles = build_roles(DEFAULT_ROLE_STATEMENTS, data.get("roles", {}), statements)
     organization = data.get("organization")
     if organization is not None:
         organization = check_object(organization, "organization")

@@ -23,69 +23,33 @@ def _requirement(resource: str, action: str, code: str, message: str) -> Require
     return Requirement({resource: (action,)}, code, message)
 
 
-LIST_USERS = _requirement(
-    "user", "list", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS", "You are not allowed to list users"
+def _not_allowed(resource: str, action: str, what: str, *, code: str | None = None) -> Requirement:
+    """Better-Auth's usual pair: ``You are not allowed to <what>`` and its upper-snake code
+    (``YOU_ARE_NOT_ALLOWED_TO_<WHAT>``), unless ``code`` names the code's end otherwise."""
+    suffix = code or what.upper().replace(" ", "_")
+    return _requirement(
+        resource, action, f"YOU_ARE_NOT_ALLOWED_TO_{suffix}", f"You are not allowed to {what}"
+    )
+
+
+LIST_USERS = _not_allowed("user", "list", "list users")
+GET_USER = _not_allowed("user", "get", "get user")
+CREATE_USER = _not_allowed("user", "create", "create users")
+UPDATE_USER = _not_allowed("user", "update", "update users")
+SET_ROLE = _not_allowed("user", "set-role", "change users role")
+BAN_USER = _not_allowed("user", "ban", "ban users")
+SET_EMAIL = _not_allowed("user", "set-email", "update users email", code="SET_USERS_EMAIL")
+SET_PHONE = _not_allowed(
+    "user", "set-phone", "update users phone number", code="SET_USERS_PHONE_NUMBER"
 )
-GET_USER = _requirement(
-    "user", "get", "YOU_ARE_NOT_ALLOWED_TO_GET_USER", "You are not allowed to get user"
-)
-CREATE_USER = _requirement(
-    "user", "create", "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS", "You are not allowed to create users"
-)
-UPDATE_USER = _requirement(
-    "user", "update", "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS", "You are not allowed to update users"
-)
-SET_ROLE = _requirement(
-    "user",
-    "set-role",
-    "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE",
-    "You are not allowed to change users role",
-)
-BAN_USER = _requirement(
-    "user", "ban", "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", "You are not allowed to ban users"
-)
-SET_EMAIL = _requirement(
-    "user",
-    "set-email",
-    "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_EMAIL",
-    "You are not allowed to update users email",
-)
-SET_PHONE = _requirement(
-    "user",
-    "set-phone",
-    "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PHONE_NUMBER",
-    "You are not allowed to update users phone number",
-)
-SET_PASSWORD = _requirement(
-    "user",
-    "set-password",
-    "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD",
-    "You are not allowed to set users password",
-)
-IMPERSONATE = _requirement(
-    "user",
-    "impersonate",
-    "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS",
-    "You are not allowed to impersonate users",
-)
+SET_PASSWORD = _not_allowed("user", "set-password", "set users password")
+IMPERSONATE = _not_allowed("user", "impersonate", "impersonate users")
 IMPERSONATE_ADMINS = _requirement(
     "user", "impersonate-admins", "YOU_CANNOT_IMPERSONATE_ADMINS", "You cannot impersonate admins"
 )
-DELETE_USER = _requirement(
-    "user", "delete", "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS", "You are not allowed to delete users"
-)
-LIST_SESSIONS = _requirement(
-    "session",
-    "list",
-    "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS",
-    "You are not allowed to list users sessions",
-)
-REVOKE_SESSIONS = _requirement(
-    "session",
-    "revoke",
-    "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
-    "You are not allowed to revoke users sessions",
-)
+DELETE_USER = _not_allowed("user", "delete", "delete users")
+LIST_SESSIONS = _not_allowed("session", "list", "list users sessions")
+REVOKE_SESSIONS = _not_allowed("session", "revoke", "revoke users sessions")
 
 # Admin update-user: a field present in the body needs, beyond UPDATE_USER, this permission.
 UPDATE_FIELD_REQUIREMENTS: Mapping[str, Requirement] = {

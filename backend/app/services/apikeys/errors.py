@@ -5,9 +5,7 @@ The detail is the plugin's message; none of them ever carries the key or its has
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from app.utils.errors import AppError, Unauthorized
+from app.utils.errors import AppError, Unauthorized, retry_after_headers
 
 REALM = "api"
 
@@ -32,16 +30,14 @@ def invalid_owner() -> Unauthorized:
     )
 
 
-class ApiKeyTooManyRequests(AppError):
-    """429, as the plugin answers ``USAGE_EXCEEDED`` and ``RATE_LIMITED``."""
+class ApiKeyTooManyRequests(AppError, status=429, code="RATE_LIMITED", title="Too Many Requests"):
+    """429, as the plugin answers ``USAGE_EXCEEDED`` and ``RATE_LIMITED``.
 
-    status: ClassVar[int] = 429
-    default_code: ClassVar[str] = "RATE_LIMITED"
-    title: ClassVar[str] = "Too Many Requests"
+    Unlike ``TooManyRequests`` the plugin may have no estimate, and then sends no ``Retry-After``.
+    """
 
     def __init__(self, detail: str, *, code: str, retry_after: int | None) -> None:
-        headers = {} if retry_after is None else {"Retry-After": str(max(1, retry_after))}
-        super().__init__(detail, code=code, headers=headers)
+        super().__init__(detail, code=code, headers=retry_after_headers(retry_after))
 
 
 def usage_exceeded(retry_after: int | None) -> ApiKeyTooManyRequests:

@@ -40,24 +40,24 @@ class minus_millis(FunctionElement[datetime]):  # noqa: N801 (SQL function style
     name = "minus_millis"
 
 
+def _operands(element: minus_millis, compiler: Any, **kw: Any) -> tuple[str, str]:
+    """The compiled SQL of ``(timestamp, milliseconds)``."""
+    when, millis = list(element.clauses)
+    return compiler.process(when, **kw), compiler.process(millis, **kw)
+
+
 @compiles(minus_millis, "postgresql")
 def _minus_millis_postgresql(element: minus_millis, compiler: Any, **kw: Any) -> str:
-    when, millis = list(element.clauses)
-    return (
-        f"({compiler.process(when, **kw)} - "
-        f"make_interval(secs => {compiler.process(millis, **kw)} / 1000.0))"
-    )
+    when, millis = _operands(element, compiler, **kw)
+    return f"({when} - make_interval(secs => {millis} / 1000.0))"
 
 
 @compiles(minus_millis, "sqlite")
 def _minus_millis_sqlite(element: minus_millis, compiler: Any, **kw: Any) -> str:
     # Better-Auth's SQLite dates are ISO-8601 text with milliseconds and "Z", which compare
     # correctly as text; strftime yields the same shape.
-    when, millis = list(element.clauses)
-    return (
-        f"strftime('%Y-%m-%dT%H:%M:%fZ', {compiler.process(when, **kw)}, "
-        f"'-' || ({compiler.process(millis, **kw)} / 1000.0) || ' seconds')"
-    )
+    when, millis = _operands(element, compiler, **kw)
+    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {when}, '-' || ({millis} / 1000.0) || ' seconds')"
 
 
 def refill_due(now: ColumnElement[datetime]) -> ColumnElement[bool]:

@@ -59,6 +59,10 @@ class Principal:
     api_key_permissions: Mapping[str, Sequence[str]] | None = None
 
     @property
+    def user_id(self) -> str:
+        return self.user.id
+
+    @property
     def roles(self) -> list[str]:
         return parse_roles(self.user.role)
 

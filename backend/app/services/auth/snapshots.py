@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.models.session import AuthSession
-from app.models.user import User
-from app.services.platform.snapshots import snapshot_of
+from app.services.platform.snapshots import RowSnapshot
 
 
 @dataclass(frozen=True, slots=True)
-class UserSnapshot:
+class UserSnapshot(RowSnapshot):
     """A ``user`` row as read at one instant (the API's view of the caller)."""
 
     id: str
@@ -26,13 +24,9 @@ class UserSnapshot:
     ban_reason: str | None
     ban_expires: datetime | None
 
-    @classmethod
-    def of(cls, user: User) -> UserSnapshot:
-        return snapshot_of(cls, user)
-
 
 @dataclass(frozen=True, slots=True)
-class SessionSnapshot:
+class SessionSnapshot(RowSnapshot):
     """What authentication needs of a ``session`` row (never its token)."""
 
     id: str
@@ -40,7 +34,3 @@ class SessionSnapshot:
     created_at: datetime
     expires_at: datetime
     impersonated_by: str | None = None
-
-    @classmethod
-    def of(cls, session: AuthSession) -> SessionSnapshot:
-        return snapshot_of(cls, session)

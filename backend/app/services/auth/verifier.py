@@ -69,6 +69,17 @@ def with_rfc9864_alias(algorithms: Iterable[str]) -> list[str]:
     return allowed
 
 
+def _allowed_algorithms(algorithms: Iterable[str]) -> frozenset[str]:
+    allowed = frozenset(algorithms)
+    refused = allowed - ASYMMETRIC_ALGORITHMS
+    if refused:
+        # Never HS* (the public key would become an HMAC secret) nor "none".
+        raise ValueError(f"algorithms not allowed for verification: {sorted(refused)}")
+    if not allowed:
+        raise ValueError("at least one algorithm must be allowed")
+    return allowed
+
+
 def _invalid(detail: str) -> Unauthorized:
     return Unauthorized(detail, code="TOKEN_INVALID")
 
@@ -92,19 +103,12 @@ class TokenVerifier:
         max_lifetime_seconds: float = 86400,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        allowed = frozenset(algorithms)
-        refused = allowed - ASYMMETRIC_ALGORITHMS
-        if refused:
-            # Never HS* (the public key would become an HMAC secret) nor "none".
-            raise ValueError(f"algorithms not allowed for verification: {sorted(refused)}")
-        if not allowed:
-            raise ValueError("at least one algorithm must be allowed")
         if not issuer or not audience:
             raise ValueError("issuer and audience are required")
         self._keys = key_cache
         self._issuer = issuer
         self._audience = audience
-        self._algorithms = allowed
+        self._algorithms = _allowed_algorithms(algorithms)
         self._leeway = leeway_seconds
         self._max_token_bytes = max_token_bytes
         self._max_lifetime = max_lifetime_seconds

@@ -32,11 +32,10 @@ from typing import Any
 from app.services.access.control import Permissions, Role
 from app.services.access.loader import (
     AccessControlError,
-    build_role,
-    check_actions,
-    check_name,
+    build_roles,
     check_object,
     load_access_control,
+    merge_statements,
 )
 
 CREATOR_ROLE = "owner"
@@ -142,31 +141,15 @@ def parse_org_access(section: Mapping[str, Any] | None) -> OrgAccessControl:
             f"organization: unknown key(s) {', '.join(unknown_keys)}; "
             f"expected {', '.join(SECTION_KEYS)}"
         )
-    merged = {resource: list(actions) for resource, actions in DEFAULT_ORG_STATEMENTS.items()}
-    for resource, listed in check_object(
-        data.get("statements", {}), "organization.statements"
-    ).items():
-        check_name(resource, "organization.statements", "resource")
-        known = merged.setdefault(resource, [])
-        where = f"organization.statements.{resource}"
-        known.extend(action for action in check_actions(listed, where) if action not in known)
-    statements = {resource: tuple(actions) for resource, actions in merged.items()}
-    declared = check_object(data.get("roles", {}), "organization.roles")
-    roles = {
-        name: build_role(name, grants, statements, section="organization.roles")
-        for name, grants in DEFAULT_ORG_ROLE_STATEMENTS.items()
-        if name not in declared
-    }
-    for name, grants in declared.items():
-        check_name(name, "organization.roles", "role")
-        if "," in name:
-            raise AccessControlError(f"organization.roles.{name}: a role name cannot contain ','")
-        roles[name] = build_role(
-            name,
-            check_object(grants, f"organization.roles.{name}"),
-            statements,
-            section="organization.roles",
-        )
+    statements = merge_statements(
+        DEFAULT_ORG_STATEMENTS, data.get("statements", {}), "organization.statements"
+    )
+    roles = build_roles(
+        DEFAULT_ORG_ROLE_STATEMENTS,
+        data.get("roles", {}),
+        statements,
+        section="organization.roles",
+    )
     return OrgAccessControl(statements=statements, roles=roles)
 
 

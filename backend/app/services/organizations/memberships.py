@@ -6,7 +6,7 @@ closes it right after the read, like authentication does.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 
 from app.models.member import Member
 from app.models.organization import Organization
@@ -18,6 +18,16 @@ from app.services.organizations.snapshots import Membership, MemberSnapshot, Org
 
 def _membership(member: Member, organization: Organization) -> Membership:
     return Membership(OrganizationSnapshot.of(organization), MemberSnapshot.of(member))
+
+
+def _memberships(user_id: str, *where: ColumnElement[bool]) -> Select[Member, Organization]:
+    """The user's memberships with their organizations, oldest first."""
+    return (
+        select(Member, Organization)
+        .join(Organization, Member.organization_id == Organization.id)
+        .where(Member.user_id == user_id, *where)
+        .order_by(Member.created_at, Member.id)
+    )
 
 
 class MembershipResolver:
@@ -32,13 +42,7 @@ class MembershipResolver:
         if cached is not None:
             return cached.value
         generation = self.cache.begin_read()
-        statement = (
-            select(Member, Organization)
-            .join(Organization, Member.organization_id == Organization.id)
-            .where(Member.user_id == user_id, Member.organization_id == organization_id)
-            .order_by(Member.created_at, Member.id)
-            .limit(1)
-        )
+        statement = _memberships(user_id, Member.organization_id == organization_id).limit(1)
         async with self._sessions() as db:
             row = (await db.execute(statement)).first()
         found = _membership(*row) if row is not None else None
@@ -51,14 +55,8 @@ class MembershipResolver:
         if cached is not None:
             return cached.value
         generation = self.cache.begin_read()
-        statement = (
-            select(Member, Organization)
-            .join(Organization, Member.organization_id == Organization.id)
-            .where(Member.user_id == user_id)
-            .order_by(Member.created_at, Member.id)
-        )
         async with self._sessions() as db:
-            rows = (await db.execute(statement)).all()
+            rows = (await db.execute(_memberships(user_id))).all()
         found = tuple(_membership(member, organization) for member, organization in rows)
         self.cache.put_memberships(user_id, found, generation)
         return found

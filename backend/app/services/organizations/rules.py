@@ -50,15 +50,22 @@ def not_a_member() -> AppError:
 
 
 @dataclass(frozen=True, slots=True)
-class RoleChange:
-    """What update-member-role needs to decide (all rows of the same organization)."""
+class MemberChange:
+    """What every rule about changing a member needs (rows of the same organization): both
+    members' roles, and how many owners the organization has."""
+
+    actor_role: str
+    target_role: str
+    owner_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChange(MemberChange):
+    """What update-member-role needs beyond that: who is who, and the roles asked for."""
 
     actor_member_id: str
-    actor_role: str
     target_member_id: str
-    target_role: str
     requested: str | list[str]
-    owner_count: int
 
 
 def check_role_change(access: OrgAccessControl, change: RoleChange) -> list[str]:
@@ -85,10 +92,8 @@ def check_role_change(access: OrgAccessControl, change: RoleChange) -> list[str]
 
 
 @dataclass(frozen=True, slots=True)
-class Removal:
-    actor_role: str
-    target_role: str
-    owner_count: int
+class Removal(MemberChange):
+    """What remove-member needs to decide: no more than any change."""
 
 
 def check_removal(access: OrgAccessControl, removal: Removal) -> None:

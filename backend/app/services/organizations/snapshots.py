@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.models.member import Member
 from app.models.organization import Organization
-from app.services.platform.snapshots import snapshot_of
+from app.services.platform.snapshots import RowSnapshot, snapshot_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +24,12 @@ class OrganizationSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class MemberSnapshot:
+class MemberSnapshot(RowSnapshot):
     id: str
     organization_id: str
     user_id: str
     role: str
     created_at: datetime
-
-    @classmethod
-    def of(cls, member: Member) -> MemberSnapshot:
-        return snapshot_of(cls, member)
 
 
 @dataclass(frozen=True, slots=True)

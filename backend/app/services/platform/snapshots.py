@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -19,3 +19,13 @@ def snapshot_of(cls: type[S], row: object, **overrides: Any) -> S:
         raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
     values = {name: overrides[name] if name in overrides else getattr(row, name) for name in names}
     return cls(**values)
+
+
+class RowSnapshot:
+    """Base of the snapshot dataclasses whose fields are all same-named columns of one row."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, row: object) -> Self:
+        return snapshot_of(cast("type[DataclassInstance]", cls), row)  # type: ignore[return-value]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Self
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
+from typing import Any, Self, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -25,15 +26,52 @@ from app.services.auth.jose.algorithms import (
 from app.services.auth.jose.encoding import b64url_encode
 from app.services.auth.jose.public_keys import ed25519_from_jwk, int_to_bytes, rsa_from_jwk
 
+PublicKey = TypeVar("PublicKey", Ed25519PublicKey, rsa.RSAPublicKey)
+
+
+def _checked_algorithm(algorithm: str, allowed: AbstractSet[str], family: str) -> str:
+    if algorithm not in allowed:
+        raise JWKError(f"{algorithm!r} is not an {family} algorithm")
+    return algorithm
+
+
+def _from_jwk(
+    key: object, parse: Callable[[Mapping[str, Any]], PublicKey], refusal: str
+) -> PublicKey:
+    """A key given as a JWK, parsed; any other kind of key is refused with ``refusal``."""
+    if not isinstance(key, Mapping):
+        raise JWKError(refusal)
+    try:
+        return parse(key)
+    except InvalidJwkError as error:
+        raise JWKError(str(error)) from None
+
+
+def _verifies(check: Callable[[], None]) -> bool:
+    # A bad signature is an answer, not an error: never raise for it.
+    try:
+        check()
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
 
 class _VerifyOnlyKey(Key):
     """What the key classes below share: public material only, so nothing can be signed."""
+
+    _algorithm: str
+    _key: Ed25519PublicKey | rsa.RSAPublicKey
 
     def sign(self, msg: bytes) -> bytes:
         raise JWKError("this is a public key: it can only verify")
 
     def public_key(self) -> Self:
         return self
+
+    def to_pem(self) -> bytes:
+        return self._key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
 
 class Ed25519Key(_VerifyOnlyKey):
@@ -43,32 +81,18 @@ class Ed25519Key(_VerifyOnlyKey):
     so the algorithm names can never be bound to RSA or EC material.
     """
 
+    _key: Ed25519PublicKey
+
     def __init__(self, key: object, algorithm: str) -> None:
-        if algorithm not in EDDSA_ALGORITHMS:
-            raise JWKError(f"{algorithm!r} is not an EdDSA algorithm")
-        self._algorithm = algorithm
-        if isinstance(key, Ed25519PublicKey):
-            self._key = key
-        elif isinstance(key, Mapping):
-            try:
-                self._key = ed25519_from_jwk(key)
-            except InvalidJwkError as error:
-                raise JWKError(str(error)) from None
-        else:
-            raise JWKError("EdDSA needs an OKP/Ed25519 public key")
+        self._algorithm = _checked_algorithm(algorithm, EDDSA_ALGORITHMS, "EdDSA")
+        self._key = (
+            key
+            if isinstance(key, Ed25519PublicKey)
+            else _from_jwk(key, ed25519_from_jwk, "EdDSA needs an OKP/Ed25519 public key")
+        )
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
-        # A bad signature is an answer, not an error: never raise for it.
-        try:
-            self._key.verify(bytes(sig), bytes(msg))
-        except (InvalidSignature, ValueError, TypeError):
-            return False
-        return True
-
-    def to_pem(self) -> bytes:
-        return self._key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return _verifies(lambda: self._key.verify(bytes(sig), bytes(msg)))
 
     def to_dict(self) -> dict[str, Any]:
         raw = self._key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -82,34 +106,21 @@ class RsaPssKey(_VerifyOnlyKey):
     by Better-Auth) produce.
     """
 
+    _key: rsa.RSAPublicKey
+
     def __init__(self, key: object, algorithm: str) -> None:
-        if algorithm not in RSA_PSS_ALGORITHMS:
-            raise JWKError(f"{algorithm!r} is not an RSA-PSS algorithm")
-        self._algorithm = algorithm
+        self._algorithm = _checked_algorithm(algorithm, RSA_PSS_ALGORITHMS, "RSA-PSS")
         self._hash = _HASHES[algorithm]
-        if isinstance(key, rsa.RSAPublicKey):
-            self._key = key
-        elif isinstance(key, Mapping):
-            try:
-                self._key = rsa_from_jwk(key)
-            except InvalidJwkError as error:
-                raise JWKError(str(error)) from None
-        else:
-            raise JWKError("RSA-PSS needs an RSA public key")
+        self._key = (
+            key
+            if isinstance(key, rsa.RSAPublicKey)
+            else _from_jwk(key, rsa_from_jwk, "RSA-PSS needs an RSA public key")
+        )
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
         digest = self._hash()
         pss = padding.PSS(mgf=padding.MGF1(self._hash()), salt_length=digest.digest_size)
-        try:
-            self._key.verify(bytes(sig), bytes(msg), pss, digest)
-        except (InvalidSignature, ValueError, TypeError):
-            return False
-        return True
-
-    def to_pem(self) -> bytes:
-        return self._key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return _verifies(lambda: self._key.verify(bytes(sig), bytes(msg), pss, digest))
 
     def to_dict(self) -> dict[str, Any]:
         numbers = self._key.public_numbers()
