@@ -13,7 +13,6 @@ it, each process counts in memory (one worker: exact, nothing on disk).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -27,7 +26,7 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 METRICS_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 # The hot path answers in about a millisecond; a slow database in seconds.
@@ -120,16 +119,13 @@ def route_templates(routes: Iterable[Any]) -> dict[int, str]:
     return templates
 
 
-class HttpMetricsMiddleware:
-    """Counts every answered request; adds two ``perf_counter`` calls and a dict lookup."""
+class RouteTemplates:
+    """The template a request matched (``/api/v1/users/{userId}``), read after the app ran."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, skip: Iterable[str] = ()) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.skip = frozenset(skip)
+    def __init__(self) -> None:
         self._templates: dict[int, str] = {}
 
-    def route_template(self, scope: Scope) -> str:
+    def of(self, scope: Scope) -> str:
         route = scope.get("route")
         if route is None:
             return UNMATCHED
@@ -140,26 +136,3 @@ class HttpMetricsMiddleware:
             self._templates = route_templates(getattr(app, "routes", ()))
             template = self._templates.setdefault(id(route), str(getattr(route, "path", "")))
         return template
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in self.skip:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # an exception before the response started becomes the outer 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            self.metrics.observe(
-                str(scope.get("method", "")),
-                self.route_template(scope),
-                status,
-                time.perf_counter() - started,
-            )

@@ -1,25 +1,39 @@
-"""Pure ASGI middleware: request id, one access-log line per request, and the last-resort
-500 handler (so an unexpected exception is logged once, with its traceback, and answered
-without internals)."""
+"""The one pure ASGI middleware every HTTP request passes through, once.
+
+It applies, in one wrapper around the app (each wrapper layer costs every request an await and
+a closure call per message, which on the cached hot path is a measurable share):
+
+- the request id (``X-Request-ID``: the caller's when sane, else minted), set for logs and
+  audit rows and returned on the response;
+- the size limits and security headers of ``app.utils.security`` (a 413/431 goes out before
+  the app sees the request);
+- the Prometheus request count and latency by route template (``app.utils.metrics``);
+- one access-log line per request (INFO);
+- the last-resort 500: an unexpected exception is logged once, with its traceback, and
+  answered without internals.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.config import Settings
 from app.utils.exceptions import PROBLEM_MEDIA_TYPE, problem_body
 from app.utils.logging import get_logger
+from app.utils.metrics import Metrics, RouteTemplates
 from app.utils.request_context import REQUEST_ID_HEADER, accept_request_id, request_id_var
-from app.utils.security import security_headers
+from app.utils.security import BodyTooLarge, Refusal, RequestLimits, security_headers
 
 logger = get_logger("app.access")
 # The access line is INFO: below that level its fields are not even gathered.
 _access_level = logging.getLogger("app.access")
 error_logger = get_logger("app.errors")
+_REQUEST_ID_HEADER = REQUEST_ID_HEADER.encode()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -29,71 +43,122 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+class EdgeMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        unmetered: Collection[str] = (),
+    ) -> None:
         self.app = app
+        self.limits = RequestLimits.from_settings(settings)
+        self.docs_enabled = settings.docs_enabled
+        self.metrics = metrics
+        self.unmetered = frozenset(unmetered)
+        self.templates = RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = accept_request_id(_header(scope, REQUEST_ID_HEADER.encode()))
-        token = request_id_var.set(request_id)
         started = time.perf_counter()
-        state: dict[str, Any] = {"status": None}
+        request_id = accept_request_id(_header(scope, _REQUEST_ID_HEADER))
+        token = request_id_var.set(request_id)
+        extra_headers = security_headers(scope, docs_enabled=self.docs_enabled)
+        extra_headers.append((_REQUEST_ID_HEADER, request_id.encode()))
+        status: int | None = None
+        refused = False  # a 413 went out while the app was reading the body
 
-        async def send_with_id(message: Message) -> None:
+        async def respond(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                state["status"] = message["status"]
+                status = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                present = {name.lower() for name, _ in headers}
+                # The route's own choice wins; the request id is always ours.
+                headers.extend(
+                    item
+                    for item in extra_headers
+                    if item[0] not in present or item[0] == _REQUEST_ID_HEADER
+                )
                 message["headers"] = headers
             await send(message)
 
+        async def app_send(message: Message) -> None:
+            if not refused:  # else the 413 went out already; the app's late answer is dropped
+                await respond(message)
+
+        received = 0
+        max_body = self.limits.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request" and not refused:
+                received += len(message.get("body", b""))
+                if received > max_body:
+                    if status is None:
+                        await _send_refusal(scope, respond, self.limits.body_refusal())
+                    refused = True
+                    raise BodyTooLarge
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            error_logger.exception("unhandled exception", path=scope.get("path"))
-            if state["status"] is None:
-                await self._send_internal_error(scope, send_with_id)
+            refusal, has_body = self.limits.check_head(scope)
+            if refusal is not None:
+                await _send_refusal(scope, respond, refusal)
             else:
-                # The response had already started; the connection is the only thing left.
-                raise
+                # Without a length or chunked encoding no body can follow: no counting needed.
+                await self.app(scope, limited_receive if has_body else receive, app_send)
+        except Exception:
+            # After a 413 the client has its answer, whatever the app made of BodyTooLarge.
+            if not refused:
+                error_logger.exception("unhandled exception", path=scope.get("path"))
+                if status is not None:
+                    raise  # the response had started; the connection is all that is left
+                await _send_internal_error(scope, respond)
         finally:
-            if _access_level.isEnabledFor(logging.INFO):
-                self._log_access(scope, state["status"], started)
+            self._account(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)
 
-    @staticmethod
-    def _log_access(scope: Scope, status: int | None, started: float) -> None:
-        logger.info(
-            "request",
-            method=scope.get("method"),
-            path=scope.get("path"),
-            status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            client=(scope.get("client") or ("-",))[0],
-        )
+    def _account(self, scope: Scope, status: int | None, seconds: float) -> None:
+        if self.metrics is not None and scope.get("path") not in self.unmetered:
+            method = str(scope.get("method", ""))
+            self.metrics.observe(method, self.templates.of(scope), status or 500, seconds)
+        if _access_level.isEnabledFor(logging.INFO):
+            logger.info(
+                "request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                duration_ms=round(seconds * 1000, 2),
+                client=(scope.get("client") or ("-",))[0],
+            )
 
-    @staticmethod
-    async def _send_internal_error(scope: Scope, send: Send) -> None:
-        body = problem_body(
-            status=500,
-            code="INTERNAL_ERROR",
-            detail="an unexpected error occurred; it has been logged",
-            instance=str(scope.get("path", "")),
-        )
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [
-                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(payload)).encode()),
-                    # This answer starts outside SecurityMiddleware: add its headers here.
-                    *security_headers(scope),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+
+async def _send_refusal(scope: Scope, send: Send, refusal: Refusal) -> None:
+    for message in refusal.messages(scope):
+        await send(message)
+
+
+async def _send_internal_error(scope: Scope, send: Send) -> None:
+    body = problem_body(
+        status=500,
+        code="INTERNAL_ERROR",
+        detail="an unexpected error occurred; it has been logged",
+        instance=str(scope.get("path", "")),
+    )
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: security headers on every response, and request size limits.
+"""Security headers on every response, and request size limits (applied by
+``app.utils.middleware.EdgeMiddleware``).
 
 Headers (set unless the route already chose its own value):
 
@@ -31,9 +32,10 @@ Limits, answered as ``application/problem+json`` before the app sees the request
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Final
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope
 
 from app.config import Settings
 from app.utils.exceptions import PROBLEM_MEDIA_TYPE, problem_body
@@ -85,104 +87,66 @@ def max_header_bytes(settings: Settings) -> int:
     return max(MIN_MAX_HEADER_BYTES, 2 * settings.jwt_max_token_bytes + 16 * 1024)
 
 
-def _declared_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            text = value.decode("latin-1").strip()
-            return int(text) if text.isdigit() else None
-    return None
+@dataclass(frozen=True)
+class RequestLimits:
+    """The size limits a request head must meet before the app sees it."""
 
+    max_body_bytes: int
+    max_header_bytes: int
 
-def _header_bytes(scope: Scope) -> int:
-    # Name, value, ": " and CRLF: the size the head had on the wire.
-    return sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RequestLimits:
+        return cls(settings.max_request_body_bytes, max_header_bytes(settings))
 
-
-class _BodyTooLarge(Exception):
-    """Raised from ``receive`` to stop an app that is reading a body over the limit."""
-
-
-class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
-        self.app = app
-        self.max_body_bytes = settings.max_request_body_bytes
-        self.max_header_bytes = max_header_bytes(settings)
-        self.docs_enabled = settings.docs_enabled
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra_headers = security_headers(scope, docs_enabled=self.docs_enabled)
-        started = False
-        rejected = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if rejected:
-                return  # the 413 went out already; the app's late answer is dropped
-            if message["type"] == "http.response.start":
-                started = True
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(item for item in extra_headers if item[0] not in present)
-                message["headers"] = headers
-            await send(message)
-
-        if _header_bytes(scope) > self.max_header_bytes:
-            await self._reject(
-                scope, send_with_headers, 431, "HEADERS_TOO_LARGE", "request headers too large"
-            )
-            return
-        declared = _declared_length(scope)
+    def check_head(self, scope: Scope) -> tuple[Refusal | None, bool]:
+        """A refusal when the head alone is over a limit, and whether a body may follow (a
+        ``Content-Length`` or ``Transfer-Encoding``): one pass over the headers."""
+        size = 0
+        declared: int | None = None
+        body = False
+        for name, value in scope.get("headers", ()):
+            # Name, value, ": " and CRLF: the size the head had on the wire.
+            size += len(name) + len(value) + 4
+            if name == b"content-length":
+                body = True
+                text = value.decode("latin-1").strip()
+                declared = int(text) if text.isdigit() else None
+            elif name == b"transfer-encoding":
+                body = True
+        if size > self.max_header_bytes:
+            return Refusal(431, "HEADERS_TOO_LARGE", "request headers too large"), body
         if declared is not None and declared > self.max_body_bytes:
-            await self._reject_body(scope, send_with_headers)
-            return
+            return self.body_refusal(), body
+        return None, body
 
-        received = 0
+    def body_refusal(self) -> Refusal:
+        detail = f"request body larger than {self.max_body_bytes} bytes"
+        return Refusal(413, "PAYLOAD_TOO_LARGE", detail)
 
-        async def limited_receive() -> Message:
-            nonlocal received, rejected
-            message = await receive()
-            if message["type"] == "http.request" and not rejected:
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    if not started:
-                        await self._reject_body(scope, send_with_headers)
-                    rejected = True
-                    raise _BodyTooLarge
-            return message
 
-        try:
-            await self.app(scope, limited_receive, send_with_headers)
-        except Exception:
-            # Whatever the app turned _BodyTooLarge into (FastAPI makes it a 400), the client
-            # already has its 413; anything else is the outer middleware's business.
-            if not rejected:
-                raise
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    code: str
+    detail: str
 
-    async def _reject_body(self, scope: Scope, send: Send) -> None:
-        await self._reject(
-            scope,
-            send,
-            413,
-            "PAYLOAD_TOO_LARGE",
-            f"request body larger than {self.max_body_bytes} bytes",
+    def messages(self, scope: Scope) -> tuple[Message, Message]:
+        """The problem+json answer; the connection closes (the body may still be arriving)."""
+        body = problem_body(
+            status=self.status, code=self.code, detail=self.detail, instance=str(scope["path"])
         )
-
-    @staticmethod
-    async def _reject(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
-        body = problem_body(status=status, code=code, detail=detail, instance=str(scope["path"]))
         payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        start: Message = {
+            "type": "http.response.start",
+            "status": self.status,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+        return start, {"type": "http.response.body", "body": payload}
+
+
+class BodyTooLarge(Exception):
+    """Raised from ``receive`` to stop an app that is reading a body over the limit."""
