@@ -9,14 +9,16 @@ service runs on an embedded SQLite file, stored the way Better-Auth stores it th
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import URL, Engine, ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,6 +29,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.config import Settings
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
@@ -137,7 +140,8 @@ def create_engine(settings: Settings, target: DatabaseTarget | None = None) -> A
     options: dict[str, Any] = {
         "echo": settings.database_echo,
         "connect_args": target.connect_args,
-        "pool_pre_ping": True,
+        # No ping on every checkout (three round trips on asyncpg): see _ping_if_idle.
+        "pool_pre_ping": False,
         # Statement parameters hold session tokens: keep them out of errors and echo logs.
         "hide_parameters": True,
     }
@@ -151,7 +155,70 @@ def create_engine(settings: Settings, target: DatabaseTarget | None = None) -> A
     if target.is_sqlite:
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    else:
+        event.listen(engine.sync_engine, "checkin", _stamp_idle)
+        event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+        event.listen(engine.sync_engine, "handle_error", _mark_disconnects)
     return engine
+
+
+# Connection exceptions (08...), a backend terminated by an administrator, a server shutting
+# down or starting up (57P01-57P03).
+_DISCONNECT_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _mark_disconnects(context: ExceptionContext) -> None:
+    """asyncpg reports a killed backend or a restarting server as a plain database error;
+    SQLAlchemy must treat it as a disconnect, so that the pool drops that connection and every
+    older one instead of handing them out again."""
+    sqlstate = getattr(context.original_exception, "sqlstate", None)
+    if sqlstate is not None and str(sqlstate).startswith(_DISCONNECT_SQLSTATES):
+        context.is_disconnect = True
+
+
+# A connection idle this long may have been closed by the server, a proxy or a pooler's idle
+# timeout: it is pinged before use. A busy pool's connections are not (a ping is three round
+# trips on asyncpg); one that died while busy (a server restart) fails its first statement,
+# the pool drops every connection older than that failure, and reads retry once (run_read).
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _stamp_idle(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as error:
+        # The pool's documented signal: discard this connection and check out another.
+        raise DisconnectionError("idle connection failed its ping") from error
+
+
+async def run_read(db: AsyncSession, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """A read-only unit of work on ``db``, in as few round trips as possible, retried once on
+    a connection that turns out dead.
+
+    On PostgreSQL a session that has not begun yet reads in autocommit: a single statement
+    needs no BEGIN and COMMIT around it. Inside a transaction (a write that reads, a test's
+    rolled-back transaction), or on SQLite, ``read`` runs in the session's transaction.
+    """
+    for attempt in (1, 2):
+        # Bound to an engine (not to a connection someone else began) and not yet begun.
+        bind = db.get_bind()
+        fresh = isinstance(bind, Engine) and not db.in_transaction()
+        if fresh and bind.dialect.name == "postgresql":
+            await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        try:
+            return await read(db)
+        except DBAPIError as error:
+            if attempt == 2 or not fresh or not error.connection_invalidated:
+                raise
+            await db.rollback()  # the pool already dropped the dead connection; take another
+    raise AssertionError("unreachable")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,15 +16,16 @@ asks that its user still have some live session. Both read the NOTIFY-invalidate
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.database import run_read
 from app.models.session import AuthSession
 from app.models.user import User
 from app.services.auth.failures import UnknownTokenCache
@@ -38,6 +39,7 @@ from app.utils.errors import Forbidden, Unauthorized
 
 TokenType = Literal["jwt", "session", "api_key"]
 BANNED_USER_MESSAGE = "You have been banned from this application"
+T = TypeVar("T")
 DbSessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -147,9 +149,12 @@ class IdentityService:
         session = self._cache.get_session_by_id(session_id)
         if session is None:
             generation = self._cache.begin_read()
-            async with self._sessions() as db:
+
+            async def read(db: AsyncSession) -> SessionSnapshot | None:
                 row = await db.get(AuthSession, session_id)
-                snapshot = SessionSnapshot.of(row) if row is not None else None
+                return SessionSnapshot.of(row) if row is not None else None
+
+            snapshot = await self._read(read)
             self._cache.put_session_by_id(session_id, snapshot, generation)
             session = snapshot or False
         if session is False or session.user_id != user_id:
@@ -170,9 +175,12 @@ class IdentityService:
             .order_by(AuthSession.expires_at.desc())
             .limit(1)
         )
-        async with self._sessions() as db:
+
+        async def read(db: AsyncSession) -> SessionSnapshot | None:
             row = (await db.execute(statement)).scalar_one_or_none()
-            snapshot = SessionSnapshot.of(row) if row is not None else None
+            return SessionSnapshot.of(row) if row is not None else None
+
+        snapshot = await self._read(read)
         if snapshot is None:
             raise Unauthorized("the user has no live session", code="SESSION_INVALID")
         self._cache.put_live_session_of(user_id, snapshot, generation)
@@ -208,8 +216,11 @@ class IdentityService:
             .join(User, AuthSession.user_id == User.id)
             .where(AuthSession.token == token)
         )
-        async with self._sessions() as db:
-            row = (await db.execute(statement)).one_or_none()
+
+        async def read(db: AsyncSession) -> Row[AuthSession, User] | None:
+            return (await db.execute(statement)).one_or_none()
+
+        row = await self._read(read)
         if row is None:
             self._unknown_tokens.add(digest)
             raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
@@ -223,14 +234,23 @@ class IdentityService:
         user = self._cache.get_user(user_id)
         if user is None:
             generation = self._cache.begin_read()
-            async with self._sessions() as db:
+
+            async def read(db: AsyncSession) -> UserSnapshot | None:
                 row = await db.get(User, user_id)
-                if row is None:
-                    raise Unauthorized("user no longer exists", code="USER_NOT_FOUND")
-                user = UserSnapshot.of(row)
+                return UserSnapshot.of(row) if row is not None else None
+
+            user = await self._read(read)
+            if user is None:
+                raise Unauthorized("user no longer exists", code="USER_NOT_FOUND")
             self._cache.put_user(user, generation)
         self._ensure_not_banned(user)
         return user
+
+    async def _read(self, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """A read in a session of its own (autocommit on PostgreSQL; retried once on a dead
+        connection)."""
+        async with self._sessions() as db:
+            return await run_read(db, read)
 
     async def load_active_user(self, user_id: str) -> UserSnapshot:
         """The user behind a credential verified elsewhere (an API key's owner): cached, and

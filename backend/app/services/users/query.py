@@ -1,4 +1,4 @@
-"""Building the admin user list: search, filter, sort and paginate in one indexed query.
+"""Building the admin user list: search, filter, sort, paginate and count in one indexed query.
 
 Accepts our own parameters and Better-Auth admin plugin's ``listUsers`` ones, so a frontend
 written against the plugin works unchanged. Search is case-insensitive; LIKE wildcards in the
@@ -7,14 +7,16 @@ user's input are escaped, so ``%`` and ``_`` match themselves.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.models.user import User
+from app.services.auth.snapshots import UserSnapshot
 from app.utils.errors import UnprocessableEntity, invalid_field
 
 SearchField = Literal["email", "name"]
@@ -156,12 +158,19 @@ def build_conditions(query: UserListQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def page_statement(query: UserListQuery) -> Select[User]:
+# The columns of a listed user, read as plain rows (no ORM entities on the hot list path).
+USER_COLUMNS: Final = tuple(getattr(User, field.name) for field in dataclasses.fields(UserSnapshot))
+TOTAL: Final = "total"
+
+
+def page_statement(query: UserListQuery) -> Select[Any]:
+    """One page, each row carrying the number of matching users (``count(*) OVER ()`` is
+    computed before LIMIT/OFFSET): the page and its total in one round trip."""
     column = _SORT_COLUMNS[query.sort_by]
     # The id tie-breaker makes pages stable when several users share a sort value.
     order = (column.desc(), User.id.desc()) if query.sort_direction == "desc" else (column, User.id)
     return (
-        select(User)
+        select(*USER_COLUMNS, func.count().over().label(TOTAL))
         .where(and_(True, *build_conditions(query)))
         .order_by(*order)
         .limit(query.limit)

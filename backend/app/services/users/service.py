@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.database import run_read
 from app.models.session import AuthSession
 from app.models.user import User
 from app.services.access import AccessControl, parse_access_control
@@ -84,11 +85,21 @@ class UserService:
     # --- reads ---
 
     async def list_users(self, query: UserListQuery) -> tuple[list[UserSnapshot], int]:
-        users = [UserSnapshot.of(user) for user in await self._db.scalars(page_statement(query))]
-        total = await self._db.scalar(count_statement(query))
+        """One round trip in the common case: the page carries its total, and on PostgreSQL a
+        single read needs no BEGIN/COMMIT around it."""
+
+        async def read(db: AsyncSession) -> tuple[list[UserSnapshot], int]:
+            rows = (await db.execute(page_statement(query))).all()
+            if rows:
+                return [UserSnapshot(*row[:-1]) for row in rows], int(rows[0][-1])
+            if query.offset > 0:  # past the end: the window had no row to carry the total
+                return [], int(await db.scalar(count_statement(query)) or 0)
+            return [], 0
+
+        page = await run_read(self._db, read)
         # Hand the connection back now, not after the answer has been rendered and sent.
         await self._db.commit()
-        return users, int(total or 0)
+        return page
 
     async def get_user(self, user_id: str, *, for_update: bool = False) -> User:
         return await load_user(self._db, user_id, for_update=for_update)
