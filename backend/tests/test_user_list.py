@@ -327,7 +327,8 @@ async def test_created_at_page_does_not_scan_the_table(
         UserListQuery(sort_by="createdAt", sort_direction="desc", limit=20, offset=100),
         UserListQuery(search="bulk1999", limit=20),
     ):
-        compiled = page_statement(query).compile(
+        statement, values = page_statement(query)
+        compiled = statement.params(values).compile(
             dialect=db_session.bind.dialect, compile_kwargs={"literal_binds": True}
         )
         plan = "\n".join((await db_session.execute(text(f"EXPLAIN {compiled}"))).scalars().all())

@@ -4,10 +4,10 @@ query parameters of ``GET /api/v1/users`` (Better-Auth's list-users names, and o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict
 
 from app.routers.deps import require_permission
 from app.routers.responses import problem_responses
@@ -42,9 +42,11 @@ UserIdPath = Annotated[
 ]
 
 
-@dataclass
-class ListParams:
-    """The query parameters of ``GET /api/v1/users``, as FastAPI reads them (``Depends()``)."""
+class ListParams(BaseModel):
+    """The query parameters of ``GET /api/v1/users``, as FastAPI reads them (a query parameter
+    model: validated in the event loop, where a ``Depends()`` class would cost a thread hop)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     search: Annotated[InputText | None, Query(max_length=256, description="Case-insensitive")] = (
         None
@@ -66,8 +68,8 @@ class ListParams:
     filter_operator: Annotated[FilterOperator, Query(alias="filterOperator")] = "eq"
 
 
-async def list_query(params: Annotated[ListParams, Depends()]) -> UserListQuery:
-    fields = asdict(params)
+async def list_query(params: Annotated[ListParams, Query()]) -> UserListQuery:
+    fields = params.model_dump()
     search_value = fields.pop("search_value")
     if fields["search"] is None:  # ``searchValue`` is Better-Auth's other name for it
         fields["search"] = search_value

@@ -8,11 +8,27 @@ user's input are escaped, so ``%`` and ``_`` match themselves.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, not_, or_, select, true
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.models.user import User
@@ -78,19 +94,6 @@ def like_pattern(value: str, operator: SearchOperator) -> str:
     return f"%{escaped}%"
 
 
-def has_role(role: str) -> ColumnElement[bool]:
-    """The comma-joined role string holds ``role`` as one of its parts (Better-Auth's split)."""
-    wrapped = literal(",") + func.coalesce(User.role, "") + literal(",")
-    return wrapped.like(f"%,{escape_like(role)},%", escape=_LIKE_ESCAPE)
-
-
-def _search_condition(query: UserListQuery) -> ColumnElement[bool] | None:
-    if not query.search:
-        return None
-    column = User.email if query.search_field == "email" else User.name
-    return column.ilike(like_pattern(query.search, query.search_operator), escape=_LIKE_ESCAPE)
-
-
 def _coerce(field: str, raw: str) -> Any:
     if field in _BOOLEAN_FIELDS:
         lowered = raw.strip().lower()
@@ -113,70 +116,139 @@ def _invalid_filter(message: str) -> UnprocessableEntity:
     return invalid_field(["query", "filterValue"], message, code="INVALID_FILTER")
 
 
-def _filter_condition(query: UserListQuery) -> ColumnElement[bool] | None:
-    if query.filter_value is None:
-        return None
-    field = query.filter_field or "email"
-    column = _FILTER_COLUMNS.get(field)
-    if column is None:
-        raise invalid_field(
-            ["query", "filterField"], f"cannot filter on {field!r}", code="INVALID_FILTER"
-        )
-    operator = query.filter_operator
-    if operator in {"in", "not_in"}:
-        values = [_coerce(field, part) for part in query.filter_value.split(",")]
-        condition = column.in_(values)
-        return not_(condition) if operator == "not_in" else condition
-    if operator in {"contains", "starts_with", "ends_with"}:
+_LIKE_OPERATORS = frozenset({"contains", "starts_with", "ends_with"})
+_LIST_OPERATORS = frozenset({"in", "not_in"})
+
+
+def _filter_value(field: str, operator: FilterOperator, raw: str) -> Any:
+    """The bound value of a filter (a list for ``in``/``not_in``), or a 422."""
+    if operator in _LIST_OPERATORS:
+        return [_coerce(field, part) for part in raw.split(",")]
+    if operator in _LIKE_OPERATORS:
         if field in _BOOLEAN_FIELDS or field in _DATE_FIELDS:
             raise _invalid_filter(f"{operator} applies to text fields only")
-        return column.ilike(like_pattern(query.filter_value, operator), escape=_LIKE_ESCAPE)
-    value = _coerce(field, query.filter_value)
-    comparisons: dict[str, ColumnElement[bool]] = {
-        "eq": column == value,
-        "ne": column != value,
-        "lt": column < value,
-        "lte": column <= value,
-        "gt": column > value,
-        "gte": column >= value,
-    }
-    return comparisons[operator]
+        return like_pattern(raw, operator)  # type: ignore[arg-type]
+    return _coerce(field, raw)
 
 
-def build_conditions(query: UserListQuery) -> list[ColumnElement[bool]]:
-    conditions = [
-        condition
-        for condition in (_search_condition(query), _filter_condition(query))
-        if condition is not None
-    ]
+@dataclass(frozen=True)
+class QueryShape:
+    """What a list query's SQL depends on (its values are bound parameters): queries of one
+    shape share one statement, built once, whose SQL SQLAlchemy compiles once."""
+
+    search_field: SearchField | None  # None: no search
+    filter_field: str | None  # None: no filter
+    filter_operator: FilterOperator
+    role: bool
+    banned: bool | None
+    sort_by: SortField
+    sort_direction: SortDirection
+
+
+def bind(query: UserListQuery) -> tuple[QueryShape, dict[str, Any]]:
+    """The query's shape and its parameter values (validation errors are 422s)."""
+    values: dict[str, Any] = {}
+    if query.search:
+        values["search"] = like_pattern(query.search, query.search_operator)
+    filter_field = None
+    if query.filter_value is not None:
+        filter_field = query.filter_field or "email"
+        if filter_field not in _FILTER_COLUMNS:
+            raise invalid_field(
+                ["query", "filterField"],
+                f"cannot filter on {filter_field!r}",
+                code="INVALID_FILTER",
+            )
+        values["filter"] = _filter_value(filter_field, query.filter_operator, query.filter_value)
     if query.role:
-        conditions.append(has_role(query.role))
-    if query.banned is True:
+        values["role"] = f"%,{escape_like(query.role)},%"
+    shape = QueryShape(
+        search_field=query.search_field if query.search else None,
+        filter_field=filter_field,
+        filter_operator=query.filter_operator,
+        role=bool(query.role),
+        banned=query.banned,
+        sort_by=query.sort_by,
+        sort_direction=query.sort_direction,
+    )
+    return shape, values
+
+
+def _roles_column() -> ColumnElement[str]:
+    return literal(",") + func.coalesce(User.role, "") + literal(",")
+
+
+def has_role(role: str) -> ColumnElement[bool]:
+    """The comma-joined role string holds ``role`` as one of its parts (Better-Auth's split)."""
+    return _roles_column().like(f"%,{escape_like(role)},%", escape=_LIKE_ESCAPE)
+
+
+def _filter_condition(field: str, operator: FilterOperator) -> ColumnElement[bool]:
+    column = _FILTER_COLUMNS[field]
+    if operator in _LIST_OPERATORS:
+        condition = column.in_(bindparam("filter", expanding=True))
+        return not_(condition) if operator == "not_in" else condition
+    value: BindParameter[Any] = bindparam("filter")
+    if operator in _LIKE_OPERATORS:
+        return column.ilike(value, escape=_LIKE_ESCAPE)
+    comparisons: dict[str, Callable[[], ColumnElement[bool]]] = {
+        "eq": lambda: column == value,
+        "ne": lambda: column != value,
+        "lt": lambda: column < value,
+        "lte": lambda: column <= value,
+        "gt": lambda: column > value,
+        "gte": lambda: column >= value,
+    }
+    return comparisons[operator]()
+
+
+@lru_cache(maxsize=512)
+def _conditions(shape: QueryShape) -> tuple[ColumnElement[bool], ...]:
+    conditions: list[ColumnElement[bool]] = []
+    if shape.search_field is not None:
+        column = User.email if shape.search_field == "email" else User.name
+        conditions.append(column.ilike(bindparam("search"), escape=_LIKE_ESCAPE))
+    if shape.filter_field is not None:
+        conditions.append(_filter_condition(shape.filter_field, shape.filter_operator))
+    if shape.role:
+        conditions.append(_roles_column().like(bindparam("role"), escape=_LIKE_ESCAPE))
+    if shape.banned is True:
         conditions.append(User.banned.is_(true()))
-    elif query.banned is False:
+    elif shape.banned is False:
         conditions.append(or_(User.banned.is_(None), User.banned.is_(false())))
-    return conditions
+    return tuple(conditions)
 
 
 # The columns of a listed user, read as plain rows (no ORM entities on the hot list path).
 USER_COLUMNS: Final = tuple(getattr(User, field.name) for field in dataclasses.fields(UserSnapshot))
-TOTAL: Final = "total"
 
 
-def page_statement(query: UserListQuery) -> Select[Any]:
-    """One page, each row carrying the number of matching users (``count(*) OVER ()`` is
-    computed before LIMIT/OFFSET): the page and its total in one round trip."""
-    column = _SORT_COLUMNS[query.sort_by]
+@lru_cache(maxsize=512)
+def _page(shape: QueryShape) -> Select[Any]:
+    column = _SORT_COLUMNS[shape.sort_by]
     # The id tie-breaker makes pages stable when several users share a sort value.
-    order = (column.desc(), User.id.desc()) if query.sort_direction == "desc" else (column, User.id)
+    order = (column.desc(), User.id.desc()) if shape.sort_direction == "desc" else (column, User.id)
     return (
-        select(*USER_COLUMNS, func.count().over().label(TOTAL))
-        .where(and_(True, *build_conditions(query)))
+        select(*USER_COLUMNS, func.count().over().label("total"))
+        .where(and_(True, *_conditions(shape)))
         .order_by(*order)
-        .limit(query.limit)
-        .offset(query.offset)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
 
 
-def count_statement(query: UserListQuery) -> Select[int]:
-    return select(func.count()).select_from(User).where(and_(True, *build_conditions(query)))
+@lru_cache(maxsize=512)
+def _count(shape: QueryShape) -> Select[Any]:
+    return select(func.count()).select_from(User).where(and_(True, *_conditions(shape)))
+
+
+def page_statement(query: UserListQuery) -> tuple[Select[Any], dict[str, Any]]:
+    """One page, each row carrying the number of matching users (``count(*) OVER ()`` is
+    computed before LIMIT/OFFSET): the page and its total in one round trip."""
+    shape, values = bind(query)
+    return _page(shape), {**values, "limit": query.limit, "offset": query.offset}
+
+
+def count_statement(query: UserListQuery) -> tuple[Select[Any], dict[str, Any]]:
+    shape, values = bind(query)
+    return _count(shape), values
