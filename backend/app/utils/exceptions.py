@@ -14,7 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from app.utils.errors import AppError
+from app.utils.errors import AppError, DatabaseQueueTimeout
 from app.utils.logging import get_logger
 from app.utils.request_context import current_request_id
 
@@ -157,12 +157,17 @@ def _is_database_outage(exc: Exception) -> bool:
 async def _database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
     if not _is_database_outage(exc):
         raise exc
-    logger.warning("database unavailable", error=type(exc).__name__, path=request.url.path)
+    busy = isinstance(exc, DatabaseQueueTimeout)  # overload, not an outage: same answer shape
+    logger.warning(
+        "database busy" if busy else "database unavailable",
+        error=type(exc).__name__,
+        path=request.url.path,
+    )
     return problem_response(
         request.url.path,
         status=503,
         code="DATABASE_UNAVAILABLE",
-        detail="the database is unavailable; retry shortly",
+        detail=f"the database is {'busy' if busy else 'unavailable'}; retry shortly",
         headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
     )
 
