@@ -58,32 +58,21 @@ async def test_a_newcomer_does_not_overtake_the_queue() -> None:
     assert (gate.in_use, gate.waiting) == (0, 0)
 
 
-async def test_cancelled_waiter_takes_no_slot() -> None:
+@pytest.mark.parametrize("handed_a_slot", [False, True], ids=["queued", "as-the-slot-arrives"])
+async def test_cancelled_waiter_takes_no_slot(handed_a_slot: bool) -> None:
     gate = FifoGate(1, timeout=30)
     await gate.acquire()
     cancelled = asyncio.create_task(gate.acquire())
     behind = asyncio.create_task(gate.acquire())
     await queued(gate, 2)
+    if handed_a_slot:
+        gate.release()  # the slot is handed to ``cancelled``, cancelled before it could run
     cancelled.cancel()
     with pytest.raises(asyncio.CancelledError):
         await cancelled
-    assert gate.waiting == 1
-    gate.release()
-    await behind
-    gate.release()
-    assert (gate.in_use, gate.waiting) == (0, 0)
-
-
-async def test_waiter_cancelled_as_the_slot_arrives_passes_it_on() -> None:
-    gate = FifoGate(1, timeout=30)
-    await gate.acquire()
-    unlucky = asyncio.create_task(gate.acquire())
-    behind = asyncio.create_task(gate.acquire())
-    await queued(gate, 2)
-    gate.release()  # the slot is handed to ``unlucky``...
-    unlucky.cancel()  # ...which is cancelled before it could run
-    with pytest.raises(asyncio.CancelledError):
-        await unlucky
+    if not handed_a_slot:
+        assert gate.waiting == 1
+        gate.release()
     await behind  # the slot went on to the next waiter
     assert gate.in_use == 1
     gate.release()

@@ -58,6 +58,20 @@ def cached(verifier: CountingVerifier, clock: ManualClock, size: int = 100) -> C
     return CachedTokenVerifier(verifier, max_entries=size, leeway_seconds=LEEWAY, clock=clock)
 
 
+async def filled(  # type: ignore[no-untyped-def]
+    verifier: CountingVerifier, clock: ManualClock, key, *, size: int, count: int
+) -> tuple[CachedTokenVerifier, list[str]]:
+    """A cache of ``size`` that has verified ``count`` tokens of distinct users, in order."""
+    cache = cached(verifier, clock, size=size)
+    tokens = [
+        sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id=f"user{i}"))
+        for i in range(count)
+    ]
+    for token in tokens:
+        await cache.verify(token)
+    return cache, tokens
+
+
 async def test_hit_skips_verification(verifier: CountingVerifier, clock: ManualClock, key) -> None:  # type: ignore[no-untyped-def]
     cache = cached(verifier, clock)
     token = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock())))
@@ -119,13 +133,7 @@ async def test_bounded_oldest_first(
     clock: ManualClock,
     key,  # type: ignore[no-untyped-def]
 ) -> None:
-    cache = cached(verifier, clock, size=3)
-    tokens = [
-        sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id=f"user{i}"))
-        for i in range(5)
-    ]
-    for token in tokens:
-        await cache.verify(token)
+    cache, tokens = await filled(verifier, clock, key, size=3, count=5)
     assert len(cache) == 3
     await cache.verify(tokens[-1])
     assert verifier.calls == 5
@@ -140,13 +148,8 @@ async def test_hit_makes_an_entry_the_newest(
     clock: ManualClock,
     key,  # type: ignore[no-untyped-def]
 ) -> None:
-    cache = cached(verifier, clock, size=2)
-    first, second, third = (
-        sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id=f"user{i}"))
-        for i in range(3)
-    )
-    await cache.verify(first)
-    await cache.verify(second)
+    cache, (first, second) = await filled(verifier, clock, key, size=2, count=2)
+    third = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id="third"))
     await cache.verify(first)  # a hit: now "second" is the least recently used
     await cache.verify(third)
     calls = verifier.calls
@@ -197,13 +200,7 @@ async def test_hit_touches_only_its_own_entry(
     clock: ManualClock,
     key,  # type: ignore[no-untyped-def]
 ) -> None:
-    cache = cached(verifier, clock, size=10)
-    tokens = [
-        sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id=f"user{i}"))
-        for i in range(10)
-    ]
-    for token in tokens:
-        await cache.verify(token)
+    cache, tokens = await filled(verifier, clock, key, size=10, count=10)
     before = list(OrderedDict.items(cache._entries))
     cache._entries = NoScan(before)
     await cache.verify(tokens[3])
