@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg.exceptions import InterfaceError as AsyncpgInterfaceError
+from asyncpg.exceptions import PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -151,6 +153,10 @@ def _is_database_outage(exc: Exception) -> bool:
     """Connection-level failures are outages (503); constraint or SQL errors are bugs (500)."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError):
         return True
+    if isinstance(exc, AsyncpgInterfaceError | PostgresConnectionError):
+        # Raised unwrapped when the backend dies while SQLAlchemy sets up a new connection
+        # (its on-connect codec setup): "connection is closed".
+        return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
@@ -177,5 +183,13 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for error_type in (OperationalError, InterfaceError, PoolTimeoutError, DBAPIError, OSError):
+    for error_type in (
+        OperationalError,
+        InterfaceError,
+        PoolTimeoutError,
+        DBAPIError,
+        OSError,
+        AsyncpgInterfaceError,
+        PostgresConnectionError,
+    ):
         app.add_exception_handler(error_type, _database_unavailable)
