@@ -12,7 +12,7 @@
 3. warms it up on a few users, collects garbage and reads RSS (the baseline);
 4. ``GET /api/v1/users/me`` once per user with a JWT of its own: the token cache and the
    identity cache fill up to ``--users`` entries; RSS again (full);
-5. ``--rounds`` times (3) the same again with a fresh JWT per user: every token is new, so the
+5. ``--rounds`` times (5) the same again with a fresh JWT per user: every token is new, so the
    full token cache evicts one entry per request; RSS after each round (at capacity: it must
    level off);
 6. writes ``docs/benchmarks/memory.md`` (``--out``) and prints it.
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import json
 import os
@@ -40,9 +41,11 @@ from types import FunctionType, ModuleType
 
 import asyncpg
 import httpx
+from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
+from app.routers.render import render_user
 from bench import BenchError
 from bench.micro_tokens import KID, ORIGIN, Issuer
 from bench.seed import SeededUser, Seeder
@@ -54,6 +57,8 @@ DEFAULT_OUT = PROJECT_DIR / "docs" / "benchmarks" / "memory.md"
 ME = "/api/v1/users/me"
 WARMUP_USERS = 200
 CONCURRENCY = 16  # requests in flight: enough to keep the pool busy, not a load test
+STALL_SECONDS = 60.0
+SHUTDOWN_SECONDS = 30.0
 
 
 def _log(message: str) -> None:
@@ -76,6 +81,13 @@ def deep_size(root: object) -> int:
     return total
 
 
+def trimmed_rss_bytes() -> int:
+    """RSS once glibc has handed its free pages back (``malloc_trim``): what the process holds,
+    without the allocator's fragmentation."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss_bytes()
+
+
 def rss_bytes() -> int:
     """This process's resident set (Linux ``/proc``), after a full collection."""
     gc.collect()
@@ -89,11 +101,16 @@ def rss_bytes() -> int:
 class Snapshot:
     label: str
     rss: int
+    trimmed_rss: int
     token_entries: int
     identity_users: int
     identity_sessions: int
     token_bytes: int  # deep_size of the token cache's table
     identity_bytes: int  # deep_size of the identity cache's tables
+    rendered: int  # /me bodies cached per identity snapshot (app.routers.render, bounded)
+    blocks: int  # sys.getallocatedblocks(): live Python allocations, whatever RSS does
+    gate_slots: int  # database gate slots taken at rest: must equal the connections out (0)
+    checked_out: int
 
 
 @dataclass(frozen=True)
@@ -150,6 +167,9 @@ def app_settings(url: str, users: int) -> Settings:
         token_cache_size=users,
         identity_cache_size=users,
         metrics_enabled=False,
+        # A heartbeat missed on a busy shared machine drops the feed, which flushes the identity
+        # cache and reloads every user: churn this benchmark is not about.
+        identity_feed_heartbeat_timeout_seconds=60,
     )
 
 
@@ -164,9 +184,23 @@ async def get_all(client: httpx.AsyncClient, tokens: Iterable[str]) -> None:
             if response.status_code != 200:
                 failures[response.status_code] = failures.get(response.status_code, 0) + 1
 
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    workers = asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    left = len(queue)
+    while not workers.done():
+        # A round that stops making progress is a bug to see, not to wait out: show where.
+        await asyncio.wait([workers], timeout=STALL_SECONDS)
+        if not workers.done() and len(queue) == left:
+            dump_tasks()
+            workers.cancel()
+            raise BenchError(f"no progress in {STALL_SECONDS:g} s, {len(queue)} requests left")
+        left = len(queue)
     if failures:
         raise BenchError(f"{ME} answered non-200: {failures}")
+
+
+def dump_tasks() -> None:
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12, file=sys.stderr)
 
 
 def tokens_for(issuer: Issuer, users: list[SeededUser]) -> list[str]:
@@ -176,45 +210,67 @@ def tokens_for(issuer: Issuer, users: list[SeededUser]) -> list[str]:
 
 async def measure(url: str, users: list[SeededUser], issuer: Issuer, rounds: int) -> Result:
     app = create_app(app_settings(url, len(users)))
-    async with app.router.lifespan_context(app):
-        state = app.state.services
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    try:
+        return await fill_and_churn(app, users, issuer, rounds)
+    finally:
+        try:
+            async with asyncio.timeout(SHUTDOWN_SECONDS):
+                await lifespan.__aexit__(None, None, None)
+        except TimeoutError:
+            # Seen now and then on this machine (after the invalidation feed dropped): report
+            # it and go on, the measurements are taken.
+            _log(f"the app did not shut down within {SHUTDOWN_SECONDS:g} s; tasks:")
+            dump_tasks()
 
-            def snapshot(label: str) -> Snapshot:
-                identity = state.identity_cache
-                stats = identity.stats()
-                return Snapshot(
-                    label,
-                    rss_bytes(),
-                    len(state.verifier),
-                    int(stats["users"]),
-                    int(stats["sessions"]),
-                    deep_size(state.verifier._entries),
-                    deep_size([identity._users.rows, identity._sessions.rows]),
-                )
 
-            _log(f"warming up on {WARMUP_USERS} users")
-            await get_all(client, tokens_for(issuer, users[:WARMUP_USERS]) * 3)
-            state.verifier.clear()
-            state.identity_cache.flush()
-            baseline = snapshot("baseline: warmed up, caches emptied")
+async def fill_and_churn(
+    app: FastAPI, users: list[SeededUser], issuer: Issuer, rounds: int
+) -> Result:
+    state = app.state.services
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
 
-            async def one_token_each(what: str) -> float:
-                _log(f"{what}: {len(users):,} requests, a JWT of its own per user")
-                tokens = tokens_for(issuer, users)
-                started = time.perf_counter()
-                await get_all(client, tokens)
-                return time.perf_counter() - started
+        def snapshot(label: str) -> Snapshot:
+            identity = state.identity_cache
+            stats = identity.stats()
+            return Snapshot(
+                label,
+                rss_bytes(),
+                trimmed_rss_bytes(),
+                len(state.verifier),
+                int(stats["users"]),
+                int(stats["sessions"]),
+                deep_size(state.verifier._entries),
+                deep_size([identity._users.rows, identity._sessions.rows]),
+                render_user.cache_info().currsize,
+                sys.getallocatedblocks(),
+                state.engine.pool.gate.in_use,
+                state.engine.pool.checkedout(),
+            )
 
-            fill_seconds = await one_token_each("filling")
-            full = snapshot("full: one token and one identity per user")
-            # Every token is new again: the full token cache evicts one entry per request.
-            churned, churn_seconds = [], []
-            for round_ in range(1, rounds + 1):
-                churn_seconds.append(await one_token_each(f"churning {round_}/{rounds}"))
-                evictions = f"{round_ * len(users):,} evictions"
-                churned.append(snapshot(f"at capacity, fresh tokens round {round_}: {evictions}"))
+        _log(f"warming up on {WARMUP_USERS} users")
+        await get_all(client, tokens_for(issuer, users[:WARMUP_USERS]) * 3)
+        state.verifier.clear()
+        state.identity_cache.flush()
+        baseline = snapshot("baseline: warmed up, caches emptied")
+
+        async def one_token_each(what: str) -> float:
+            _log(f"{what}: {len(users):,} requests, a JWT of its own per user")
+            tokens = tokens_for(issuer, users)
+            started = time.perf_counter()
+            await get_all(client, tokens)
+            return time.perf_counter() - started
+
+        fill_seconds = await one_token_each("filling")
+        full = snapshot("full: one token and one identity per user")
+        # Every token is new again: the full token cache evicts one entry per request.
+        churned, churn_seconds = [], []
+        for round_ in range(1, rounds + 1):
+            churn_seconds.append(await one_token_each(f"churning {round_}/{rounds}"))
+            evictions = f"{round_ * len(users):,} evictions"
+            churned.append(snapshot(f"at capacity, fresh tokens round {round_}: {evictions}"))
     return Result(len(users), baseline, full, churned, fill_seconds, churn_seconds)
 
 
@@ -229,20 +285,25 @@ def render(result: Result, machine: dict[str, str], command: str) -> str:
     per_user = (result.full.rss - result.baseline.rss) / result.users
     first, last = result.churned[0], result.churned[-1]
     plateau = last.rss - first.rss
+    blocks_change = (last.blocks - first.blocks) / max(1, first.blocks)
     rows = [
-        "| state | RSS | token cache: entries, bytes | identity cache: users / sessions, bytes |",
-        "|---|---:|---:|---:|",
+        "| state | RSS | RSS after `malloc_trim` | token cache: entries, bytes "
+        "| identity cache: users / sessions, bytes "
+        "| rendered `/me` bodies | Python blocks allocated | DB gate slots / connections out |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for snap in (result.baseline, result.full, *result.churned):
         rows.append(
-            f"| {snap.label} | {mib(snap.rss)} | {snap.token_entries:,}, "
+            f"| {snap.label} | {mib(snap.rss)} | {mib(snap.trimmed_rss)} | {snap.token_entries:,}, "
             f"{mib(snap.token_bytes)} | {snap.identity_users:,} / "
-            f"{snap.identity_sessions:,}, {mib(snap.identity_bytes)} |"
+            f"{snap.identity_sessions:,}, {mib(snap.identity_bytes)} | {snap.rendered:,} | "
+            f"{snap.blocks:,} | {snap.gate_slots} / {snap.checked_out} |"
         )
     full = result.full
     token_entry = full.token_bytes / max(1, full.token_entries)
     identity_entry = full.identity_bytes / max(1, full.identity_users + full.identity_sessions)
-    bound_1m = result.baseline.rss + per_user * 1_000_000
+    settled = (max(snap.rss for snap in result.churned) - result.baseline.rss) / result.users
+    bound_1m = result.baseline.rss + settled * 1_000_000
     lines = [
         "# Memory of one worker with full caches",
         "",
@@ -265,15 +326,27 @@ def render(result: Result, machine: dict[str, str], command: str) -> str:
         f"{last.token_entries:,} and {last.identity_users:,} entries, and RSS moved by "
         f"{(first.rss - result.full.rss) / 1024 / 1024:+.1f} MiB in the first round (the "
         "allocator settling: freed entries' memory is reused, not returned) and by "
-        f"{plateau / 1024 / 1024:+.1f} MiB over the rounds after it. The RSS of a worker is "
-        "thus about its baseline plus the per-user figure times the cache size "
-        f"(at the default 10,000: {mib(int(result.baseline.rss + per_user * 10_000))}; "
-        f"at the maximum 1,000,000: {bound_1m / 1024 / 1024 / 1024:.1f} GiB).",
+        f"{plateau / 1024 / 1024:+.1f} MiB over the rounds after it "
+        f"({(last.trimmed_rss - first.trimmed_rss) / 1024 / 1024:+.1f} MiB once `malloc_trim` "
+        "has returned the allocator's free pages), while the live Python "
+        f"allocations moved by {last.blocks - first.blocks:+,} blocks "
+        f"({blocks_change:+.2%}): "
+        + (
+            "what RSS gains is the allocator's fragmentation, not entries kept. "
+            if abs(blocks_change) < 0.01
+            else "live allocations changed by more than 1%: look for what grows. "
+        )
+        + f"**Bound**: {settled / 1024:.2f} KiB of RSS per cache entry pair once settled "
+        "(after the last round), so a worker's RSS is about its baseline plus that times the "
+        f"cache size: {mib(int(result.baseline.rss + settled * 10_000))} at the default "
+        f"10,000, {bound_1m / 1024 / 1024 / 1024:.1f} GiB at the maximum 1,000,000.",
         f"- Requests over ASGI in the same process, {CONCURRENCY} in flight: filling took "
         f"{result.fill_seconds:.1f} s (every identity read from the database), a round of fresh "
         f"tokens {min(result.churn_seconds):.1f}-{max(result.churn_seconds):.1f} s (not a "
         "throughput "
         "figure: see README.md).",
+        "- Also per identity: its `/me` body, rendered once per snapshot (`app.routers.render`,"
+        " at most 16,384).",
         "- Each worker holds its own caches: with `--workers N`, multiply by N.",
         "",
         "## Machine",
@@ -301,7 +374,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--users", type=int, default=10_000, help="users and cache size (10000)")
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL, help="PostgreSQL to create in")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of fresh tokens (3)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of fresh tokens (5)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--no-report", action="store_true", help="print only")
     return parser.parse_args(argv)
