@@ -108,6 +108,10 @@ wrk: ## Check for wrk (the load generator of `make bench`); installs it with apt
 bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Python peers (PostgreSQL at 127.0.0.1:5432, wrk; about 25 min): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
 	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run --profile $(BENCH_ARGS)
 
+.PHONY: bench-memory
+bench-memory: uv ## RSS of one worker with full caches (10k tokens, 10k identities; PostgreSQL at 127.0.0.1:5432): writes docs/benchmarks/memory.md
+	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.memory
+
 .PHONY: audit
 audit: uv ## Operators: pip-audit + npm audit over the lockfiles, minus audit-ignore.toml (needs the advisory databases; not part of `make test`)
 	cd $(BACKEND) && $(UV) run --frozen python -m scripts.audit

@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Beyond pool size + overflow, requests queue first-come-first-served this long, then 503.
+    database_queue_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     database_echo: bool = False
     # LISTEN needs a session-mode connection: empty = DATABASE_URL without Neon's "-pooler".
     database_listen_url: DatabaseUrl = ""

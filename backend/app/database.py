@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.config import Settings
+from app.pool import GatedPool
+from app.utils.fifo_gate import FifoGate
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -146,7 +148,11 @@ def create_engine(settings: Settings, target: DatabaseTarget | None = None) -> A
         "hide_parameters": True,
     }
     if not target.is_sqlite:
+        capacity = settings.database_pool_size + settings.database_max_overflow
         options |= {
+            "poolclass": GatedPool,
+            # Overload queues in arrival order in front of the pool (app.pool), not in it.
+            "gate": FifoGate(capacity, timeout=settings.database_queue_timeout_seconds),
             "pool_size": settings.database_pool_size,
             "max_overflow": settings.database_max_overflow,
             "pool_timeout": settings.database_pool_timeout_seconds,

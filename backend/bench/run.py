@@ -22,6 +22,7 @@
    prints the table.
 
 The servers are stopped and the database dropped whatever happens (Ctrl-C included).
+``--memory`` runs only ``bench.memory`` (RSS of one worker with full caches, ``memory.md``).
 ``--serve`` only prepares the stack, prints where the credentials are (for ``locustfile.py``)
 and waits for Ctrl-C.
 """
@@ -43,7 +44,7 @@ from typing import Any
 
 import httpx
 
-from bench import BenchError, micro_tokens, phases, pyspy
+from bench import BenchError, memory, micro_tokens, phases, pyspy
 from bench.bans import BanCheck, check_ban
 from bench.load import LoadResult, ensure_wrk, request_headers, run_wrk, wrk_version
 from bench.measurement import Measurement
@@ -419,6 +420,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="afterwards, sample the API with py-spy under load (profile-*.txt in --out)",
     )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="only the memory benchmark (bench.memory, --users users): memory.md in --out",
+    )
     return parser.parse_args(argv)
 
 
@@ -486,6 +492,9 @@ def execute(args: argparse.Namespace, stack: Stack, wrk: str, command: str) -> i
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.memory:
+        report = ["--no-report"] if args.no_report else ["--out", str(args.out / "memory.md")]
+        return memory.main(["--users", str(args.users), "--admin-url", args.admin_url, *report])
     if not args.no_report:
         prime_chart()
     command = "cd backend && uv run --group bench python -m bench.run " + " ".join(

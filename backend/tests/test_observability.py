@@ -100,6 +100,8 @@ class TestMetrics:
         if state.engine.dialect.name == "postgresql":
             assert value(families, "bab_db_pool_size") >= 1
             assert value(families, "bab_db_pool_checked_out") >= 0
+            assert value(families, "bab_db_queue_waiting") == 0
+            assert value(families, "bab_db_queue_timeouts_total") == 0
 
     async def test_private_unless_allowed_or_token(self, app_factory: AppFactory) -> None:
         app = await app_factory(metrics_allowed_ips="10.0.0.0/8", metrics_token="s3cret-scrape")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
 
 class AppError(Exception):
     """An error with a stable machine ``code``, an HTTP status and a human title."""
@@ -113,6 +115,12 @@ class ServiceUnavailable(
         self, detail: str | None = None, *, code: str | None = None, retry_after: int = 5
     ) -> None:
         super().__init__(detail, code=code, headers=retry_after_headers(retry_after))
+
+
+class DatabaseQueueTimeout(PoolTimeoutError):
+    """Queued for a database connection longer than ``DATABASE_QUEUE_TIMEOUT_SECONDS``
+    (``app.pool``): the database is busy, not down. Rendered like the pool's own timeout, 503
+    ``DATABASE_UNAVAILABLE`` with ``Retry-After``, with a detail that says "busy"."""
 
 
 def invalid_field(

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg.exceptions import InterfaceError as AsyncpgInterfaceError
+from asyncpg.exceptions import PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from app.utils.errors import AppError
+from app.utils.errors import AppError, DatabaseQueueTimeout
 from app.utils.logging import get_logger
 from app.utils.request_context import current_request_id
 
@@ -158,6 +160,10 @@ def _is_database_outage(exc: Exception) -> bool:
     """Connection-level failures are outages (503); constraint or SQL errors are bugs (500)."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError):
         return True
+    if isinstance(exc, AsyncpgInterfaceError | PostgresConnectionError):
+        # Raised unwrapped when the backend dies while SQLAlchemy sets up a new connection
+        # (its on-connect codec setup): "connection is closed".
+        return True
     if not isinstance(exc, DBAPIError):
         return False
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
@@ -167,12 +173,17 @@ def _is_database_outage(exc: Exception) -> bool:
 async def _database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
     if not _is_database_outage(exc):
         raise exc
-    logger.warning("database unavailable", error=type(exc).__name__, path=request.url.path)
+    busy = isinstance(exc, DatabaseQueueTimeout)  # overload, not an outage: same answer shape
+    logger.warning(
+        "database busy" if busy else "database unavailable",
+        error=type(exc).__name__,
+        path=request.url.path,
+    )
     return problem_response(
         request.url.path,
         status=503,
         code="DATABASE_UNAVAILABLE",
-        detail="the database is unavailable; retry shortly",
+        detail=f"the database is {'busy' if busy else 'unavailable'}; retry shortly",
         headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
     )
 
@@ -182,5 +193,13 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for error_type in (OperationalError, InterfaceError, PoolTimeoutError, DBAPIError, OSError):
+    for error_type in (
+        OperationalError,
+        InterfaceError,
+        PoolTimeoutError,
+        DBAPIError,
+        OSError,
+        AsyncpgInterfaceError,
+        PostgresConnectionError,
+    ):
         app.add_exception_handler(error_type, _database_unavailable)

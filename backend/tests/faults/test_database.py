@@ -239,6 +239,9 @@ async def test_backends_killed_repeatedly_under_traffic(
         assert (await recovered(client, target)).status_code == 200
         for _ in range(5):
             assert (await client.get("/api/v1/users", headers=target.auth())).status_code == 200
+    # No connection killed mid-checkout or mid-query kept its slot in the FIFO gate (app.pool).
+    pool = target.engine.pool
+    assert (pool.gate.in_use, pool.gate.waiting, pool.checkedout()) == (0, 0, 0)  # type: ignore[attr-defined]
 
 
 async def test_closed_port(real_app: AppBuilder) -> None:

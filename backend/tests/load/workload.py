@@ -54,6 +54,7 @@ POOL_FOR_100_CLIENTS = {
     "DATABASE_POOL_SIZE": "20",
     "DATABASE_MAX_OVERFLOW": "20",
     "DATABASE_POOL_TIMEOUT_SECONDS": "30",
+    "DATABASE_QUEUE_TIMEOUT_SECONDS": "30",
 }
 TOKEN_REFRESH_SECONDS = 600  # Better-Auth JWTs live 15 minutes
 WRITE_ACTIONS = {"role": "user.role.set", "ban": "user.ban", "unban": "user.unban"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 
 from app.services.auth.keys.cache import JwksCache
@@ -54,6 +56,20 @@ def verifier(clock: ManualClock, key) -> CountingVerifier:  # type: ignore[no-un
 
 def cached(verifier: CountingVerifier, clock: ManualClock, size: int = 100) -> CachedTokenVerifier:
     return CachedTokenVerifier(verifier, max_entries=size, leeway_seconds=LEEWAY, clock=clock)
+
+
+async def filled(  # type: ignore[no-untyped-def]
+    verifier: CountingVerifier, clock: ManualClock, key, *, size: int, count: int
+) -> tuple[CachedTokenVerifier, list[str]]:
+    """A cache of ``size`` that has verified ``count`` tokens of distinct users, in order."""
+    cache = cached(verifier, clock, size=size)
+    tokens = [
+        sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id=f"user{i}"))
+        for i in range(count)
+    ]
+    for token in tokens:
+        await cache.verify(token)
+    return cache, tokens
 
 
 async def test_hit_skips_verification(verifier: CountingVerifier, clock: ManualClock, key) -> None:  # type: ignore[no-untyped-def]
@@ -117,13 +133,7 @@ async def test_bounded_oldest_first(
     clock: ManualClock,
     key,  # type: ignore[no-untyped-def]
 ) -> None:
-    cache = cached(verifier, clock, size=3)
-    tokens = [
-        sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id=f"user{i}"))
-        for i in range(5)
-    ]
-    for token in tokens:
-        await cache.verify(token)
+    cache, tokens = await filled(verifier, clock, key, size=3, count=5)
     assert len(cache) == 3
     await cache.verify(tokens[-1])
     assert verifier.calls == 5
@@ -133,19 +143,67 @@ async def test_bounded_oldest_first(
     assert len(cache) == 0
 
 
-async def test_full_cache_drops_expired_first(
+async def test_hit_makes_an_entry_the_newest(
     verifier: CountingVerifier,
     clock: ManualClock,
     key,  # type: ignore[no-untyped-def]
 ) -> None:
-    cache = cached(verifier, clock, size=2)
-    old = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()) - 890, user_id="old"))
-    fresh = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id="fresh"))
-    await cache.verify(fresh)
-    await cache.verify(old)
-    clock.advance(20)
-    newest = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id="newest"))
-    await cache.verify(newest)
+    cache, (first, second) = await filled(verifier, clock, key, size=2, count=2)
+    third = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id="third"))
+    await cache.verify(first)  # a hit: now "second" is the least recently used
+    await cache.verify(third)
     calls = verifier.calls
-    await cache.verify(fresh)
-    assert verifier.calls == calls  # the expired one went, not the oldest live one
+    await cache.verify(first)
+    assert verifier.calls == calls
+    await cache.verify(second)
+    assert verifier.calls == calls + 1
+
+
+class NoScan(OrderedDict[bytes, object]):
+    """The cache's table, refusing every walk over its entries: what an O(n) purge needs."""
+
+    def _scan(self, *_: object) -> None:
+        raise AssertionError("the token cache walked over all its entries")
+
+    __iter__ = keys = values = items = _scan  # type: ignore[assignment]
+
+
+async def test_miss_at_capacity_evicts_exactly_one_without_scanning(
+    verifier: CountingVerifier,
+    clock: ManualClock,
+    key,  # type: ignore[no-untyped-def]
+) -> None:
+    size = 50
+    cache = cached(verifier, clock, size=size)
+    for i in range(size):
+        # Half of them expire after 10 s: an expired entry is not hunted down either.
+        iat = int(clock()) - (890 if i % 2 else 0)
+        await cache.verify(sign_token(key, better_auth_claims(ORIGIN, iat=iat, user_id=f"u{i}")))
+    clock.advance(20)
+    before = list(OrderedDict.items(cache._entries))
+    cache._entries = NoScan(before)
+
+    newcomer = sign_token(key, better_auth_claims(ORIGIN, iat=int(clock()), user_id="new"))
+    await cache.verify(newcomer)
+
+    after = list(OrderedDict.items(cache._entries))
+    assert len(after) == size
+    # Exactly one entry left (the least recently used), one came in (at the newest end), and
+    # every other entry is the same object in the same place.
+    assert after[:-1] == before[1:]
+    assert all(a[1] is b[1] for a, b in zip(after[:-1], before[1:], strict=True))
+    assert after[-1][1].claims["sub"] == "new"
+
+
+async def test_hit_touches_only_its_own_entry(
+    verifier: CountingVerifier,
+    clock: ManualClock,
+    key,  # type: ignore[no-untyped-def]
+) -> None:
+    cache, tokens = await filled(verifier, clock, key, size=10, count=10)
+    before = list(OrderedDict.items(cache._entries))
+    cache._entries = NoScan(before)
+    await cache.verify(tokens[3])
+    after = list(OrderedDict.items(cache._entries))
+    assert after == before[:3] + before[4:] + [before[3]]
+    assert verifier.calls == 10

@@ -23,6 +23,7 @@ Correctness rests on invalidation, not on expiry:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Literal, TypeVar
 
 from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
@@ -47,7 +48,7 @@ class IdentityCache(FeedCache):
         self._live_owners: dict[str, str] = {}
         # Generation at which each row was last invalidated, oldest first, bounded; a put whose
         # read began before ``_floor`` (a flush, or history dropped for size) is refused.
-        self._evicted: dict[tuple[str, str], int] = {}
+        self._evicted: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._floor = 0
 
     # --- reads ---
@@ -85,11 +86,10 @@ class IdentityCache(FeedCache):
 
     def _mark(self, key: tuple[str, str]) -> None:
         generation = self._bump()
-        self._evicted.pop(key, None)  # re-insert: the dict stays ordered by generation
         self._evicted[key] = generation
+        self._evicted.move_to_end(key)  # the dict stays ordered by generation
         while len(self._evicted) > 4 * self._max_entries:
-            oldest = next(iter(self._evicted))
-            self._floor = max(self._floor, self._evicted.pop(oldest))
+            self._floor = max(self._floor, self._evicted.popitem(last=False)[1])
 
     def put_user(self, user: UserSnapshot, generation: int) -> None:
         if self._may_put(generation, ("u", user.id)):

@@ -5,13 +5,20 @@ is not kept); an ECDSA token by the digest of its low-s spelling (see ``jose.ecd
 entry lives exactly as long as the token would still pass the verifier's time checks (``exp``
 plus the same leeway, on the same clock), so a cached token is refused at the very moment an
 uncached one would be; the verifier's lifetime cap (``JWT_MAX_LIFETIME_SECONDS``) thus bounds
-every entry too. Only successful verifications are cached. The cache is bounded; when full, the
-oldest entries go first.
+every entry too. Only successful verifications are cached.
+
+The cache is bounded and least-recently-used: a hit moves its entry to the newest end, and a miss
+at capacity drops exactly one entry, the least recently used, in O(1) (``OrderedDict.popitem``).
+Expired entries are dropped lazily, when looked up or when they reach the old end; nothing ever
+scans the whole cache. A plain dict's "first key" is not O(1) after many deletions at its front
+(CPython walks the deleted slots), hence the ``OrderedDict``. Not cachetools: its per-item-TTL
+cache keeps a heap (O(log n)) and runs Python code on every hit, and a hit is the hot path.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -57,7 +64,7 @@ class CachedTokenVerifier:
         self._max_entries = max_entries
         self._leeway = leeway_seconds
         self._clock = clock
-        self._entries: dict[bytes, VerifiedToken] = {}
+        self._entries: OrderedDict[bytes, VerifiedToken] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -88,22 +95,18 @@ class CachedTokenVerifier:
             return None
         if self._clock() - self._leeway < cached.expires_at:
             self.hits += 1
+            self._entries.move_to_end(digest)
             return cached
         del self._entries[digest]
         return None
 
     def _store(self, digest: bytes, verified: VerifiedToken) -> None:
-        if len(self._entries) >= self._max_entries:
-            self._purge_expired()
-            while len(self._entries) >= self._max_entries:
-                # dicts keep insertion order: the first key is the oldest entry.
-                del self._entries[next(iter(self._entries))]
-        self._entries[digest] = verified
-
-    def _purge_expired(self) -> None:
-        horizon = self._clock() - self._leeway
-        for digest in [d for d, v in self._entries.items() if v.expires_at <= horizon]:
-            del self._entries[digest]
+        entries = self._entries
+        if digest in entries:  # two concurrent misses on one token: one entry, now the newest
+            entries.move_to_end(digest)
+        elif len(entries) >= self._max_entries:
+            entries.popitem(last=False)  # the least recently used: one entry, O(1)
+        entries[digest] = verified
 
     def __len__(self) -> int:
         return len(self._entries)

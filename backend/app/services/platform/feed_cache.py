@@ -2,7 +2,8 @@
 
 The identity, organization and API-key caches differ in what they hold and how a notice maps to
 rows, but not in how they stay correct:
-- entries are bounded per table, oldest dropped first;
+- entries are bounded per table, oldest dropped first, one at a time and in O(1) (an
+  ``OrderedDict``: a plain dict's first key costs a walk over the slots deleted at its front);
 - while the feed is up (``live``) entries have no age limit; while it is down (or on SQLite, no
   feed) entries older than ``fallback_ttl`` are ignored;
 - a generation counter lets a read that began before an invalidation refuse to store its result;
@@ -12,6 +13,7 @@ rows, but not in how they stay correct:
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -33,7 +35,7 @@ class FeedTable(Generic[K, V]):
         self, max_entries: int, on_drop: Callable[[K, Entry[V]], object] | None = None
     ) -> None:
         self.max_entries = max_entries
-        self.rows: dict[K, Entry[V]] = {}
+        self.rows: OrderedDict[K, Entry[V]] = OrderedDict()
         self._on_drop = on_drop
 
     def __len__(self) -> int:
@@ -42,8 +44,7 @@ class FeedTable(Generic[K, V]):
     def put(self, key: K, entry: Entry[V]) -> None:
         self.rows.pop(key, None)  # a replacement, not a drop: it moves to the newest end
         while len(self.rows) >= self.max_entries:
-            oldest = next(iter(self.rows))
-            dropped = self.rows.pop(oldest)
+            oldest, dropped = self.rows.popitem(last=False)
             if self._on_drop is not None:
                 self._on_drop(oldest, dropped)
         self.rows[key] = entry

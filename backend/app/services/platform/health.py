@@ -44,6 +44,11 @@ class HealthService:
         self._cache_enabled = cache_enabled
 
     async def check_database(self) -> CheckResult:
+        """``SELECT 1`` within the timeout; but a saturated pool that keeps handing back live
+        connections is busy, not dead: ``ok`` without queueing behind the requests."""
+        busy = self._pool_busy()
+        if busy is not None:
+            return CheckResult(status="ok", info=busy)
         try:
             async with asyncio.timeout(DATABASE_CHECK_TIMEOUT_SECONDS):
                 async with self._engine.connect() as connection:
@@ -53,6 +58,15 @@ class HealthService:
         except Exception as error:  # any driver error means "not ready", never a 500
             return CheckResult(status="unavailable", detail=type(error).__name__)
         return CheckResult(status="ok")
+
+    def _pool_busy(self) -> dict[str, Any] | None:
+        """Every connection in use while live ones keep coming back (``app.pool``), or None."""
+        gate = getattr(self._engine.pool, "gate", None)
+        if gate is None or not gate.saturated:
+            return None
+        if not gate.progressed_within(DATABASE_CHECK_TIMEOUT_SECONDS):
+            return None
+        return {"state": "busy", "inUse": gate.in_use, "queued": gate.waiting}
 
     async def check_keys(self) -> CheckResult:
         """The key source's state: ``ok``, ``degraded`` (serving stale keys or none fetched yet)
@@ -88,6 +102,8 @@ class HealthService:
             "lastHeartbeatAge": listener.get("last_heartbeat_age"),
             "heartbeatMisses": listener.get("heartbeat_misses"),
         }
+        if self._pool_busy() is not None:  # not worth a place in the queue: checked when idle
+            return self._feed_result(listener, info)
         try:
             async with asyncio.timeout(DATABASE_CHECK_TIMEOUT_SECONDS):
                 async with self._engine.connect() as connection:
@@ -105,6 +121,10 @@ class HealthService:
                 detail=f"invalidation triggers missing or disabled: {', '.join(missing)}",
                 info=info,
             )
+        return self._feed_result(listener, info)
+
+    @staticmethod
+    def _feed_result(listener: dict[str, Any], info: dict[str, Any]) -> CheckResult:
         if not listener.get("live"):
             return CheckResult(
                 status="degraded",

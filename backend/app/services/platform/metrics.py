@@ -166,6 +166,20 @@ def samples(sources: MetricSources) -> Iterator[Sample]:
             "Connections open beyond the pool size (negative: not yet opened)",
             pool.overflow(),
         )
+    gate = getattr(pool, "gate", None)  # app.pool.GatedPool: the FIFO queue in front of it
+    if gate is not None:
+        yield Sample(
+            "bab_db_queue_waiting",
+            "gauge",
+            "Requests queued (first come, first served) for a database connection",
+            gate.waiting,
+        )
+        yield Sample(
+            "bab_db_queue_timeouts",
+            "counter",
+            "Requests that queued for a database connection too long (503)",
+            gate.timeouts,
+        )
 
 
 class StateCollector(Collector):
