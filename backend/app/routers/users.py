@@ -67,6 +67,20 @@ CanDelete = Annotated[UserSnapshot, holding(need.DELETE_USER)]
 BAN_FIELDS = frozenset({"banned", "ban_reason", "ban_expires"})
 
 
+# Declared first: routes are matched in order, and /me is the hottest of them.
+@router.get("/me", summary="My profile", response_model=UserRead)
+async def read_me(user: CurrentUser) -> Response:
+    return Response(render_user(user), media_type="application/json")
+
+
+@router.patch("/me", summary="Update my name or image", response_model=UserRead)
+async def update_me(body: ProfileUpdate, user: CurrentUser, users: UsersDep) -> UserRead:
+    updated = await users.update_profile(
+        user.id, body.model_dump(exclude_unset=True, by_alias=False)
+    )
+    return UserRead.model_validate(updated)
+
+
 @router.get("", summary="List users (user:list)", response_model=UserPage)
 async def list_users(
     _actor: CanList, users: UsersDep, query: Annotated[UserListQuery, Depends(list_query)]
@@ -123,19 +137,6 @@ async def has_permission(
         return PermissionResult(success=key_grants(principal.api_key_permissions, body.permissions))
     actor = principal.user
     return PermissionResult(success=access.has_permission(actor.id, actor.role, body.permissions))
-
-
-@router.get("/me", summary="My profile", response_model=UserRead)
-async def read_me(user: CurrentUser) -> Response:
-    return Response(render_user(user), media_type="application/json")
-
-
-@router.patch("/me", summary="Update my name or image", response_model=UserRead)
-async def update_me(body: ProfileUpdate, user: CurrentUser, users: UsersDep) -> UserRead:
-    updated = await users.update_profile(
-        user.id, body.model_dump(exclude_unset=True, by_alias=False)
-    )
-    return UserRead.model_validate(updated)
 
 
 @_user_route("GET", "/{userId}", "One user (user:get, or the user themself)", 404)
