@@ -89,11 +89,13 @@ class UserService:
         single read needs no BEGIN/COMMIT around it."""
 
         async def read(db: AsyncSession) -> tuple[list[UserSnapshot], int]:
-            rows = (await db.execute(*page_statement(query))).all()
+            # Core on the session's connection: plain rows, no ORM execution context.
+            connection = await db.connection()
+            rows = (await connection.execute(*page_statement(query))).all()
             if rows:
                 return [UserSnapshot(*row[:-1]) for row in rows], int(rows[0][-1])
             if query.offset > 0:  # past the end: the window had no row to carry the total
-                return [], int(await db.scalar(*count_statement(query)) or 0)
+                return [], int(await connection.scalar(*count_statement(query)) or 0)
             return [], 0
 
         page = await run_read(self._db, read)
