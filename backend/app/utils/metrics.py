@@ -70,15 +70,16 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._before_scrape: list[Callable[[], None]] = []
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, str(status))
+        key = (method, route, status)
         children = self._children.get(key)
         if children is None:
             # .labels() takes a lock and builds a tuple: do it once per series.
-            children = (self.requests.labels(*key), self.latency.labels(*key))
+            labels = (method, route, str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)

@@ -67,7 +67,6 @@ class EdgeMiddleware:
         request_id = accept_request_id(_header(scope, _REQUEST_ID_HEADER))
         token = request_id_var.set(request_id)
         extra_headers = security_headers(scope, docs_enabled=self.docs_enabled)
-        extra_headers.append((_REQUEST_ID_HEADER, request_id.encode()))
         status: int | None = None
         refused = False  # a 413 went out while the app was reading the body
 
@@ -78,11 +77,8 @@ class EdgeMiddleware:
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 # The route's own choice wins; the request id is always ours.
-                headers.extend(
-                    item
-                    for item in extra_headers
-                    if item[0] not in present or item[0] == _REQUEST_ID_HEADER
-                )
+                headers.extend(item for item in extra_headers if item[0] not in present)
+                headers.append((_REQUEST_ID_HEADER, request_id.encode()))
                 message["headers"] = headers
             await send(message)
 

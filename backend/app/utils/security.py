@@ -72,14 +72,24 @@ def _is_docs_path(path: str) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in DOCS_PATHS)
 
 
-def security_headers(scope: Scope, *, docs_enabled: bool = True) -> list[tuple[bytes, bytes]]:
-    """The headers this request's response gets."""
+def security_headers(scope: Scope, *, docs_enabled: bool = True) -> tuple[Header, ...]:
+    """The headers this request's response gets (one of four fixed sets)."""
     docs = docs_enabled and _is_docs_path(str(scope.get("path", "")))
+    return _HEADER_SETS[docs, scope.get("scheme") == "https"]
+
+
+Header = tuple[bytes, bytes]
+
+
+def _header_set(docs: bool, https: bool) -> tuple[Header, ...]:
     csp = DOCS_CSP if docs else API_CSP
-    headers = [*_BASE_HEADERS, (b"content-security-policy", csp.encode())]
-    if scope.get("scheme") == "https":
-        headers.append((b"strict-transport-security", HSTS.encode()))
-    return headers
+    hsts = ((b"strict-transport-security", HSTS.encode()),) if https else ()
+    return (*_BASE_HEADERS, (b"content-security-policy", csp.encode()), *hsts)
+
+
+_HEADER_SETS: Final = {
+    (docs, https): _header_set(docs, https) for docs in (False, True) for https in (False, True)
+}
 
 
 def max_header_bytes(settings: Settings) -> int:
