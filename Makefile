@@ -47,8 +47,8 @@ test-postgres: install ## Test suite on PostgreSQL (TEST_DATABASE_URL or the loc
 	cd $(BACKEND) && $(UV) run --frozen pytest -m "not e2e" --cov --cov-report=term --cov-report=xml:coverage.xml
 
 .PHONY: test-sqlite
-test-sqlite: install ## Test suite on a temporary SQLite file
-	cd $(BACKEND) && TEST_DB=sqlite $(UV) run --frozen pytest -m "not e2e" -q -p no:cacheprovider
+test-sqlite: install ## The database tests on a temporary SQLite file (the rest do not depend on the dialect: test-postgres runs them)
+	cd $(BACKEND) && TEST_DB=sqlite $(UV) run --frozen pytest -m "not e2e" -q -p no:cacheprovider --sqlite-pass
 
 .PHONY: test
 test: lint test-postgres test-sqlite test-e2e ## Everything CI runs: lint, types, tests on PostgreSQL and SQLite, end-to-end

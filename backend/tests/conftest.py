@@ -22,6 +22,31 @@ TEST_SECRET = "test-secret-test-secret-test-secret-0123"
 TEST_AUTH_URL = "http://127.0.0.1:39999"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--sqlite-pass",
+        action="store_true",
+        help="CI's second pass, on SQLite: only the tests that reach the test database and are "
+        "not marked postgres_only (the PostgreSQL pass ran all of them)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The database is chosen only in test_database (TEST_DB, TEST_DATABASE_URL): a test whose
+    # fixtures never reach it runs identically on either dialect, so a second pass repeats it.
+    if not config.getoption("--sqlite-pass"):
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        uses_database = "test_database" in getattr(item, "fixturenames", ())
+        postgres_only = item.get_closest_marker("postgres_only") is not None
+        (keep if uses_database and not postgres_only else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def test_database() -> Iterator[ProvisionedDatabase]:
     database = provision_test_database()

@@ -5,6 +5,7 @@ which 404. Callers authenticate with real session tokens; rows are Better-Auth-s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.models import AuditEvent, AuthSession, Member, Organization, Team, TeamMember, User
+from app.models import (
+    AuditEvent,
+    AuthSession,
+    Member,
+    Organization,
+    Team,
+    TeamMember,
+    User,
+    utc_now,
+)
 from app.routers.org_deps import OrgMember, require_org_permission
 from app.services.access import AccessControlError
 from app.services.organizations.snapshots import Membership
@@ -54,9 +64,14 @@ async def org(db_session: AsyncSession) -> Org:
         who: await create_user(db_session, name=who.title(), email=f"{who}@acme.test")
         for who in ("owner", "admin", "member", "outsider")
     }
+    # Members are listed by join time (then id): one second apart, so the order the tests
+    # expect does not depend on rows inserted within the same millisecond and their random ids.
+    joined = utc_now()
     members = {
-        who: await add_member(db_session, organization, users[who], who)
-        for who in ("owner", "admin", "member")
+        who: await add_member(
+            db_session, organization, users[who], who, joined_at=joined + timedelta(seconds=i)
+        )
+        for i, who in enumerate(("owner", "admin", "member"))
     }
     sessions = {who: await create_session(db_session, user) for who, user in users.items()}
     return Org(

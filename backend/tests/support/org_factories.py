@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Member, Organization, User, generate_id
@@ -20,9 +22,16 @@ async def create_organization(
 
 
 async def add_member(
-    db: AsyncSession, organization: Organization, user: User, role: str = "member"
+    db: AsyncSession,
+    organization: Organization,
+    user: User,
+    role: str = "member",
+    *,
+    joined_at: datetime | None = None,
 ) -> Member:
     member = Member(organization_id=organization.id, user_id=user.id, role=role)
+    if joined_at is not None:
+        member.created_at = joined_at
     db.add(member)
     await db.flush()
     return member

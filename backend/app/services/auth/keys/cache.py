@@ -22,11 +22,12 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Literal, TypedDict
 
-from app.services.auth.jose import InvalidJwkError, VerificationKey, build_public_key
+from app.services.auth.jose import VerificationKey
+from app.services.auth.keys.keyset import KeySet, build_key_set
+from app.services.auth.keys.schedule import FetchSchedule
 from app.services.auth.keys.sources import KeySource, KeySourceError
 from app.utils.errors import ServiceUnavailable, Unauthorized
 
@@ -37,14 +38,11 @@ _log = logging.getLogger(__name__)
 
 # The keys a fetch delivers are usable for at least this long, so that the requests that waited
 # for that fetch can use them even with a zero TTL and no stale window.
-_EMPTY_SET_COOLDOWN = 1.0
 _MIN_EFFECTIVE_TTL = 1.0
 # A request about to be refused waits for the next fetch if it is due within this long: a key
 # published a moment after this process's last fetch is then accepted, not refused until the
 # interval ends (two workers warming up, a rotation).
 _MAX_REFUSAL_WAIT = 1.0
-# An outage is logged once per this long, not once per (one-second) retry.
-_FAILURE_LOG_INTERVAL = 10.0
 
 
 class CacheStatus(TypedDict):
@@ -56,12 +54,6 @@ class CacheStatus(TypedDict):
     keys: int
     last_success_age: float | None
     last_error: str | None
-
-
-@dataclass
-class _KeySet:
-    by_kid: dict[str, VerificationKey] = field(default_factory=dict)
-    all: tuple[VerificationKey, ...] = ()
 
 
 class JwksCache:
@@ -86,20 +78,13 @@ class JwksCache:
         self._source = source
         self._ttl = ttl
         self._min_ttl = min_ttl
-        self._cooldown = refetch_cooldown
         self._max_stale = max_stale
         self._clock = clock
         self._sleep = sleep
         self._log = logger or _log
-        self._keys = _KeySet()
+        self._keys = KeySet()
         self._fresh_until = -math.inf
-        self._last_attempt: float | None = None  # when the last fetch ended
-        self._last_fetch_started = -math.inf
-        self._next_fetch_at = -math.inf  # when the fetch in flight starts (or started)
-        self._last_success: float | None = None
-        self._last_failed = False
-        self._last_error: str | None = None
-        self._last_error_logged = -math.inf
+        self._schedule = FetchSchedule(refetch_cooldown)
         self._inflight: asyncio.Future[None] | None = None
         self.fetches = 0
         self.fetch_failures = 0  # read by the metrics collector
@@ -145,7 +130,7 @@ class JwksCache:
             await self._refresh()
         if (
             self._usable_key(kid) is None
-            and self._last_fetch_started < arrived
+            and self._schedule.last_started < arrived
             and self._next_fetch_in(self._clock()) <= _MAX_REFUSAL_WAIT
         ):
             # What we hold predates this request: the key may have been published since.
@@ -174,19 +159,20 @@ class JwksCache:
         count = len(self._keys.all)
         state: Literal["ok", "stale", "unavailable", "empty"]
         if count == 0:
-            state = "unavailable" if self._last_failed else "empty"
+            state = "unavailable" if self._schedule.last_failed else "empty"
         elif now < self._fresh_until:
             state = "ok"
         elif now <= self._fresh_until + self._max_stale:
             state = "stale"
         else:
             state = "unavailable"
-        age = None if self._last_success is None else max(0.0, now - self._last_success)
+        last_success = self._schedule.last_success
+        age = None if last_success is None else max(0.0, now - last_success)
         return {
             "state": state,
             "keys": count,
             "last_success_age": age,
-            "last_error": self._last_error if self._last_failed else None,
+            "last_error": self._schedule.last_error if self._schedule.last_failed else None,
         }
 
     async def aclose(self) -> None:
@@ -223,7 +209,7 @@ class JwksCache:
         if key is not None:
             return key
         now = self._clock()
-        if not self._usable(now) or self._source_failing(now):
+        if not self._usable(now) or self._schedule.source_failing(now):
             raise ServiceUnavailable(
                 "signing keys are unavailable",
                 code="KEY_SOURCE_UNAVAILABLE",
@@ -231,28 +217,10 @@ class JwksCache:
             )
         raise Unauthorized("unknown signing key", code="KEY_NOT_FOUND")
 
-    def _effective_cooldown(self) -> float:
-        """Holding no key at all (a cold start before the auth server or its first key exists),
-        retry within a second whatever the configured interval: every request fails until
-        then, and one fetch a second cannot hammer anyone."""
-        if not self._keys.all:
-            return min(self._cooldown, _EMPTY_SET_COOLDOWN)
-        return self._cooldown
-
     def _next_fetch_in(self, now: float) -> float:
-        """Seconds until the next fetch starts (the one scheduled) or may start."""
-        if self._inflight is not None:
-            return max(0.0, self._next_fetch_at - now)
-        if self._last_attempt is None:
-            return 0.0
-        return max(0.0, self._last_attempt + self._effective_cooldown() - now)
-
-    def _source_failing(self, now: float) -> bool:
-        """Last attempt failed and no success within the interval."""
-        recent_success = self._last_success is not None and (
-            now - self._last_success < self._cooldown
+        return self._schedule.next_fetch_in(
+            now, in_flight=self._inflight is not None, holding_keys=bool(self._keys.all)
         )
-        return self._last_failed and not recent_success
 
     def _retry_after(self, now: float) -> int:
         return max(1, math.ceil(self._next_fetch_in(now)))
@@ -265,7 +233,7 @@ class JwksCache:
         if self._inflight is None:
             now = self._clock()
             delay = self._next_fetch_in(now)
-            self._next_fetch_at = now + delay
+            self._schedule.next_at = now + delay
             self._inflight = asyncio.ensure_future(self._fetch_and_store(delay))
         # shield: a caller that gives up (client gone) must not cancel the others' fetch.
         await asyncio.shield(self._inflight)
@@ -274,11 +242,11 @@ class JwksCache:
         try:
             if delay > 0:
                 await self._sleep(delay)
-            self._last_fetch_started = self._clock()
+            self._schedule.last_started = self._clock()
             self.fetches += 1
             try:
                 fetched = await self._source.fetch()
-                keys = self._build(fetched.keys)
+                keys = build_key_set(fetched.keys, self._log)
             except KeySourceError as error:
                 self._on_failure(str(error))
                 return
@@ -290,50 +258,18 @@ class JwksCache:
         finally:
             self._inflight = None
 
-    def _build(self, jwks: Sequence[Mapping[str, Any]]) -> _KeySet:
-        keys = _KeySet()
-        for jwk in jwks:
-            try:
-                key = build_public_key(jwk)
-            except InvalidJwkError as error:
-                self._log.warning("JWKS: skipped key %s: %s", _kid_of(jwk), error)
-                continue
-            if key.kid is not None:
-                if key.kid in keys.by_kid:
-                    self._log.warning("JWKS: skipped duplicate kid %s", _kid_of(jwk))
-                    continue
-                keys.by_kid[key.kid] = key
-            keys.all += (key,)
-        if not keys.all:
-            # An empty (or entirely unusable) set is a failure, not news: a broken auth server
-            # must not be able to wipe the keys we hold.
-            raise KeySourceError("JWKS holds no usable key")
-        return keys
-
-    def _on_success(self, keys: _KeySet, max_age: int | None) -> None:
+    def _on_success(self, keys: KeySet, max_age: int | None) -> None:
         now = self._clock()
         ttl = self._ttl if max_age is None else min(max(max_age, self._min_ttl), self._ttl)
-        if self._last_failed:
+        if self._schedule.succeeded(now):
             self._log.info("JWKS source recovered (%d keys)", len(keys.all))
         self._keys = keys
         self._fresh_until = now + max(ttl, _MIN_EFFECTIVE_TTL)
-        self._last_attempt = self._last_success = now
-        self._last_failed = False
-        self._last_error = None
 
     def _on_failure(self, reason: str) -> None:
         self.fetch_failures += 1
         now = self._clock()
-        self._last_attempt = now
-        self._last_failed = True
-        self._last_error = reason
-        if now - self._last_error_logged >= _FAILURE_LOG_INTERVAL:
-            self._last_error_logged = now
+        if self._schedule.failed(now, reason):
             stale_until = self._fresh_until + self._max_stale
             held = len(self._keys.all) if now <= stale_until else 0
             self._log.warning("JWKS refresh failed: %s; serving %d cached key(s)", reason, held)
-
-
-def _kid_of(jwk: Mapping[str, Any]) -> str:
-    kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
-    return repr(kid)[:40]
