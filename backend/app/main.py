@@ -17,6 +17,7 @@ from app.routers import metrics as metrics_router
 from app.routers.credentials import SECURITY_SCHEMES
 from app.routers.deps import AUTHENTICATORS
 from app.routers.docs import install_docs
+from app.routers.fast_path import UserMeFastPath
 from app.routers.security_docs import document_security
 from app.services.access import AccessControlError
 from app.state import build_access_control, build_app_state, build_org_access
@@ -115,6 +116,10 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Organization-Id"],
             expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
         )
+    # Outside CORS (it passes on any request with an Origin) and inside the edge.
+    app.add_middleware(
+        UserMeFastPath, path=f"{API_PREFIX}/users/me", api_key_header=settings.api_key_header
+    )
     # Outside CORS: its answers get the security headers and a request id too.
     app.add_middleware(
         EdgeMiddleware,

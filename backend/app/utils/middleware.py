@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,7 +68,6 @@ class EdgeMiddleware:
         token = request_id_var.set(request_id)
         extra_headers = security_headers(scope, docs_enabled=self.docs_enabled)
         status: int | None = None
-        refused = False  # a 413 went out while the app was reading the body
 
         async def respond(message: Message) -> None:
             nonlocal status
@@ -82,24 +81,15 @@ class EdgeMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        async def refuse_body() -> None:
+            if status is None:
+                await _send_refusal(scope, respond, self.limits.body_refusal())
+
+        body = _BodyLimit(receive, self.limits.max_body_bytes, refuse_body)
+
         async def app_send(message: Message) -> None:
-            if not refused:  # else the 413 went out already; the app's late answer is dropped
+            if not body.refused:  # else the 413 went out already; the app's late answer is dropped
                 await respond(message)
-
-        received = 0
-        max_body = self.limits.max_body_bytes
-
-        async def limited_receive() -> Message:
-            nonlocal received, refused
-            message = await receive()
-            if message["type"] == "http.request" and not refused:
-                received += len(message.get("body", b""))
-                if received > max_body:
-                    if status is None:
-                        await _send_refusal(scope, respond, self.limits.body_refusal())
-                    refused = True
-                    raise BodyTooLarge
-            return message
 
         try:
             refusal, has_body = self.limits.check_head(scope)
@@ -107,10 +97,10 @@ class EdgeMiddleware:
                 await _send_refusal(scope, respond, refusal)
             else:
                 # Without a length or chunked encoding no body can follow: no counting needed.
-                await self.app(scope, limited_receive if has_body else receive, app_send)
+                await self.app(scope, body.receive if has_body else receive, app_send)
         except Exception:
             # After a 413 the client has its answer, whatever the app made of BodyTooLarge.
-            if not refused:
+            if not body.refused:
                 error_logger.exception("unhandled exception", path=scope.get("path"))
                 if status is not None:
                     raise  # the response had started; the connection is all that is left
@@ -132,6 +122,48 @@ class EdgeMiddleware:
                 duration_ms=round(seconds * 1000, 2),
                 client=(scope.get("client") or ("-",))[0],
             )
+
+
+# Before a 413 mid-body, what the client is still sending is read and dropped (up to this much):
+# the server closes after the 413, and closing with unread bytes makes the kernel answer with a
+# reset, which can destroy the 413 before the client reads it. (Once the answer is complete,
+# uvicorn's receive() reports a disconnect, so the draining must come first.)
+DRAIN_LIMIT_BYTES = 1024 * 1024
+
+
+class _BodyLimit:
+    """The request's ``receive``, counting the body: over the limit, the rest of the body is
+    drained, the 413 sent (if nothing was answered yet) and the app stopped."""
+
+    def __init__(
+        self, receive: Receive, max_bytes: int, refuse: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._receive = receive
+        self._max_bytes = max_bytes
+        self._refuse = refuse
+        self._received = 0
+        self.refused = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request" and not self.refused:
+            self._received += len(message.get("body", b""))
+            if self._received > self._max_bytes:
+                if message.get("more_body", False):
+                    await _drain(self._receive, DRAIN_LIMIT_BYTES)
+                await self._refuse()
+                self.refused = True
+                raise BodyTooLarge
+        return message
+
+
+async def _drain(receive: Receive, limit: int) -> None:
+    drained = 0
+    while drained <= limit:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        drained += len(message.get("body", b""))
 
 
 async def _send_refusal(scope: Scope, send: Send, refusal: Refusal) -> None:
