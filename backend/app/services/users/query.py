@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.models.user import User
@@ -252,3 +253,15 @@ def page_statement(query: UserListQuery) -> tuple[Select[Any], dict[str, Any]]:
 def count_statement(query: UserListQuery) -> tuple[Select[Any], dict[str, Any]]:
     shape, values = bind(query)
     return _count(shape), values
+
+
+async def read_page(db: AsyncSession, query: UserListQuery) -> tuple[list[UserSnapshot], int]:
+    """The page and the total, in one statement unless the page is past the end. Core on the
+    session's connection: plain rows, no ORM execution context."""
+    connection = await db.connection()
+    rows = (await connection.execute(*page_statement(query))).all()
+    if rows:
+        return [UserSnapshot(*row[:-1]) for row in rows], int(rows[0][-1])
+    if query.offset > 0:  # past the end: the window had no row to carry the total
+        return [], int(await connection.scalar(*count_statement(query)) or 0)
+    return [], 0

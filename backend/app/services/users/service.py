@@ -33,7 +33,7 @@ from app.services.audit.service import AuditContext, AuditService
 from app.services.auth.identity_cache import IdentityCache
 from app.services.auth.snapshots import UserSnapshot
 from app.services.users.guard import AdminGuard, load_user
-from app.services.users.query import UserListQuery, count_statement, page_statement
+from app.services.users.query import UserListQuery, read_page
 from app.services.users.roles import join_roles, parse_roles
 from app.utils.errors import Conflict, Forbidden, NotFound, invalid_field
 from app.utils.timefmt import format_iso_utc
@@ -85,20 +85,9 @@ class UserService:
     # --- reads ---
 
     async def list_users(self, query: UserListQuery) -> tuple[list[UserSnapshot], int]:
-        """One round trip in the common case: the page carries its total, and on PostgreSQL a
-        single read needs no BEGIN/COMMIT around it."""
-
-        async def read(db: AsyncSession) -> tuple[list[UserSnapshot], int]:
-            # Core on the session's connection: plain rows, no ORM execution context.
-            connection = await db.connection()
-            rows = (await connection.execute(*page_statement(query))).all()
-            if rows:
-                return [UserSnapshot(*row[:-1]) for row in rows], int(rows[0][-1])
-            if query.offset > 0:  # past the end: the window had no row to carry the total
-                return [], int(await connection.scalar(*count_statement(query)) or 0)
-            return [], 0
-
-        page = await run_read(self._db, read)
+        """One round trip in the common case (``query.read_page``; ``run_read``: no BEGIN and
+        COMMIT around a single read on PostgreSQL)."""
+        page = await run_read(self._db, lambda db: read_page(db, query))
         # Hand the connection back now, not after the answer has been rendered and sent.
         await self._db.commit()
         return page
