@@ -7,6 +7,7 @@ business in ``app.routers.deps``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 from fastapi import Request
@@ -47,13 +48,15 @@ api_key_scheme = APIKeyHeader(
 SECURITY_SCHEMES: Final = (bearer_scheme, cookie_scheme, api_key_scheme)
 
 
-def credential_headers(request: Request, api_key_header: str) -> tuple[list[str], list[str]]:
-    """Every ``Authorization`` value and every API-key header value, in one pass over the raw
-    headers (Starlette's ``getlist`` walks them once per name)."""
+def credential_headers(
+    headers: Iterable[tuple[bytes, bytes]], api_key_header: str
+) -> tuple[list[str], list[str]]:
+    """Every ``Authorization`` value and every API-key header value of a request's raw headers,
+    in one pass (Starlette's ``getlist`` walks them once per name)."""
     key_name = api_key_header.lower().encode("latin-1")
     authorization: list[str] = []
     api_keys: list[str] = []
-    for name, value in request.scope["headers"]:
+    for name, value in headers:
         if name == b"authorization":
             authorization.append(value.decode("latin-1"))
         elif name == key_name:

@@ -122,7 +122,9 @@ async def get_principal(request: Request) -> Principal:
     try:
         # An API key wins over every other credential, as in the plugin's hook (it runs before
         # Better-Auth resolves the session).
-        authorization, api_keys = credential_headers(request, state.settings.api_key_header)
+        authorization, api_keys = credential_headers(
+            request.scope["headers"], state.settings.api_key_header
+        )
         api_key = api_key_from_header(api_keys)
         bearer = None if api_key is not None else bearer_from_header(authorization)
         if api_key is not None:

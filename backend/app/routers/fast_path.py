@@ -26,7 +26,7 @@ from typing import Any
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.routers.credentials import bearer_from_header
+from app.routers.credentials import bearer_from_header, credential_headers
 from app.routers.render import render_user
 from app.state import AppState
 
@@ -37,7 +37,7 @@ class UserMeFastPath:
     def __init__(self, app: ASGIApp, *, path: str, api_key_header: str) -> None:
         self.app = app
         self.path = path
-        self.api_key_header = api_key_header.lower().encode("latin-1")
+        self.api_key_header = api_key_header
         self._route: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -55,12 +55,12 @@ class UserMeFastPath:
 
     async def _answer(self, scope: Scope) -> bytes | None:
         """The user's JSON, or ``None`` when the app should answer."""
-        authorization: list[str] = []
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization.append(value.decode("latin-1"))
-            elif name in (b"origin", self.api_key_header):
-                return None
+        headers = scope["headers"]
+        if any(name == b"origin" for name, _ in headers):
+            return None
+        authorization, api_keys = credential_headers(headers, self.api_key_header)
+        if api_keys:
+            return None
         try:
             bearer = bearer_from_header(authorization)
             if bearer is None:
