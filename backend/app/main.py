@@ -17,7 +17,7 @@ from app.routers import metrics as metrics_router
 from app.routers.credentials import SECURITY_SCHEMES
 from app.routers.deps import AUTHENTICATORS
 from app.routers.docs import install_docs
-from app.routers.fast_path import UserMeFastPath
+from app.routers.fast_path import FastPaths, answer_me, answer_user_list
 from app.routers.security_docs import document_security
 from app.services.access import AccessControlError
 from app.state import build_access_control, build_app_state, build_org_access
@@ -87,6 +87,10 @@ def create_app(
         swagger_ui_oauth2_redirect_url=None,
         openapi_url="/openapi.json" if docs else None,
         generate_unique_id_function=_operation_id,
+        # Tracing is ours (app.utils.telemetry: an OpenTelemetry instrumentor when an OTLP
+        # endpoint is set) and metrics are Prometheus's; FastAPI's native telemetry would only
+        # ask the global OpenTelemetry providers on every request whether it has work to do.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_exception_handlers(app)
     app.state.metrics = metrics
@@ -118,7 +122,9 @@ def create_app(
         )
     # Outside CORS (it passes on any request with an Origin) and inside the edge.
     app.add_middleware(
-        UserMeFastPath, path=f"{API_PREFIX}/users/me", api_key_header=settings.api_key_header
+        FastPaths,
+        answers={f"{API_PREFIX}/users/me": answer_me, f"{API_PREFIX}/users": answer_user_list},
+        api_key_header=settings.api_key_header,
     )
     # Outside CORS: its answers get the security headers and a request id too.
     app.add_middleware(

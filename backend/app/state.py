@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import JwksSource, Settings
-from app.database import resolve_database_target
+from app.database import read_connection, resolve_database_target
 from app.services.access import AccessControl, AccessControlError, load_access_control
 from app.services.apikeys.service import ApiKeyService
 from app.services.apikeys.snapshot import ApiKeyCache
@@ -48,6 +49,12 @@ from app.utils.urls import url_origin
 C = TypeVar("C", bound=FeedCache)
 
 
+@contextlib.asynccontextmanager
+async def _connection_of(sessions: DbSessionFactory) -> AsyncIterator[AsyncConnection]:
+    async with sessions() as db:
+        yield await db.connection()
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -74,6 +81,14 @@ class AppState:
     @property
     def side_sessions(self) -> DbSessionFactory:
         return self.side_sessions_override or self.sessionmaker
+
+    def side_connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for a read outside the request's session (the admin list's fast path):
+        no ORM session to open, commit and close. With ``side_sessions_override``, that
+        session's connection (a test's transaction)."""
+        if self.side_sessions_override is not None:
+            return _connection_of(self.side_sessions_override)
+        return read_connection(self.engine)
 
     def start(self) -> None:
         """Background work of a serving process: warm the keys (start-up never waits for the

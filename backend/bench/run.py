@@ -248,21 +248,23 @@ class Runner:
         stack.write_cookies()
         stack.write_no_credential()
         self.refresh_jwts()
-        for phase in self.better_auth_phases():
+        search_only = args.search_only
+        for phase in self.better_auth_phases(search_only=search_only):
             self.measure(phase)
-        self.refresh_jwts()
-        self.run_peers()
-        _log("API with --workers 1 and METRICS_ENABLED=false")
-        stack.start_api(1, METRICS_ENABLED="false")
-        self.refresh_jwts()
-        self.measure(phases.metrics_off_phase(stack))
+        if not search_only:
+            self.refresh_jwts()
+            self.run_peers()
+            _log("API with --workers 1 and METRICS_ENABLED=false")
+            stack.start_api(1, METRICS_ENABLED="false")
+            self.refresh_jwts()
+            self.measure(phases.metrics_off_phase(stack))
         for number, workers in enumerate(args.workers):
             _log(f"API with --workers {workers}")
             stack.start_api(workers)
             self.refresh_jwts()
-            for phase in self.api_phases(workers):
+            for phase in self.api_phases(workers, search_only=search_only):
                 self.measure(phase)
-            if number == 0:
+            if number == 0 and not search_only:
                 assert stack.api is not None
                 self.ban_check(stack.api.url + ME, "API", "bearer")
         if args.skip_large or args.large_users <= stack.user_count:
@@ -421,11 +423,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="afterwards, sample the API with py-spy under load (profile-*.txt in --out)",
     )
     parser.add_argument(
+        "--search-only",
+        action="store_true",
+        help="only the admin search and list-users (a quick check; implies --no-report)",
+    )
+    parser.add_argument(
         "--memory",
         action="store_true",
         help="only the memory benchmark (bench.memory, --users users): memory.md in --out",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.search_only:
+        args.no_report = True
+    return args
 
 
 def execute(args: argparse.Namespace, stack: Stack, wrk: str, command: str) -> int:

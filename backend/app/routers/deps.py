@@ -110,7 +110,7 @@ async def get_principal(request: Request) -> Principal:
     checks all come here). Only ``request`` is a parameter, so that FastAPI resolves nothing
     else on the hot path; the security schemes are declared in OpenAPI by
     ``app.routers.security_docs`` instead of being run as dependencies."""
-    known: Principal | None = request.scope.get(_PRINCIPAL_KEY)
+    known: Principal | None = request.scope.get(PRINCIPAL_SCOPE_KEY)
     if known is not None:
         return known
     state = app_state(request)
@@ -146,11 +146,11 @@ async def get_principal(request: Request) -> Principal:
         if error.code != "TOKEN_MISSING":  # no credential is not a failed attempt
             await state.auth_failures.record_failure(address)
         raise
-    request.scope[_PRINCIPAL_KEY] = principal
+    request.scope[PRINCIPAL_SCOPE_KEY] = principal
     return principal
 
 
-_PRINCIPAL_KEY = "app.principal"
+PRINCIPAL_SCOPE_KEY = "app.principal"
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -4,10 +4,12 @@ query parameters of ``GET /api/v1/users`` (Better-Auth's list-users names, and o
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from functools import lru_cache
+from typing import Annotated, Any, Final
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.routers.deps import require_permission
 from app.routers.responses import problem_responses
@@ -68,9 +70,37 @@ class ListParams(BaseModel):
     filter_operator: Annotated[FilterOperator, Query(alias="filterOperator")] = "eq"
 
 
-async def list_query(params: Annotated[ListParams, Query()]) -> UserListQuery:
+# The query names the route reads (aliases where declared): what FastAPI looks up.
+_QUERY_NAMES: Final = frozenset(
+    field.alias or name for name, field in ListParams.model_fields.items()
+)
+
+
+def to_list_query(params: ListParams) -> UserListQuery:
     fields = params.model_dump()
     search_value = fields.pop("search_value")
     if fields["search"] is None:  # ``searchValue`` is Better-Auth's other name for it
         fields["search"] = search_value
     return UserListQuery(**fields)
+
+
+async def list_query(params: Annotated[ListParams, Query()]) -> UserListQuery:
+    return to_list_query(params)
+
+
+@lru_cache(maxsize=256)
+def plain_list_query(query_string: bytes) -> UserListQuery | None:
+    """The list query of a plain query string: each parameter one the route reads, given once,
+    not blank, and valid. ``None`` otherwise: the route reads it (and answers its 422s).
+
+    Parsed as Starlette parses it, validated by the route's own model: for a plain query
+    string, the same query as the route's. Cached: an admin panel asks the same few pages
+    again and again, and the answer (an immutable query) depends on the string alone."""
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    values = dict(pairs)
+    if len(values) != len(pairs) or not values.keys() <= _QUERY_NAMES or "" in values.values():
+        return None
+    try:
+        return to_list_query(ListParams.model_validate(values))
+    except ValidationError:
+        return None

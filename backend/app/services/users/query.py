@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.models.user import User
@@ -255,10 +255,11 @@ def count_statement(query: UserListQuery) -> tuple[Select[Any], dict[str, Any]]:
     return _count(shape), values
 
 
-async def read_page(db: AsyncSession, query: UserListQuery) -> tuple[list[UserSnapshot], int]:
-    """The page and the total, in one statement unless the page is past the end. Core on the
-    session's connection: plain rows, no ORM execution context."""
-    connection = await db.connection()
+async def read_page(
+    connection: AsyncConnection, query: UserListQuery
+) -> tuple[list[UserSnapshot], int]:
+    """The page and the total, in one statement unless the page is past the end. Core: plain
+    rows, no ORM execution context."""
     rows = (await connection.execute(*page_statement(query))).all()
     if rows:
         return [UserSnapshot(*row[:-1]) for row in rows], int(rows[0][-1])

@@ -87,7 +87,11 @@ class UserService:
     async def list_users(self, query: UserListQuery) -> tuple[list[UserSnapshot], int]:
         """One round trip in the common case (``query.read_page``; ``run_read``: no BEGIN and
         COMMIT around a single read on PostgreSQL)."""
-        page = await run_read(self._db, lambda db: read_page(db, query))
+
+        async def read(db: AsyncSession) -> tuple[list[UserSnapshot], int]:
+            return await read_page(await db.connection(), query)
+
+        page = await run_read(self._db, read)
         # Hand the connection back now, not after the answer has been rendered and sent.
         await self._db.commit()
         return page
