@@ -45,7 +45,7 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
-from app.routers.render import render_user
+from app.routers.render import RENDERED_USERS
 from bench import BenchError
 from bench.micro_tokens import KID, ORIGIN, Issuer
 from bench.seed import SeededUser, Seeder
@@ -244,7 +244,7 @@ async def fill_and_churn(
                 int(stats["sessions"]),
                 deep_size(state.verifier._entries),
                 deep_size([identity._users.rows, identity._sessions.rows]),
-                render_user.cache_info().currsize,
+                len(RENDERED_USERS),
                 sys.getallocatedblocks(),
                 state.engine.pool.gate.in_use,
                 state.engine.pool.checkedout(),
