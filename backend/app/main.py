@@ -28,6 +28,7 @@ from app.utils.logging import configure_logging, get_logger
 from app.utils.metrics import Metrics
 from app.utils.middleware import EdgeMiddleware
 from app.utils.telemetry import configure_tracing
+from app.utils.warmup import warm_up
 
 API_PREFIX = "/api/v1"
 logger = get_logger(__name__)
@@ -58,6 +59,8 @@ def create_app(
         # Everything built so far (app, routes, schemas, pools) lives as long as the process:
         # moved out of the collector's reach, a full collection no longer walks it (a pause
         # of tens of milliseconds every few thousand requests, the worst of the latency tail).
+        # What the first request would build is built now, to be frozen too.
+        await warm_up(app)
         gc.collect()
         gc.freeze()
         logger.info("started", environment=settings.environment.value)
