@@ -8,6 +8,13 @@ that many checkouts at a time and queues the rest strictly in arrival order, eac
 ``DATABASE_UNAVAILABLE`` with ``Retry-After``). Admitted, a checkout never waits in the pool
 itself: the gate's capacity is the pool's.
 
+Under sustained load every connection is busy and the returns come in batches (one event-loop
+turn hands back several): a plain QueuePool then finds its idle queue full and closes the
+overflow connection it is handed, and the next checkout opens a new one (a PostgreSQL backend
+started per request: 118 in ten seconds of admin searches). Here the queue has room for
+``pool_size + max_overflow``; a returned connection is closed only when nobody is waiting and
+``pool_size`` connections are idle already, which is QueuePool's rule once the load is gone.
+
 The gate sits in the pool, not in the request's session, so that every user of the engine
 goes through it: request sessions, the identity loaders' own sessions, the database key
 source, readiness checks. The invalidation listener holds its own connection, outside the pool.
@@ -34,9 +41,18 @@ class GatedPool(AsyncAdaptedQueuePool):
     """
 
     # ``gate`` is positional-or-keyword: create_engine passes on only such pool arguments.
-    def __init__(self, creator: Any, gate: FifoGate | None = None, **kw: Any) -> None:
-        super().__init__(creator, **kw)
-        capacity = self.size() + max(0, self._max_overflow)
+    def __init__(
+        self,
+        creator: Any,
+        gate: FifoGate | None = None,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        **kw: Any,
+    ) -> None:
+        capacity = pool_size + max(0, max_overflow)
+        # Room for every connection in the queue; the overflow is ours to close (below).
+        super().__init__(creator, pool_size=capacity, max_overflow=0, **kw)
+        self._steady_size = pool_size
         self.gate = gate or FifoGate(capacity, timeout=self._timeout)
         # Greenlets inside a checkout: QueuePool retries by calling ``_do_get`` again, and a
         # retry must not queue for a second slot.
@@ -64,14 +80,43 @@ class GatedPool(AsyncAdaptedQueuePool):
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
         alive = record.dbapi_connection is not None  # None: invalidated (a dead connection)
         try:
-            super()._do_return_conn(record)
+            if not self.gate.waiting and self._pool.qsize() >= self._steady_size:
+                # Nobody waits and the steady pool is idle already: an overflow connection,
+                # closed as QueuePool closes it.
+                try:
+                    record.close()
+                finally:
+                    self._dec_overflow()
+            else:  # handed on to the next checkout through the queue
+                super()._do_return_conn(record)
         finally:
             self.gate.release(progress=alive)
+
+    def size(self) -> int:
+        """The steady pool size (``pool_size``), as QueuePool reports it."""
+        return self._steady_size
+
+    def overflow(self) -> int:
+        """Connections open beyond ``pool_size`` (negative: not yet opened), as QueuePool."""
+        return self._pool.maxsize + self._overflow - self._steady_size
 
     def recreate(self) -> GatedPool:
         # ``engine.dispose()`` swaps in a new pool while connections of the old one may still be
         # out: both share the gate, so those still hold their slots until they come back.
-        pool = super().recreate()
-        assert isinstance(pool, GatedPool)
-        pool.gate = self.gate
+        pool = GatedPool(
+            self._creator,
+            gate=self.gate,
+            pool_size=self._steady_size,
+            max_overflow=self._pool.maxsize - self._steady_size,
+            pre_ping=self._pre_ping,
+            use_lifo=self._pool.use_lifo,
+            timeout=self._timeout,
+            recycle=self._recycle,
+            echo=self.echo,
+            logging_name=self._orig_logging_name,
+            reset_on_return=self._reset_on_return,
+            _dispatch=self.dispatch,
+            dialect=self._dialect,
+        )
+        self.logger.info("Pool recreating")
         return pool

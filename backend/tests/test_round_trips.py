@@ -16,9 +16,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
-from app.database import create_engine
+from app.database import create_engine, run_connection_read
 from app.models import User
-from app.services.users.query import UserListQuery
+from app.services.auth.snapshots import UserSnapshot
+from app.services.users.query import UserListQuery, read_page
 from app.services.users.service import UserService
 from app.state import build_app_state
 from tests.conftest import make_settings
@@ -110,3 +111,30 @@ async def test_identity_read_is_one_round_trip(
         await state.http_client.aclose()
     assert user.id == users[1].id
     assert counter.count == 1
+
+
+async def test_fast_path_search_is_one_round_trip(
+    counted: tuple[AsyncEngine, RoundTripCounter],
+    people: tuple[str, list[User]],
+    settings: Settings,
+) -> None:
+    """The admin list's fast path: a pooled connection in autocommit, no ORM session."""
+    engine, counter = counted
+    marker, _users = people
+    state = build_app_state(settings, engine)
+    query = UserListQuery(search=marker, limit=2)
+
+    async def read() -> tuple[list[UserSnapshot], int]:
+        return await run_connection_read(
+            state.side_connection, lambda connection: read_page(connection, query)
+        )
+
+    try:
+        await read()  # the first use prepares the statement
+        counter.count = 0
+        users, total = await read()
+    finally:
+        await state.key_cache.aclose()
+        await state.http_client.aclose()
+    assert counter.count == 1
+    assert (len(users), total) == (2, 3)

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -162,3 +162,36 @@ async def test_queue_timeout_answers_503_with_retry_after(
                 await asyncio.wait_for(engine.connect(), 5)
     finally:
         await engine.dispose()
+
+
+async def test_overflow_connection_is_handed_on_while_others_wait(
+    small_engine: AsyncEngine,
+) -> None:
+    """Under load the overflow connection goes to the next waiter instead of being closed and
+    reopened (a new PostgreSQL backend per request); once nobody waits it is closed, as
+    QueuePool closes it, leaving ``pool_size`` idle."""
+    opened: list[object] = []
+    event.listen(small_engine.sync_engine, "connect", lambda dbapi, record: opened.append(record))
+    pool = gate_of(small_engine)
+
+    async def backend_pid(connection: AsyncConnection) -> int:
+        return int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    holders = [await small_engine.connect() for _ in range(2)]  # the pooled one and the overflow
+    pids = {await backend_pid(holder) for holder in holders}
+    assert len(opened) == 2
+
+    async def connect() -> AsyncConnection:
+        return await small_engine.connect()
+
+    waiters = [asyncio.create_task(connect()) for _ in range(2)]
+    await queued(small_engine, 2)
+    for holder in holders:
+        await holder.close()
+    handed = [await asyncio.wait_for(waiter, 10) for waiter in waiters]
+    assert {await backend_pid(connection) for connection in handed} == pids
+    assert len(opened) == 2  # nothing was reopened
+    for connection in handed:
+        await connection.close()
+    # Nobody waits now: one idle (the pool size), the overflow closed.
+    assert (pool.checkedin(), pool.overflow(), pool.gate.in_use) == (1, 0, 0)
