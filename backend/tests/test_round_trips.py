@@ -21,7 +21,7 @@ from app.models import User
 from app.services.auth.snapshots import UserSnapshot
 from app.services.users.query import UserListQuery, read_page
 from app.services.users.service import UserService
-from app.state import build_app_state
+from app.state import AppState, build_app_state
 from tests.conftest import make_settings
 from tests.support.factories import create_user
 from tests.support.round_trips import RoundTripCounter
@@ -92,36 +92,39 @@ async def test_a_page_past_the_end_still_knows_its_total(
     assert (emails, total) == ([], 3)  # the window had no row: a count query answers
 
 
+@pytest.fixture
+async def state(
+    counted: tuple[AsyncEngine, RoundTripCounter], settings: Settings
+) -> AsyncIterator[AppState]:
+    """The app's services over the counted engine."""
+    built = build_app_state(settings, counted[0])
+    try:
+        yield built
+    finally:
+        await built.key_cache.aclose()
+        await built.http_client.aclose()
+
+
 async def test_identity_read_is_one_round_trip(
-    counted: tuple[AsyncEngine, RoundTripCounter],
-    people: tuple[str, list[User]],
-    settings: Settings,
+    counted: tuple[AsyncEngine, RoundTripCounter], people: tuple[str, list[User]], state: AppState
 ) -> None:
     """A user read on an identity-cache miss (caches off here: every call reads)."""
-    engine, counter = counted
+    _engine, counter = counted
     _marker, users = people
-    state = build_app_state(settings, engine)
-    try:
-        identity = state.identity_service(state.sessionmaker)
-        await identity.load_active_user(users[0].id)
-        counter.count = 0
-        user = await identity.load_active_user(users[1].id)
-    finally:
-        await state.key_cache.aclose()
-        await state.http_client.aclose()
+    identity = state.identity_service(state.sessionmaker)
+    await identity.load_active_user(users[0].id)
+    counter.count = 0
+    user = await identity.load_active_user(users[1].id)
     assert user.id == users[1].id
     assert counter.count == 1
 
 
 async def test_fast_path_search_is_one_round_trip(
-    counted: tuple[AsyncEngine, RoundTripCounter],
-    people: tuple[str, list[User]],
-    settings: Settings,
+    counted: tuple[AsyncEngine, RoundTripCounter], people: tuple[str, list[User]], state: AppState
 ) -> None:
     """The admin list's fast path: a pooled connection in autocommit, no ORM session."""
-    engine, counter = counted
+    _engine, counter = counted
     marker, _users = people
-    state = build_app_state(settings, engine)
     query = UserListQuery(search=marker, limit=2)
 
     async def read() -> tuple[list[UserSnapshot], int]:
@@ -129,12 +132,8 @@ async def test_fast_path_search_is_one_round_trip(
             state.side_connection, lambda connection: read_page(connection, query)
         )
 
-    try:
-        await read()  # the first use prepares the statement
-        counter.count = 0
-        users, total = await read()
-    finally:
-        await state.key_cache.aclose()
-        await state.http_client.aclose()
+    await read()  # the first use prepares the statement
+    counter.count = 0
+    users, total = await read()
     assert counter.count == 1
     assert (len(users), total) == (2, 3)
