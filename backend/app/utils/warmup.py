@@ -22,12 +22,14 @@ WARM_UP_PATH = "/health/live"
 
 
 def _below_the_edge(app: FastAPI) -> Any:
-    """The app under ``EdgeMiddleware`` (a request there is neither metered nor logged)."""
-    layer: Any = app.middleware_stack or app.build_middleware_stack()
-    app.middleware_stack = layer
-    while not isinstance(layer, EdgeMiddleware):
-        layer = layer.app
-    return layer.app
+    """The app under ``EdgeMiddleware`` (a request there is neither metered nor logged); the
+    whole stack if some outer layer (an instrumentor's) does not say what it wraps."""
+    stack: Any = app.middleware_stack or app.build_middleware_stack()
+    app.middleware_stack = stack
+    layer = stack
+    while layer is not None and not isinstance(layer, EdgeMiddleware):
+        layer = getattr(layer, "app", None)
+    return stack if layer is None else layer.app
 
 
 async def warm_up(app: FastAPI) -> None:
