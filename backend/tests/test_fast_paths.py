@@ -203,6 +203,24 @@ class TestTheFastPathAnswers:
         assert refused.status_code == 422
         assert refused.json()["code"] == "INVALID_FILTER"
 
+    async def test_behind_a_root_path(
+        self, app_factory: AppFactory, bearers: dict[str, str]
+    ) -> None:
+        """Behind a proxy's prefix (``--root-path /svc``) the paths start with it."""
+        app = await app_factory()
+
+        async def unreachable() -> None:
+            raise AssertionError("the routed handler was reached")
+
+        app.dependency_overrides[get_current_user] = unreachable
+        transport = httpx.ASGITransport(app=app, root_path="/svc")
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            me = await client.get(
+                "/svc/api/v1/users/me", headers={"Authorization": f"Bearer {bearers['ada']}"}
+            )
+        assert me.status_code == 200
+        assert me.json()["email"] == "ada@math.example.org"
+
     async def test_the_rest_does(
         self, broken_routes: httpx.AsyncClient, bearers: dict[str, str]
     ) -> None:

@@ -76,6 +76,16 @@ async def answer_user_list(scope: Scope, state: AppState, principal: Principal) 
     return render_user_page(found, total=total, limit=query.limit, offset=query.offset)
 
 
+def _route_path(scope: Scope) -> str:
+    """The path the app's routes see: behind ``--root-path`` (a proxy's prefix), ``path`` starts
+    with it, and routing strips it (as Starlette's ``get_route_path``)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path + "/"):
+        return path[len(root_path) :]
+    return path
+
+
 class FastPaths:
     """``answers``: path -> how to answer a GET to it with a bearer credential."""
 
@@ -86,7 +96,7 @@ class FastPaths:
         self._routes: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        answer = self.answers.get(scope["path"]) if scope["type"] == "http" else None
+        answer = self.answers.get(_route_path(scope)) if scope["type"] == "http" else None
         if answer is None or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
@@ -145,7 +155,7 @@ class FastPaths:
         await response(scope, receive, send)
 
     def _route_of(self, scope: Scope) -> Any:
-        path = scope["path"]
+        path = _route_path(scope)
         if path not in self._routes:
             for context in iter_route_contexts(list(scope["app"].routes)):
                 route = context.original_route
