@@ -69,7 +69,10 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "log_level": "WARNING",
         "better_auth_url": TEST_AUTH_URL,
         "better_auth_secret": TEST_SECRET,
-        "jwks_fetch_timeout_seconds": 0.5,
+        # Generous: the tests' JWKS servers are local and answer at once, but a loaded machine
+        # (CI, parallel runs) once stretched a fetch past 0.5 s and a valid token got a 503.
+        # The tests of a slow or hanging key source set their own timeout.
+        "jwks_fetch_timeout_seconds": 2.0,
         "jwks_refetch_cooldown_seconds": 0.2,
         # Most tests change rows inside a rolled-back transaction, which never commits and so
         # never notifies: the identity cache is exercised by tests/test_identity_cache.py with
