@@ -135,6 +135,19 @@ class DevStack:
         return "\n".join(self.output().splitlines()[-60:])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def sigint_reaches_the_stack() -> Iterator[None]:
+    """A test run started in the background (``make test &``, ``nohup``) has SIGINT ignored,
+    and an ignored signal stays ignored in every child: bash could then not even trap the
+    Ctrl-C these tests send. A handled one is reset to the default in a child, as a terminal's
+    shell would start ``make run``."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(scope="module")
 def database_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SQLite file for the module: the first start migrates it, the others find it done."""
