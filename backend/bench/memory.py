@@ -107,7 +107,7 @@ class Snapshot:
     identity_sessions: int
     token_bytes: int  # deep_size of the token cache's table
     identity_bytes: int  # deep_size of the identity cache's tables
-    rendered: int  # /me bodies cached per identity snapshot (app.routers.render, bounded)
+    rendered: int  # /me bodies cached, one per user (app.routers.render, bounded)
     blocks: int  # sys.getallocatedblocks(): live Python allocations, whatever RSS does
     gate_slots: int  # database gate slots taken at rest: must equal the connections out (0)
     checked_out: int
@@ -345,8 +345,8 @@ def render(result: Result, machine: dict[str, str], command: str) -> str:
         f"tokens {min(result.churn_seconds):.1f}-{max(result.churn_seconds):.1f} s (not a "
         "throughput "
         "figure: see README.md).",
-        "- Also per identity: its `/me` body, rendered once per snapshot (`app.routers.render`,"
-        " at most 16,384).",
+        "- Also per identity: its `/me` body, rendered once per user and kept for its latest"
+        " snapshot (`app.routers.render`, at most 16,384 users).",
         "- Each worker holds its own caches: with `--workers N`, multiply by N.",
         "",
         "## Machine",
