@@ -103,20 +103,10 @@ class GatedPool(AsyncAdaptedQueuePool):
     def recreate(self) -> GatedPool:
         # ``engine.dispose()`` swaps in a new pool while connections of the old one may still be
         # out: both share the gate, so those still hold their slots until they come back.
-        pool = GatedPool(
-            self._creator,
-            gate=self.gate,
-            pool_size=self._steady_size,
-            max_overflow=self._pool.maxsize - self._steady_size,
-            pre_ping=self._pre_ping,
-            use_lifo=self._pool.use_lifo,
-            timeout=self._timeout,
-            recycle=self._recycle,
-            echo=self.echo,
-            logging_name=self._orig_logging_name,
-            reset_on_return=self._reset_on_return,
-            _dispatch=self.dispatch,
-            dialect=self._dialect,
-        )
-        self.logger.info("Pool recreating")
+        # QueuePool rebuilds with the queue's size (our capacity) and no overflow: the same
+        # capacity; the steady size is ours to carry over.
+        pool = super().recreate()
+        assert isinstance(pool, GatedPool)
+        pool._steady_size = self._steady_size
+        pool.gate = self.gate
         return pool

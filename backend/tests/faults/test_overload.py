@@ -195,3 +195,19 @@ async def test_overflow_connection_is_handed_on_while_others_wait(
         await connection.close()
     # Nobody waits now: one idle (the pool size), the overflow closed.
     assert (pool.checkedin(), pool.overflow(), pool.gate.in_use) == (1, 0, 0)
+
+
+async def test_a_recreated_pool_keeps_the_gate_and_the_sizes(small_engine: AsyncEngine) -> None:
+    """``engine.dispose()`` swaps in a new pool: same gate (slots still out stay counted), same
+    pool size and overflow, so it still closes only the overflow once nobody waits."""
+    before = gate_of(small_engine)
+    await small_engine.dispose()
+    after = gate_of(small_engine)
+    assert after is not before
+    assert after.gate is before.gate
+    assert (after.size(), after.overflow(), after.gate.capacity) == (1, -1, 2)
+    both = [await small_engine.connect() for _ in range(2)]
+    assert after.overflow() == 1
+    for connection in both:
+        await connection.close()
+    assert (after.checkedin(), after.overflow()) == (1, 0)
