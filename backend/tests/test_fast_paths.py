@@ -69,8 +69,8 @@ def _without_fast_paths(app: FastAPI) -> FastAPI:
     return app
 
 
-async def _client(app: FastAPI) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+async def _client(app: FastAPI, root_path: str = "") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, root_path=root_path)
     return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
@@ -172,7 +172,7 @@ class TestTheFastPathAnswers:
     """With the routed handlers broken, what the fast path answers still works."""
 
     @pytest.fixture
-    async def broken_routes(self, app_factory: AppFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async def broken_app(self, app_factory: AppFactory) -> FastAPI:
         app = await app_factory()
 
         async def unreachable() -> None:
@@ -180,7 +180,11 @@ class TestTheFastPathAnswers:
 
         app.dependency_overrides[get_user_service] = unreachable
         app.dependency_overrides[get_current_user] = unreachable
-        async with await _client(app) as client:
+        return app
+
+    @pytest.fixture
+    async def broken_routes(self, broken_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+        async with await _client(broken_app) as client:
             yield client
 
     async def test_plain_requests_never_reach_the_routes(
@@ -203,18 +207,9 @@ class TestTheFastPathAnswers:
         assert refused.status_code == 422
         assert refused.json()["code"] == "INVALID_FILTER"
 
-    async def test_behind_a_root_path(
-        self, app_factory: AppFactory, bearers: dict[str, str]
-    ) -> None:
+    async def test_behind_a_root_path(self, broken_app: FastAPI, bearers: dict[str, str]) -> None:
         """Behind a proxy's prefix (``--root-path /svc``) the paths start with it."""
-        app = await app_factory()
-
-        async def unreachable() -> None:
-            raise AssertionError("the routed handler was reached")
-
-        app.dependency_overrides[get_current_user] = unreachable
-        transport = httpx.ASGITransport(app=app, root_path="/svc")
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with await _client(broken_app, root_path="/svc") as client:
             me = await client.get(
                 "/svc/api/v1/users/me", headers={"Authorization": f"Bearer {bearers['ada']}"}
             )

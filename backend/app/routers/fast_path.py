@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.routing import APIRoute, iter_route_contexts
+from starlette._utils import get_route_path  # what routing matches: --root-path stripped
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -50,7 +51,7 @@ from app.services.access import requirements as need
 from app.services.auth.identity import Principal
 from app.services.users.query import read_page
 from app.state import AppState
-from app.utils.errors import AppError
+from app.utils.errors import AppError, Forbidden
 
 _JSON_HEADERS = ((b"content-type", b"application/json"),)
 
@@ -65,7 +66,7 @@ async def answer_me(scope: Scope, state: AppState, principal: Principal) -> byte
 async def answer_user_list(scope: Scope, state: AppState, principal: Principal) -> bytes | None:
     try:
         ensure_caller(state.access, principal, need.LIST_USERS)
-    except Exception:
+    except Forbidden:
         return None
     query = plain_list_query(scope["query_string"])
     if query is None:
@@ -74,16 +75,6 @@ async def answer_user_list(scope: Scope, state: AppState, principal: Principal) 
         state.side_connection, lambda connection: read_page(connection, query)
     )
     return render_user_page(found, total=total, limit=query.limit, offset=query.offset)
-
-
-def _route_path(scope: Scope) -> str:
-    """The path the app's routes see: behind ``--root-path`` (a proxy's prefix), ``path`` starts
-    with it, and routing strips it (as Starlette's ``get_route_path``)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path + "/"):
-        return path[len(root_path) :]
-    return path
 
 
 class FastPaths:
@@ -96,7 +87,7 @@ class FastPaths:
         self._routes: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        answer = self.answers.get(_route_path(scope)) if scope["type"] == "http" else None
+        answer = self.answers.get(get_route_path(scope)) if scope["type"] == "http" else None
         if answer is None or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
@@ -155,7 +146,7 @@ class FastPaths:
         await response(scope, receive, send)
 
     def _route_of(self, scope: Scope) -> Any:
-        path = _route_path(scope)
+        path = get_route_path(scope)
         if path not in self._routes:
             for context in iter_route_contexts(list(scope["app"].routes)):
                 route = context.original_route
