@@ -21,6 +21,8 @@ from app.utils.urls import direct_endpoint_url, url_origin
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BACKEND_DIR.parent
 DEFAULT_SQLITE_PATH = PROJECT_DIR / "data" / "app.db"
+# `npm run build` in admin-console/ writes the console here (make run / make test-e2e do).
+DEFAULT_ADMIN_CONSOLE_DIR = PROJECT_DIR / "admin-console" / "dist"
 
 # The algorithms Better-Auth's jwt plugin can mint (keyPairConfig.alg). HMAC is never allowed:
 # a verifier holding only public keys must not accept symmetric signatures.
@@ -129,6 +131,10 @@ class Settings(BaseSettings):
     # requests are accepted; Better-Auth's trustedOrigins syntax, wildcards included.
     trusted_origins: CsvList = Field(default_factory=list)
     docs_enabled: bool = True
+    # The admin console (admin-console/, a browser app of this API) at /admin; false: 404 there.
+    admin_console_enabled: bool = True
+    # Its built files (index.html, assets/). Empty: <repo>/admin-console/dist.
+    admin_console_dir: Annotated[Path | None, BeforeValidator(_blank_is_none)] = None
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     # --- database ---
@@ -237,6 +243,8 @@ class Settings(BaseSettings):
             self.jwt_audience = origin
         if not self.database_url:
             self.database_url = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+        if self.admin_console_dir is None:
+            self.admin_console_dir = DEFAULT_ADMIN_CONSOLE_DIR
         if not self.database_listen_url:
             self.database_listen_url = direct_endpoint_url(self.database_url)
         missing_admin = [role for role in self.admin_roles if role not in self.known_roles]
