@@ -58,9 +58,11 @@ export class Session {
     return null;
   }
 
-  /** A JWT when Better-Auth has a session for this browser (a reload), else null. */
+  /** A JWT when Better-Auth has a session for this browser (a reload), else null. Asks
+   * get-session first: it answers 200 `null` without a session, where /token would be a 401. */
   async resume(): Promise<string | null> {
-    return this.renew();
+    const { data } = await this.client.getSession();
+    return data ? this.renew() : null;
   }
 
   async signOut(): Promise<void> {

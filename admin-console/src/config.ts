@@ -6,6 +6,8 @@ export interface ConsoleConfig {
   apiUrl: string;
   /** The user roles set-role accepts. */
   roles: string[];
+  /** ADMIN_ROLES: the roles that count as admin (the audit log wants one). */
+  adminRoles: string[];
   /** The organization roles update-member-role accepts. */
   organizationRoles: string[];
 }

@@ -10,7 +10,7 @@ export interface Context {
   me: UserRead;
   /** GET /api/v1/auth/permissions: action names per resource. */
   permissions: Record<string, string[]>;
-  /** Whether GET /api/v1/audit-events answered (it wants an ADMIN_ROLES role). */
+  /** Whether the admin holds one of ADMIN_ROLES, which GET /api/v1/audit-events wants. */
   canReadAudit: boolean;
 }
 

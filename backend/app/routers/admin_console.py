@@ -8,8 +8,8 @@ those in ``connect-src``; scripts and styles come from this app only (no inline 
 
 - ``/admin`` redirects to ``/admin/`` (the page's relative asset URLs need the slash);
 - ``/admin/config.json``: what the page needs before sign-in: where Better-Auth is, where the
-  API is (this app's root path), and the role names this API accepts (set-role and
-  update-member-role refuse others). Role names are not secret: Better-Auth's own
+  API is (this app's root path), the role names this API accepts (set-role and
+  update-member-role refuse others) and ``ADMIN_ROLES`` (the audit log's readers). Role names are not secret: Better-Auth's own
   ``adminClient`` and ``organizationClient`` ship them in the browser bundle;
 - ``/admin/assets/*`` carry a content hash in their names (Vite): cached for a year; the page
   itself is revalidated on every load, so a new build is picked up at once;
@@ -141,6 +141,7 @@ def install_admin_console(app: FastAPI, settings: Settings) -> None:
             "authUrl": settings.better_auth_url,
             "apiUrl": str(request.scope.get("root_path", "")),
             "roles": sorted(configured_roles | state.access.role_names),
+            "adminRoles": list(settings.admin_roles),
             "organizationRoles": sorted(state.org_access.role_names),
         }
         return JSONResponse(
