@@ -195,3 +195,289 @@ def test_the_jwt_is_renewed_before_it_expires(
     page.get_by_role("link", name="Users").click()
     tab.heading("Users")
     assert tab.problems() == []
+
+
+# --- what a support user sees -------------------------------------------------------------------
+
+
+def test_support_sees_no_ban_button_and_a_forced_call_gets_403(
+    stack: Stack, tab: ConsolePage
+) -> None:
+    support = new_account(stack, "support")
+    target = new_account(stack, "user")
+    page = tab.page
+    tab.sign_in(stack.api.url, support.email, PASSWORD)
+    tab.heading("Users")
+    expect(page.get_by_role("link", name="Audit log")).to_have_count(0)
+    expect(page.get_by_role("link", name="Create user")).to_have_count(0)
+
+    tab.open(stack.api.url, f"users/{target.id}")
+    tab.heading(target.name)
+    expect(page.get_by_role("heading", name="Sessions")).to_be_visible()  # session: list
+    changes = re.compile(r"^(Ban user…|Unban|Save roles|Set password…|Remove user…|Revoke.*)$")
+    expect(page.get_by_role("button", name=changes)).to_have_count(0)
+    tab.check("user-as-support")
+
+    # The audit log is not in the menu; opened by its URL, the API's 403 is shown in words.
+    tab.open(stack.api.url, "audit")
+    expect(page.get_by_role("alert")).to_contain_text("requires an admin role")
+    tab.check("audit-refused", allowed_statuses=frozenset({403}))
+
+    # A ban forced past the console (its own JWT, straight to the API) is refused the same way.
+    forced = stack.api_request(
+        "POST", f"{USERS}/{target.id}/ban", token=api_jwt(stack, support.email), json_body={}
+    )
+    assert forced.status_code == 403, forced.text
+    assert (forced.json()["code"], forced.json()["message"]) == (
+        "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
+        "You are not allowed to ban users",
+    )
+
+
+# --- create, roles, sessions, password, remove, and the audit log of it all ---------------------
+
+
+def test_create_roles_sessions_password_remove_and_the_audit_log(
+    stack: Stack, tab: ConsolePage, admin: Account
+) -> None:
+    page = tab.page
+    email = f"grace-{secrets.token_hex(4)}@example.com"
+    tab.sign_in(stack.api.url, admin.email, PASSWORD)
+    page.get_by_role("link", name="Create user").click()
+    tab.heading("Create user")
+    page.get_by_label("Name").fill("Grace Hopper")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password").fill("first-passphrase-2026")
+    page.get_by_role("checkbox", name="support").check()
+    tab.check("create-user")
+    page.get_by_role("button", name="Create user").click()
+    tab.notice(f"Created {email}.")
+    tab.heading("Grace Hopper")
+    user_id = page.url.rsplit("#/users/", 1)[1]
+    admin_jwt = api_jwt(stack, admin.email)
+    assert api_json(stack, f"{USERS}/{user_id}", admin_jwt)["role"] == "support,user"
+
+    # Roles: several at once.
+    page.get_by_role("checkbox", name="support").uncheck()
+    page.get_by_role("checkbox", name="moderator").check()
+    page.get_by_role("button", name="Save roles").click()
+    tab.notice("Roles saved: moderator, user.")
+    assert api_json(stack, f"{USERS}/{user_id}", admin_jwt)["role"] == "moderator,user"
+
+    # Sessions: two devices sign in; revoke one, then all.
+    for _ in range(2):
+        stack.better_auth.sign_in(email, "first-passphrase-2026")
+    page.reload()
+    sessions = page.get_by_role("table", name=f"Sessions of {email}").locator("tbody tr")
+    expect(sessions).to_have_count(2)
+    sessions.first.get_by_role("button", name=re.compile("^Revoke session")).click()
+    tab.dialog("Revoke this session?").get_by_role("button", name="Revoke session").click()
+    tab.notice("Session revoked.")
+    expect(sessions).to_have_count(1)
+    page.get_by_role("button", name="Revoke all sessions…").click()
+    tab.dialog(re.compile("^Revoke all 1 sessions")).get_by_role(
+        "button", name="Revoke all sessions"
+    ).click()
+    tab.notice("All sessions revoked.")
+    expect(page.get_by_text("No active sessions.")).to_be_visible()
+    assert api_json(stack, f"{USERS}/{user_id}/sessions", admin_jwt)["sessions"] == []
+
+    # Set password: the user signs in with the new one.
+    page.get_by_role("button", name="Set password…").click()
+    dialog = tab.dialog(f"Set a new password for {email}")
+    dialog.get_by_label("New password").fill("second-passphrase-2026")
+    dialog.get_by_role("button", name="Set password").click()
+    tab.notice("Password set.")
+    assert stack.better_auth.sign_in_response(email, "second-passphrase-2026").status_code == 200
+
+    # Remove, with the email typed to confirm.
+    page.get_by_role("button", name="Remove user…").click()
+    dialog = tab.dialog(f"Remove {email}?")
+    dialog.get_by_label("Type the user's email to confirm").fill(email)
+    tab.check("remove-dialog")
+    dialog.get_by_role("button", name="Remove user").click()
+    tab.notice(f"Removed {email}.")
+    tab.heading("Users")
+    gone = stack.api_get(f"{USERS}/{user_id}", token=admin_jwt)
+    assert gone.status_code == 404, gone.text
+
+    # The audit log shows each of those actions against the user.
+    page.get_by_role("link", name="Audit log").click()
+    tab.heading("Audit log")
+    page.get_by_label("Target (id)").fill(user_id)
+    page.get_by_role("button", name="Filter").click()
+    rows = page.get_by_role("table", name="Audit events, newest first").locator("tbody tr")
+    expect(rows).to_have_count(6)
+    actions = [text.strip() for text in rows.locator("td:nth-child(2)").all_inner_texts()]
+    assert actions == [
+        "user.remove",
+        "user.password.set",
+        "session.revoke_all",
+        "session.revoke",
+        "user.role.set",
+        "user.create",
+    ]
+    expect(rows.first).to_contain_text(admin.id)
+    tab.check("audit")
+
+
+def test_the_audit_log_marks_impersonated_actions(
+    stack: Stack, tab: ConsolePage, admin: Account
+) -> None:
+    moderator = new_account(stack, "moderator")
+    target = new_account(stack, "user")
+    admin_session = stack.better_auth.sign_in(admin.email).session_token
+    impersonation = stack.better_auth.request(
+        "POST",
+        "/api/auth/admin/impersonate-user",
+        token=admin_session,
+        json_body={"userId": moderator.id},
+    )
+    assert impersonation.status_code == 200, impersonation.text
+    as_moderator = impersonation.headers["set-auth-token"]
+    banned = stack.api_request(
+        "POST", f"{USERS}/{target.id}/ban", token=as_moderator, json_body={"banReason": "x"}
+    )
+    assert banned.status_code == 200, banned.text
+
+    page = tab.page
+    tab.sign_in(stack.api.url, admin.email, PASSWORD)
+    tab.open(stack.api.url, f"audit?actorId={moderator.id}&action=user.ban")
+    tab.heading("Audit log")
+    expect(page.get_by_label("Actor (user id)")).to_have_value(moderator.id)
+    row = page.get_by_role("table", name="Audit events, newest first").locator("tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(f"Impersonated by {admin.id}")
+    expect(row).to_contain_text(target.id)
+    tab.check("audit-impersonated")
+
+
+# --- pages and order agree with the API ------------------------------------------------------------
+
+
+def test_pagination_sorting_and_filters_agree_with_the_api(
+    stack: Stack, tab: ConsolePage, admin: Account
+) -> None:
+    prefix = f"pg{secrets.token_hex(3)}"
+    for number in range(23):
+        role = "support" if number % 4 == 0 else "user"  # 6 support users
+        new_account(stack, role, f"{prefix}-{number:02d}-{secrets.token_hex(4)}")
+    admin_jwt = api_jwt(stack, admin.email)
+
+    def api_emails(**query: Any) -> tuple[int, list[str]]:
+        page = api_json(stack, USERS, admin_jwt, search=prefix, **query)
+        return page["total"], [user["email"] for user in page["users"]]
+
+    def shown() -> list[str]:
+        table = page.get_by_role("table", name="Users")
+        return [text.strip() for text in table.locator("tbody td:nth-child(2)").all_inner_texts()]
+
+    page = tab.page
+    tab.sign_in(stack.api.url, admin.email, PASSWORD)
+    tab.open(stack.api.url, f"users?search={prefix}&limit=10")
+    tab.heading("Users")
+    expect(page.get_by_text("Showing 1–10 of 23")).to_be_visible()
+    assert shown() == api_emails(limit=10)[1]
+    tab.check("users")
+
+    page.get_by_role("link", name="Next page").click()
+    expect(page.get_by_text("Showing 11–20 of 23")).to_be_visible()
+    assert shown() == api_emails(limit=10, offset=10)[1]
+
+    # Sorting by a column header starts again at the first page.
+    page.get_by_role("link", name="Sort by email, ascending").click()
+    expect(page).to_have_url(re.compile("sortBy=email"))
+    expect(page.get_by_text("Showing 1–10 of 23")).to_be_visible()
+    assert shown() == api_emails(limit=10, sortBy="email")[1]
+    page.get_by_role("link", name="Sort by email, descending").click()
+    expect(page.locator('th[aria-sort="descending"]')).to_have_text("Email ▼")
+    total, expected = api_emails(limit=10, sortBy="email", sortDirection="desc")
+    assert shown() == expected
+    page.get_by_role("link", name="Next page").click()
+    page.get_by_role("link", name="Next page").click()
+    expect(page.get_by_text("Showing 21–23 of 23")).to_be_visible()
+    assert shown() == api_emails(limit=10, offset=20, sortBy="email", sortDirection="desc")[1]
+    expect(page.get_by_role("link", name="Next page")).to_have_count(0)
+
+    # Filters: a role, banned or not; the URL holds the query, so a reload shows the same.
+    page.get_by_label("Role").select_option("support")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("Showing 1–6 of 6")).to_be_visible()
+    assert shown() == api_emails(limit=10, sortBy="email", sortDirection="desc", role="support")[1]
+    page.reload()
+    expect(page.get_by_text("Showing 1–6 of 6")).to_be_visible()
+    expect(page.get_by_label("Role")).to_have_value("support")
+    page.get_by_label("Banned").select_option("true")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("No users match this search.")).to_be_visible()
+    assert total == 23
+    assert tab.problems() == []
+
+
+# --- organizations -------------------------------------------------------------------------------
+
+
+def test_organization_members_change_role_and_remove_with_the_owner_rules(
+    stack: Stack, tab: ConsolePage, admin: Account
+) -> None:
+    organization_id = secrets.token_hex(16)
+    name = f"Acme {organization_id[:6]}"
+    off_loop(
+        stack.database.execute,
+        """INSERT INTO organization (id, name, slug, "createdAt") VALUES ($1, $2, $3, now())""",
+        organization_id,
+        name,
+        f"acme-{organization_id[:8]}",
+    )
+    promoted, removed = new_account(stack, "user"), new_account(stack, "user")
+    for user_id, role in ((admin.id, "owner"), (promoted.id, "member"), (removed.id, "member")):
+        off_loop(
+            stack.database.execute,
+            """INSERT INTO member (id, "organizationId", "userId", role, "createdAt")
+               VALUES ($1, $2, $3, $4, now())""",
+            secrets.token_hex(16),
+            organization_id,
+            user_id,
+            role,
+        )
+
+    page = tab.page
+    tab.sign_in(stack.api.url, admin.email, PASSWORD)
+    page.get_by_role("link", name="Organizations").click()
+    tab.heading("Organizations")
+    page.get_by_role("link", name=name).click()
+    tab.heading(name)
+    members = page.get_by_role("table", name=f"Members of {name}").locator("tbody tr")
+    expect(members).to_have_count(3)
+    tab.check("organization")
+
+    row = members.filter(has_text=promoted.email)
+    row.get_by_label(f"Role of {promoted.email}").select_option("admin")
+    row.get_by_role("button", name="Save").click()
+    tab.notice(f"{promoted.email} is now admin in {name}.")
+    expect(members.filter(has_text=promoted.email)).to_contain_text("admin")
+
+    members.filter(has_text=removed.email).get_by_role("button", name=f"Remove {removed.email}").click()
+    tab.dialog(f"Remove {removed.email} from {name}?").get_by_role(
+        "button", name="Remove member"
+    ).click()
+    tab.notice(f"Removed {removed.email} from {name}.")
+    expect(members).to_have_count(2)
+
+    # The only owner may not step down: the API's (Better-Auth's) refusal, in its words.
+    mine = members.filter(has_text=admin.email)
+    mine.get_by_label(f"Role of {admin.email}").select_option("member")
+    mine.get_by_role("button", name="Save").click()
+    expect(mine.get_by_role("alert")).to_contain_text(
+        "You cannot leave the organization without an owner"
+    )
+    tab.check("organization-refusal", allowed_statuses=frozenset({409}))
+
+    admin_jwt = api_jwt(stack, admin.email)
+    roles = {
+        member["userId"]: member["role"]
+        for member in api_json(
+            stack, f"/api/v1/organizations/{organization_id}/members", admin_jwt
+        )["members"]
+    }
+    assert roles == {admin.id: "owner", promoted.id: "admin"}
