@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from app.config import Settings, SettingsError, get_settings
 from app.database import DatabaseUrlError, create_engine, resolve_database_target
 from app.routers import audit, auth, health, organizations, user_sessions, users
-from app.routers.admin_console import install_admin_console
 from app.routers import metrics as metrics_router
+from app.routers.admin_console import install_admin_console
 from app.routers.credentials import SECURITY_SCHEMES
 from app.routers.deps import AUTHENTICATORS
 from app.routers.docs import install_docs

@@ -9,8 +9,9 @@ those in ``connect-src``; scripts and styles come from this app only (no inline 
 - ``/admin`` redirects to ``/admin/`` (the page's relative asset URLs need the slash);
 - ``/admin/config.json``: what the page needs before sign-in: where Better-Auth is, where the
   API is (this app's root path), the role names this API accepts (set-role and
-  update-member-role refuse others) and ``ADMIN_ROLES`` (the audit log's readers). Role names are not secret: Better-Auth's own
-  ``adminClient`` and ``organizationClient`` ship them in the browser bundle;
+  update-member-role refuse others) and ``ADMIN_ROLES`` (the audit log's readers). Role names
+  are not secret: Better-Auth's own ``adminClient`` and ``organizationClient`` ship them in
+  the browser bundle;
 - ``/admin/assets/*`` carry a content hash in their names (Vite): cached for a year; the page
   itself is revalidated on every load, so a new build is picked up at once;
 - the built files missing (``npm run build`` never ran): 503 ``ADMIN_CONSOLE_NOT_BUILT``, as an
@@ -107,7 +108,8 @@ class ConsoleFiles:
         if not (self.directory / "index.html").is_file():
             await _not_built(scope)(scope, receive, send)
             return
-        assets = get_route_path(scope).startswith(f"{ADMIN_URL}/assets/")
+        # Inside the mount: the path below /admin (the mount and any --root-path stripped).
+        assets = get_route_path(scope).startswith("/assets/")
         cache = IMMUTABLE if assets else REVALIDATE
         headers = self._headers(cache)
 

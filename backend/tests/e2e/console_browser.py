@@ -36,7 +36,9 @@ AXE = CONSOLE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 TIMEOUT_MS = 20_000
 VIEWPORT = {"width": 1280, "height": 860}
 # What Chromium prints for an answer that is not 2xx: expected where a test provokes a refusal.
-REFUSED_RESOURCE = re.compile(r"^Failed to load resource: the server responded with a status of (\d+)")
+REFUSED_RESOURCE = re.compile(
+    r"^Failed to load resource: the server responded with a status of (\d+)"
+)
 
 
 def required() -> bool:
