@@ -167,6 +167,12 @@ def environment(service: Mapping[str, Any]) -> dict[str, str]:
 # --- docker-compose.yml ----------------------------------------------------------------------
 
 
+def _context(spec: dict[str, Any]) -> str | None:
+    """A service's build context: ``build: DIR`` or ``build: {context: DIR, ...}``."""
+    build = spec.get("build")
+    return build.get("context") if isinstance(build, dict) else build
+
+
 class TestCompose:
     def test_services(self, services: dict[str, dict[str, Any]]) -> None:
         assert set(services) == {"db", "auth", "migrate", "api", "redis"}
@@ -176,6 +182,11 @@ class TestCompose:
 
     def test_builds(self, services: dict[str, dict[str, Any]]) -> None:
         assert services["auth"]["build"] == "./auth-server"
+        # The backend image builds the admin console from these named contexts.
+        contexts = services["migrate"]["build"]["additional_contexts"]
+        assert contexts == {"admin-console": "./admin-console", "api-client": "./clients/typescript"}
+        for directory in contexts.values():
+            assert (ROOT / directory / "package-lock.json").is_file()
         assert (ROOT / "auth-server" / "Dockerfile").is_file()
         assert (ROOT / "backend" / "Dockerfile").is_file()
 
@@ -183,7 +194,7 @@ class TestCompose:
         self, services: dict[str, dict[str, Any]]
     ) -> None:
         """``migrate`` builds the image once, under a name; ``api`` runs that very image."""
-        builds = [name for name, spec in services.items() if spec.get("build") == "./backend"]
+        builds = [name for name, spec in services.items() if _context(spec) == "./backend"]
         assert builds == ["migrate"]
         image = services["migrate"]["image"]
         assert image
