@@ -184,7 +184,10 @@ class TestCompose:
         assert services["auth"]["build"] == "./auth-server"
         # The backend image builds the admin console from these named contexts.
         contexts = services["migrate"]["build"]["additional_contexts"]
-        assert contexts == {"admin-console": "./admin-console", "api-client": "./clients/typescript"}
+        assert contexts == {
+            "admin-console": "./admin-console",
+            "api-client": "./clients/typescript",
+        }
         for directory in contexts.values():
             assert (ROOT / directory / "package-lock.json").is_file()
         assert (ROOT / "auth-server" / "Dockerfile").is_file()

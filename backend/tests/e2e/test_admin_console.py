@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
@@ -45,15 +46,15 @@ def off_loop(function: Callable[..., T], *args: Any) -> T:
 class Account:
     id: str
     email: str
-
-    @property
-    def name(self) -> str:
-        return f"Corpus {self.id}"  # what insert_user names them
+    name: str
 
 
-def new_account(stack: Stack, role: str | None, user_id: str | None = None) -> Account:
-    user_id = user_id or secrets.token_hex(16)
-    return Account(user_id, off_loop(insert_user, stack.database, user_id, role))
+def new_account(stack: Stack, role: str | None, name: str) -> Account:
+    """A user with a password (PASSWORD), named ``name``, with a unique e-mail made of it."""
+    user_id = secrets.token_hex(16)
+    email = f"{name.lower().replace(' ', '.')}-{secrets.token_hex(3)}@example.com"
+    off_loop(partial(insert_user, name=name, email=email), stack.database, user_id, role)
+    return Account(user_id, email, name)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def admin(stack: Stack) -> Account:
-    return new_account(stack, "admin")
+    return new_account(stack, "admin", "Ada Admin")
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def api_json(stack: Stack, path: str, token: str, **params: Any) -> Any:
 def test_admin_signs_in_finds_a_user_bans_them_and_their_next_call_is_refused(
     stack: Stack, tab: ConsolePage, admin: Account
 ) -> None:
-    target = new_account(stack, "user")
+    target = new_account(stack, "user", "Tom Target")
     target_jwt = api_jwt(stack, target.email)
     assert stack.api_get(f"{USERS}/me", token=target_jwt).status_code == 200
 
@@ -208,8 +209,8 @@ def test_the_jwt_is_renewed_before_it_expires(
 def test_support_sees_no_ban_button_and_a_forced_call_gets_403(
     stack: Stack, tab: ConsolePage
 ) -> None:
-    support = new_account(stack, "support")
-    target = new_account(stack, "user")
+    support = new_account(stack, "support", "Sam Support")
+    target = new_account(stack, "user", "Uma User")
     page = tab.page
     tab.sign_in(stack.api.url, support.email, PASSWORD)
     tab.heading("Users")
@@ -329,8 +330,8 @@ def test_create_roles_sessions_password_remove_and_the_audit_log(
 def test_the_audit_log_marks_impersonated_actions(
     stack: Stack, tab: ConsolePage, admin: Account
 ) -> None:
-    moderator = new_account(stack, "moderator")
-    target = new_account(stack, "user")
+    moderator = new_account(stack, "moderator", "Mo Moderator")
+    target = new_account(stack, "user", "Vic Victim")
     admin_session = stack.better_auth.sign_in(admin.email).session_token
     impersonation = stack.better_auth.request(
         "POST",
@@ -441,7 +442,8 @@ def test_organization_members_change_role_and_remove_with_the_owner_rules(
         name,
         f"acme-{organization_id[:8]}",
     )
-    promoted, removed = new_account(stack, "user"), new_account(stack, "user")
+    promoted = new_account(stack, "user", "Pat Promoted")
+    removed = new_account(stack, "user", "Rita Removed")
     for user_id, role in ((admin.id, "owner"), (promoted.id, "member"), (removed.id, "member")):
         off_loop(
             stack.database.execute,
