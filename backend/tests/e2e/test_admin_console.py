@@ -176,6 +176,13 @@ def test_refusals_show_better_auth_s_message_and_sign_out_ends_the_session(
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
 
+    # An admin may not take their own admin role away: the API's guard, in its words.
+    page.get_by_role("checkbox", name="admin").uncheck()
+    page.get_by_role("checkbox", name="support").check()
+    page.get_by_role("button", name="Save roles").click()
+    expect(page.get_by_role("alert")).to_contain_text("an admin cannot be demoted by themself")
+    expect(page.get_by_role("alert")).to_contain_text("CANNOT_DEMOTE_SELF")
+
     page.get_by_role("button", name="Sign out").click()
     tab.heading("Sign in")
     page.reload()
