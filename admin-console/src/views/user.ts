@@ -148,7 +148,7 @@ function banSection(context: Context, user: UserRead, reload: (message: string) 
       title: `Ban ${user.email}?`,
       body: [
         h("p", {}, "A ban signs the user out everywhere (all sessions are revoked) and refuses every sign-in and API call until it ends."),
-        field("Reason", reason, "Shown to the user when they try to sign in."),
+        field("Reason", reason, "Kept with the ban: shown on this page and in the audit log."),
         field("Ban ends", expires),
       ],
       confirm: "Ban user",
