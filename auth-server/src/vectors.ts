@@ -85,6 +85,7 @@ function configFor(jwtAlg: JwtAlgorithm, database: Config["database"]): Config {
     jwtAlg,
     trustedOrigins: [],
     rateLimitEnabled: false,
+    social: {}, // no OAuth provider: the vectors are email + password sign-in's
   };
 }
 
