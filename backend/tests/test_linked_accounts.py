@@ -4,7 +4,6 @@ secret or the password hash, and the user list stays without accounts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -65,7 +64,7 @@ def oauth_account(user: User, provider_id: str, account_id: str, created_at: dat
 @pytest.fixture
 async def linked(
     client: httpx.AsyncClient, db_session: AsyncSession, admin_headers: dict[str, str]
-) -> AsyncIterator[tuple[User, list[Account]]]:
+) -> tuple[User, list[Account]]:
     """A user created with a password through the API (its credential row holds a real hash),
     then linked to GitHub and to an OIDC provider."""
     created = await client.post(
@@ -84,7 +83,7 @@ async def linked(
     db_session.add_all(extra)
     await db_session.flush()
     rows = (await db_session.scalars(select(Account).where(Account.user_id == user.id))).all()
-    yield user, list(rows)
+    return user, list(rows)
 
 
 def assert_no_secret(body: str, rows: list[Account]) -> None:
@@ -127,7 +126,8 @@ class TestReadUserShowsLinkedAccounts:
     ) -> None:
         user, rows = linked
         credential = next(row for row in rows if row.provider_id == "credential")
-        assert credential.password and ":" in credential.password  # a real salt:hash
+        assert credential.password
+        assert ":" in credential.password  # a real salt:hash
         assert all(row.access_token for row in rows if row.provider_id != "credential")
         response = await client.get(f"{USERS}/{user.id}", headers=admin_headers)
         assert response.status_code == 200

@@ -133,18 +133,16 @@ def to_callback(stack: Stack, account: OidcAccount, *, consent: str = "/confirm"
     )
     assert page.status_code == 200, page.text  # the consent page
     browser.submit(form_posting_to(page, consent), stop_at=is_callback)
-    assert browser.last_url is not None and is_callback(browser.last_url), browser.hops
-    flow.callback_url = browser.last_url
+    flow.callback_url = browser.last_url or ""
+    assert is_callback(flow.callback_url), browser.hops
     return flow
 
 
 def finish(flow: Flow) -> Flow:
     """The browser loads Better-Auth's callback and follows it to the frontend."""
     flow.browser.open("GET", flow.callback_url)
-    assert flow.browser.last_url is not None and is_frontend(flow.browser.last_url), (
-        flow.browser.hops
-    )
-    flow.landed = flow.browser.last_url
+    flow.landed = flow.browser.last_url or ""
+    assert is_frontend(flow.landed), flow.browser.hops
     return flow
 
 
@@ -191,7 +189,8 @@ def test_sign_in_through_the_provider_reaches_the_api(
     assert asked["response_type"] == "code"
     assert asked["code_challenge_method"] == "S256"
     assert len(asked["code_challenge"]) == 43
-    assert asked["state"] and asked["nonce"]
+    assert asked["state"]
+    assert asked["nonce"]
     assert {"openid", "email", "profile"} <= set(asked["scope"].split())
     # ... and what the provider answered (RFC 9207: its issuer identifies the response).
     answered = query(flow.callback_url)
@@ -214,10 +213,9 @@ def test_sign_in_through_the_provider_reaches_the_api(
 
     # Better-Auth stored the provider's tokens; admins see the account, never them.
     rows = account_rows(stack, user["id"])
-    assert [(row["providerId"], row["accountId"]) for row in rows] == [
-        (PROVIDER_ID, NEWCOMER.sub)
-    ]
-    assert rows[0]["accessToken"] and rows[0]["idToken"]
+    assert [(row["providerId"], row["accountId"]) for row in rows] == [(PROVIDER_ID, NEWCOMER.sub)]
+    assert rows[0]["accessToken"]
+    assert rows[0]["idToken"]
     detail = read_user(stack, admin_jwt, user["id"])
     accounts = detail.json()["accounts"]
     assert [(a["providerId"], a["accountId"]) for a in accounts] == [(PROVIDER_ID, NEWCOMER.sub)]
@@ -225,9 +223,7 @@ def test_sign_in_through_the_provider_reaches_the_api(
     assert_no_secret(detail.text, rows)
 
 
-def test_sign_in_links_the_provider_to_an_existing_email_user(
-    stack: Stack, admin_jwt: str
-) -> None:
+def test_sign_in_links_the_provider_to_an_existing_email_user(stack: Stack, admin_jwt: str) -> None:
     """Better-Auth links implicitly when the provider vouches for the email and the local
     user's email is verified (``accountLinking.requireLocalEmailVerified``, on by default)."""
     existing = stack.better_auth.sign_up(RETURNING.email, name="Email First")
@@ -236,7 +232,8 @@ def test_sign_in_links_the_provider_to_an_existing_email_user(
     )
     _flow, session_token = sign_in(stack, RETURNING)
     session = stack.better_auth.get_session(session_token)
-    assert session is not None and session["user"]["id"] == existing.user_id
+    assert session is not None
+    assert session["user"]["id"] == existing.user_id
 
     rows = account_rows(stack, existing.user_id)
     credential = next(row for row in rows if row["providerId"] == "credential")
@@ -252,7 +249,8 @@ def test_sign_in_links_the_provider_to_an_existing_email_user(
     own = stack.api_get(
         f"/api/v1/users/{existing.user_id}", token=stack.better_auth.token(session_token)
     )
-    assert own.status_code == 200 and own.json()["accounts"] == accounts
+    assert own.status_code == 200
+    assert own.json()["accounts"] == accounts
 
 
 def test_callback_only_completes_in_the_browser_that_started_it(stack: Stack) -> None:
@@ -273,7 +271,8 @@ def test_callback_only_completes_in_the_browser_that_started_it(stack: Stack) ->
     token = flow.session_token(stack.auth.url)
     assert token is not None
     session = stack.better_auth.get_session(token)
-    assert session is not None and session["user"]["email"] == account.email
+    assert session is not None
+    assert session["user"]["email"] == account.email
 
     # Used state: Better-Auth deleted it; a second load of the callback gets an error page.
     replay = Browser(stop_at=is_frontend)
@@ -395,10 +394,7 @@ CONFIG_CASES: list[tuple[dict[str, str], dict[str, Any]]] = [
     ),
     (
         {"OIDC_DISCOVERY_URL": DISCOVERY},
-        {
-            "error": "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: required when OIDC_DISCOVERY_URL "
-            "is set"
-        },
+        {"error": "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: required when OIDC_DISCOVERY_URL is set"},
     ),
     (
         {**OIDC, "OIDC_DISCOVERY_URL": "idp.example.com"},
