@@ -253,6 +253,19 @@ def test_sign_in_links_the_provider_to_an_existing_email_user(stack: Stack, admi
     assert own.json()["accounts"] == accounts
 
 
+def test_unverified_local_email_is_not_taken_over(stack: Stack, admin_jwt: str) -> None:
+    """Someone signed up with the email but never verified it: the provider's sign-in for that
+    email is refused (``account_not_linked``) instead of joining their account."""
+    account = OTHERS[2]
+    existing = stack.better_auth.sign_up(account.email)
+    flow = finish(to_callback(stack, account))
+    assert flow.landed.startswith(f"{SIGN_IN_FAILED}?")
+    assert query(flow.landed)["error"] == "account_not_linked"
+    assert flow.session_token(stack.auth.url) is None
+    accounts = read_user(stack, admin_jwt, existing.user_id).json()["accounts"]
+    assert [a["providerId"] for a in accounts] == ["credential"]
+
+
 def test_callback_only_completes_in_the_browser_that_started_it(stack: Stack) -> None:
     """Better-Auth's state cookie: a callback URL opened in another browser (login CSRF) signs
     nobody in; the right browser still can, once; a replay is refused."""
