@@ -8,6 +8,7 @@ import { toNodeHandler } from "better-auth/node";
 
 import { CLIENT_IP_HEADER, createAuth, openDatabase } from "./auth.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { describeSecondaryStorage } from "./secondary-storage.ts";
 
 let config;
 try {
@@ -91,6 +92,9 @@ server.listen(config.port, config.host, () => {
       `JWT ${config.jwtAlg}${config.jwtRotationInterval ? `, key rotation every ${config.jwtRotationInterval}s` : ""}, ` +
       `database ${config.database.display})`,
   );
+  if (config.secondaryStorage) {
+    console.log(`[auth-server] sessions in secondary storage: ${describeSecondaryStorage(config.secondaryStorage)}`);
+  }
 });
 
 let stopping = false;

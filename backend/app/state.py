@@ -32,6 +32,7 @@ from app.services.auth.invalidation import InvalidationListener, NoticeSubscribe
 from app.services.auth.keys.cache import JwksCache
 from app.services.auth.keys.database import DatabaseKeySource
 from app.services.auth.keys.sources import HttpKeySource, KeySource
+from app.services.auth.secondary import SecondarySessions
 from app.services.auth.token_cache import CachedTokenVerifier, Verifier
 from app.services.auth.verifier import TokenVerifier
 from app.services.organizations.access import OrgAccessControl, parse_org_access
@@ -43,6 +44,7 @@ from app.services.platform.health import HealthService
 from app.services.platform.rate_limit import RateLimiter, storage_for
 from app.services.users.credentials import CredentialService
 from app.services.users.service import UserService
+from app.state_sessions import build_secondary_sessions, user_sessions
 from app.utils.origins import OriginPolicy
 from app.utils.urls import url_origin
 
@@ -73,6 +75,7 @@ class AppState:
     origin_policy: OriginPolicy = field(default_factory=lambda: OriginPolicy(()))
     unknown_tokens: UnknownTokenCache = field(default_factory=UnknownTokenCache)
     listener: InvalidationListener | None = None
+    secondary_sessions: SecondarySessions | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
     # Sessions for reads outside a request's own session (authentication on a cache miss);
     # tests point it at their rolled-back transaction.
@@ -104,10 +107,11 @@ class AppState:
         return IdentityService(
             sessions,
             self.verifier,
-            secret=self.settings.better_auth_secret,
+            secret=self.settings.session_secret,
             cache=self.identity_cache,
             require_live_session=self.settings.jwt_require_live_session,
             unknown_tokens=self.unknown_tokens,
+            secondary=self.secondary_sessions,
         )
 
     def api_key_service(self, sessions: DbSessionFactory) -> ApiKeyService:
@@ -126,6 +130,7 @@ class AppState:
             known_roles=self.settings.known_roles,
             access=self.access,
             cache=self.identity_cache,
+            sessions=user_sessions(self.secondary_sessions, db),
         )
 
     def credential_service(self, db: AsyncSession) -> CredentialService:
@@ -134,10 +139,12 @@ class AppState:
 
     def memberships(self, sessions: DbSessionFactory) -> MembershipResolver:
         """Cached memberships; ``sessions`` opens a database session only on a cache miss."""
-        return MembershipResolver(sessions, self.org_cache)
+        return MembershipResolver(sessions, self.org_cache, self.secondary_sessions)
 
     def organization_service(self, db: AsyncSession) -> OrganizationService:
-        return OrganizationService(db, access=self.org_access, cache=self.org_cache)
+        return OrganizationService(
+            db, access=self.org_access, cache=self.org_cache, secondary=self.secondary_sessions
+        )
 
     @staticmethod
     def audit_service(db: AsyncSession) -> AuditService:
@@ -159,6 +166,8 @@ class AppState:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.key_cache.aclose()
+        if self.secondary_sessions is not None:
+            await self.secondary_sessions.storage.aclose()
         await self.http_client.aclose()
         await self.engine.dispose()
 
@@ -287,4 +296,5 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         listener=build_listener(settings, engine, identity_cache, [api_key_cache, org_cache]),
         rate_limiter=rate_limiter,
         auth_failures=FailedAuthLimiter(rate_limiter),
+        secondary_sessions=build_secondary_sessions(settings),
     )
