@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, mo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.utils.auth_secrets import checked_secrets_env, signing_secret
-from app.utils.urls import direct_endpoint_url, redis_url, url_origin
+from app.utils.urls import checked_redis_url, direct_endpoint_url, url_origin
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BACKEND_DIR.parent
@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     jwt_require_live_session: bool = False
 
     # --- sessions in Better-Auth's secondaryStorage (Redis), read and revoked there ---
-    secondary_storage_url: Annotated[str, AfterValidator(redis_url)] = ""
+    secondary_storage_url: Annotated[str, AfterValidator(checked_redis_url)] = ""
     secondary_storage_prefix: str = "better-auth:"
     # Better-Auth's session.storeSessionInDatabase / preserveSessionInDatabase, as configured there.
     store_session_in_database: bool = False

@@ -60,6 +60,12 @@ AUTH_SERVER_VARIABLES = frozenset(
         "NODE_ENV",
         "ACCESS_CONTROL_FILE",
         "ADMIN_USER_IDS",
+        "AUTH_SECRET",
+        "BETTER_AUTH_SECRETS",
+        "SECONDARY_STORAGE_URL",
+        "SECONDARY_STORAGE_PREFIX",
+        "STORE_SESSION_IN_DATABASE",
+        "PRESERVE_SESSION_IN_DATABASE",
     }
 )
 # The API reads every Settings field from an upper-case variable.

@@ -35,7 +35,7 @@ def direct_endpoint_url(database_url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def redis_url(value: str) -> str:
+def checked_redis_url(value: str) -> str:
     """A Redis URL as redis-py takes it (``redis://``, ``rediss://``, ``unix://``), or empty."""
     value = value.strip()
     if value and urlsplit(value).scheme.lower() not in {"redis", "rediss", "unix"}:
