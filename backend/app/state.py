@@ -19,6 +19,7 @@ from typing import TypeVar
 import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from app import state_sessions
 from app.config import JwksSource, Settings
 from app.database import read_connection, resolve_database_target
 from app.services.access import AccessControl, AccessControlError, load_access_control
@@ -44,7 +45,6 @@ from app.services.platform.health import HealthService
 from app.services.platform.rate_limit import RateLimiter, storage_for
 from app.services.users.credentials import CredentialService
 from app.services.users.service import UserService
-from app.state_sessions import build_secondary_sessions, user_sessions
 from app.utils.origins import OriginPolicy
 from app.utils.urls import url_origin
 
@@ -130,7 +130,7 @@ class AppState:
             known_roles=self.settings.known_roles,
             access=self.access,
             cache=self.identity_cache,
-            sessions=user_sessions(self.secondary_sessions, db),
+            sessions=state_sessions.user_sessions(self.secondary_sessions, db),
         )
 
     def credential_service(self, db: AsyncSession) -> CredentialService:
@@ -156,6 +156,7 @@ class AppState:
             self.key_cache,
             listener=self.listener,
             cache_enabled=self.identity_cache.enabled,
+            session_storage=state_sessions.session_storage_of(self.secondary_sessions),
         )
 
     async def aclose(self) -> None:
@@ -166,8 +167,7 @@ class AppState:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.key_cache.aclose()
-        if self.secondary_sessions is not None:
-            await self.secondary_sessions.storage.aclose()
+        await state_sessions.close_secondary_sessions(self.secondary_sessions)
         await self.http_client.aclose()
         await self.engine.dispose()
 
@@ -296,5 +296,5 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         listener=build_listener(settings, engine, identity_cache, [api_key_cache, org_cache]),
         rate_limiter=rate_limiter,
         auth_failures=FailedAuthLimiter(rate_limiter),
-        secondary_sessions=build_secondary_sessions(settings),
+        secondary_sessions=state_sessions.build_secondary_sessions(settings),
     )

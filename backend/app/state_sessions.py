@@ -36,3 +36,12 @@ def build_secondary_sessions(settings: Settings) -> SecondarySessions | None:
 
 def user_sessions(secondary: SecondarySessions | None, db: AsyncSession) -> UserSessions:
     return DatabaseUserSessions(db) if secondary is None else StoredUserSessions(db, secondary)
+
+
+def session_storage_of(secondary: SecondarySessions | None) -> SessionStorage | None:
+    return None if secondary is None else secondary.storage
+
+
+async def close_secondary_sessions(secondary: SecondarySessions | None) -> None:
+    if secondary is not None:
+        await secondary.storage.aclose()

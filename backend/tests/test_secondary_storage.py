@@ -421,3 +421,40 @@ class TestCacheTime:
             assert await sessions.by_token(session["token"]) is None  # read again: gone
         finally:
             await client.aclose()
+
+
+class TestReadiness:
+    async def test_readiness_reports_the_session_storage(self, make_app: AppFactory) -> None:
+        async with client_for(await make_app()) as http:
+            checks = (await http.get("/health/ready")).json()["checks"]
+        assert checks["sessionStorage"]["status"] == "ok"
+        down = await make_app(secondary_storage_url="redis://127.0.0.1:1/0")
+        async with client_for(down) as http:
+            response = await http.get("/health/ready")
+        # Degraded, not unready: JWTs without sid are still verified.
+        assert response.status_code == 200
+        assert response.json()["checks"]["sessionStorage"]["status"] == "degraded"
+
+
+class TestUserCopies:
+    async def test_a_role_change_refreshes_the_copy_better_auth_reads(
+        self, http: httpx.AsyncClient, db_session: AsyncSession, stored: BetterAuthStorage
+    ) -> None:
+        """Better-Auth's admin plugin takes the caller's role from the copy of the user kept
+        with the session: a change through the API rewrites it, as Better-Auth's updateUser
+        does, keeping fields the API does not know and the record's expiry."""
+        admin = await create_user(db_session, role="admin", email="boss@example.com")
+        headers = bearer((await stored.create_session(admin.id))["token"])
+        user = await create_user(db_session, role="admin")
+        copy = {"id": user.id, "role": "admin", "twoFactorEnabled": True}
+        session = await stored.create_session(user.id, user=copy, expires_in=timedelta(hours=1))
+        response = await http.put(
+            f"/api/v1/users/{user.id}/role", headers=headers, json={"role": "user"}
+        )
+        assert response.status_code == 200, response.text
+        record = await stored.get_json(session["token"])
+        assert record["user"]["role"] == "user"
+        assert record["user"]["twoFactorEnabled"] is True
+        assert record["user"]["email"] == user.email
+        assert record["session"] == session
+        assert 3500 < await stored.client.ttl(stored.prefix + session["token"]) <= 3600

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -115,13 +115,17 @@ def test_every_credential_is_accepted(running: RedisStack) -> None:
     user = stack.better_auth.sign_up()
     jwt = stack.better_auth.token(user.session_token)
     record = running.redis.get(running.key(user.bare_token))
-    assert record is not None and jwt_claims(jwt)["sid"] in record
+    assert record is not None
+    assert jwt_claims(jwt)["sid"] in record
     cookie = f"better-auth.session_token={user.cookie}"
     statuses = [_me(stack, token) for token in (user.session_token, user.bare_token, jwt)]
-    assert statuses + [_me(stack, cookie=cookie)] == [200, 200, 200, 200]
+    assert [*statuses, _me(stack, cookie=cookie)] == [200, 200, 200, 200]
 
 
-def test_sign_out_through_better_auth_is_refused_within_a_second(running: RedisStack) -> None:
+def test_sign_out_through_better_auth_is_refused_within_a_second(
+    running: RedisStack, record_property: Callable[[str, object], None]
+) -> None:
+    """The lag is recorded (``--junitxml``) and reported in docs/guides/secondary-storage.md."""
     stack = running.stack
     token_lags: list[float] = []
     jwt_lags: list[float] = []
@@ -133,11 +137,9 @@ def test_sign_out_through_better_auth_is_refused_within_a_second(running: RedisS
         ended = time.monotonic()
         token_lags.append(_refused_after(stack, user.session_token, ended))
         jwt_lags.append(_refused_after(stack, jwt, ended))
-    print(
-        f"\nsign-out -> API refusal: session token median {statistics.median(token_lags):.3f} s "
-        f"max {max(token_lags):.3f} s; JWT with sid median {statistics.median(jwt_lags):.3f} s "
-        f"max {max(jwt_lags):.3f} s"
-    )
+    for name, lags in (("session_token", token_lags), ("jwt_sid", jwt_lags)):
+        record_property(f"{name}_lag_median", round(statistics.median(lags), 3))
+        record_property(f"{name}_lag_max", round(max(lags), 3))
     assert max(token_lags + jwt_lags) < PROMISED_LAG_SECONDS
 
 
@@ -151,7 +153,8 @@ def test_revocation_through_the_api_is_refused_by_better_auth(running: RedisStac
     theirs = stack.better_auth.admin(
         "list-user-sessions", admin.session_token, {"userId": user.user_id}
     )
-    assert ours == {item["id"] for item in theirs["sessions"]} and len(ours) == 2
+    assert ours == {item["id"] for item in theirs["sessions"]}
+    assert len(ours) == 2
 
     first_id = stack.better_auth.get_session(user.session_token)["session"]["id"]  # type: ignore[index]
     response = stack.api_request(

@@ -116,7 +116,7 @@ class UserService:
         user = await self.get_user(user_id, for_update=True)
         for field, value in changes.items():
             setattr(user, field, value)
-        await self._commit(users=[user.id])
+        await self._commit(refresh=user, users=[user.id])
         return user
 
     # --- admin writes ---
@@ -158,7 +158,7 @@ class UserService:
             detail["sessionsRevoked"] = await self._sessions.revoke_all(user.id)
         if changed:
             self._audit.record(context, "user.update", user.id, detail)
-        await self._commit(users=[user.id], sessions_of=user.id if banning else None)
+        await self._commit(refresh=user, users=[user.id], sessions_of=user.id if banning else None)
         return user
 
     async def set_role(
@@ -180,7 +180,7 @@ class UserService:
         self._audit.record(
             context, "user.role.set", user.id, {"before": before, "after": {"role": stored}}
         )
-        await self._commit(users=[user.id])
+        await self._commit(refresh=user, users=[user.id])
         return user
 
     async def ban(
@@ -222,7 +222,7 @@ class UserService:
         self._audit.record(
             context, "user.unban", user.id, {"before": before, "after": _snapshot(user, fields)}
         )
-        await self._commit(users=[user.id])
+        await self._commit(refresh=user, users=[user.id])
         return user
 
     async def revoke_session(self, context: AuditContext, user_id: str, session_id: str) -> None:
@@ -258,11 +258,15 @@ class UserService:
     async def _commit(
         self,
         *,
+        refresh: User | None = None,
         users: Iterable[str] = (),
         sessions: Iterable[str] = (),
         sessions_of: str | None = None,
     ) -> None:
         await self._db.commit()
+        if refresh is not None:
+            # Better-Auth's updateUser refreshes the copy kept with each stored session.
+            await self._sessions.user_changed(refresh)
         if self._cache is None:
             return
         for user_id in users:

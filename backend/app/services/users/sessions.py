@@ -23,7 +23,9 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.session import AuthSession
+from app.models.user import User
 from app.services.auth.secondary import SecondarySessions
+from app.services.auth.secondary.records import js_iso
 
 
 class SessionView(Protocol):
@@ -50,6 +52,10 @@ class UserSessions(Protocol):
 
     async def user_removed(self, user_id: str) -> None:
         """The user row is being deleted (its rows go by cascade)."""
+        ...
+
+    async def user_changed(self, user: User) -> None:
+        """The user row changed (committed): refresh what copies of it the store keeps."""
         ...
 
 
@@ -83,6 +89,9 @@ class DatabaseUserSessions:
         return await self._delete(AuthSession.user_id == user_id)
 
     async def user_removed(self, user_id: str) -> None:
+        return None
+
+    async def user_changed(self, user: User) -> None:
         return None
 
 
@@ -151,3 +160,25 @@ class StoredUserSessions:
     async def user_removed(self, user_id: str) -> None:
         await self._storage.revoke_user_sessions(user_id)
         self._sessions.forget_user(user_id)
+
+    async def user_changed(self, user: User) -> None:
+        """``refreshUserSessions``: Better-Auth reads role and ban state from this copy."""
+        await self._storage.refresh_user(user.id, stored_user_fields(user))
+        self._sessions.forget_user(user.id)
+
+
+def stored_user_fields(user: User) -> dict[str, Any]:
+    """The ``user`` table's columns as Better-Auth's adapter returns them, JSON-encoded."""
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "emailVerified": bool(user.email_verified),
+        "image": user.image,
+        "createdAt": js_iso(user.created_at),
+        "updatedAt": js_iso(user.updated_at),
+        "role": user.role,
+        "banned": user.banned,
+        "banReason": user.ban_reason,
+        "banExpires": js_iso(user.ban_expires) if user.ban_expires else None,
+    }

@@ -51,6 +51,12 @@ def js_number(value: str | None) -> float:
         return math.nan
 
 
+def js_iso(moment: datetime) -> str:
+    """``Date.prototype.toISOString`` (what ``JSON.stringify`` makes of a date)."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def _datetime(ms: float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 

@@ -170,6 +170,9 @@ class SessionStorage:
                 await self._set_references(session.user_id, kept, now)
         await self._delete(token)
 
+    async def _set(self, name: str, value: str, ttl: int) -> None:
+        await self._call(lambda: self._client.set(self.key(name), value, ex=ttl))
+
     async def _delete(self, name: str) -> None:
         await self._call(lambda: self._client.delete(self.key(name)))
 
@@ -220,6 +223,24 @@ class SessionStorage:
         ]
         references.append({"token": token, "expiresAt": math.floor(expires_ms)})
         await self._set_references(session.user_id, references, now)
+
+    async def refresh_user(self, user_id: str, fields: dict[str, Any]) -> None:
+        """``refreshUserSessions``: every listed live session's record gets the new copy of the
+        user (merged into the stored one, so that columns the API does not know survive)."""
+        now = self._now_ms()
+        for reference in await self.references(user_id):
+            if not reference_expiry(reference) > now:
+                continue
+            token = reference["token"]
+            session = parse_session(await self._get(token), token)
+            if session is None:
+                continue
+            ttl = _ttl_seconds(js_time_ms(session.fields["expiresAt"]), now)
+            if ttl <= 0:  # Better-Auth would SET it without expiry; let it expire instead
+                continue
+            stored_user = session.record.get("user")
+            user = {**(stored_user if isinstance(stored_user, dict) else {}), **fields}
+            await self._set(token, dump_json({"session": session.fields, "user": user}), ttl)
 
     async def aclose(self) -> None:
         await self._client.aclose()
