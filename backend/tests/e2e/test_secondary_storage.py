@@ -213,3 +213,24 @@ def test_preserved_rows_do_not_authenticate(e2e: Environment) -> None:
         assert len(live) == 1
         assert stack.better_auth.get_session(again.session_token) is None
         _refused_after(stack, again.session_token, time.monotonic())
+
+
+def test_a_demotion_through_the_api_reaches_better_auth(running: RedisStack) -> None:
+    """Better-Auth's admin plugin reads the caller's role from the copy of the user stored with
+    the session; the API rewrites that copy as Better-Auth's own updateUser does."""
+    stack = running.stack
+    boss, other = _admin(stack), _admin(stack)
+
+    def lists_users() -> int:
+        path = "/api/auth/admin/list-users"
+        return stack.better_auth.request("GET", path, token=other.session_token).status_code
+
+    assert lists_users() == 200
+    response = stack.api_request(
+        "PUT",
+        f"/api/v1/users/{other.user_id}/role",
+        token=boss.session_token,
+        json_body={"role": "user"},
+    )
+    assert response.status_code == 200, response.text
+    assert lists_users() == 403
