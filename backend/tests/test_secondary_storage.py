@@ -20,17 +20,19 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import AuthSession
+from app.routers.org_deps import OrgMember
 from app.services.auth.secondary import SecondarySessions, SessionStorage, StorageMode
 from tests.conftest import TEST_SECRET, AppFactory
 from tests.support.factories import create_session, create_user, sign_session_token
 from tests.support.jwks_server import JwksServer
 from tests.support.keys import TestKey, better_auth_claims, generate_key, jwks, sign_token
+from tests.support.org_factories import add_member, create_organization
 from tests.support.stored_sessions import REDIS_URL, BetterAuthStorage, iso, open_storage
 
 ORIGIN = "http://127.0.0.1:39999"
@@ -458,3 +460,33 @@ class TestUserCopies:
         assert record["user"]["email"] == user.email
         assert record["session"] == session
         assert 3500 < await stored.client.ttl(stored.prefix + session["token"]) <= 3600
+
+
+class TestActiveOrganization:
+    async def test_read_from_the_record_and_cleared_when_leaving(
+        self, app: FastAPI, db_session: AsyncSession, stored: BetterAuthStorage
+    ) -> None:
+        """The session's activeOrganizationId lives in its record; a member who removes
+        themselves has it cleared there (Better-Auth's updateSession)."""
+        probe = APIRouter()
+
+        @probe.get("/probe")
+        async def probe_member(membership: OrgMember) -> dict[str, str]:
+            return {"organizationId": membership.organization.id}
+
+        app.include_router(probe)
+        user = await create_user(db_session)
+        owner = await create_user(db_session)
+        org = await create_organization(db_session)
+        await add_member(db_session, org, owner, "owner")
+        member = await add_member(db_session, org, user, "admin")
+        session = await stored.create_session(user.id, activeOrganizationId=org.id)
+        async with client_for(app) as http:
+            response = await http.get("/probe", headers=bearer(session["token"]))
+            assert response.json() == {"organizationId": org.id}
+            path = f"/api/v1/organizations/{org.id}/members/{member.id}"
+            response = await http.delete(path, headers=bearer(session["token"]))
+            assert response.status_code == 204, response.text
+        record = await stored.get_json(session["token"])
+        assert record["session"]["activeOrganizationId"] is None
+        assert record["session"]["id"] == session["id"]
