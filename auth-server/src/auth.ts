@@ -18,6 +18,7 @@ import { adminAccessOptions } from "./access.ts";
 import type { Config } from "./config.ts";
 import { organizationAccessOptions } from "./org-access.ts";
 import { oidcPlugins, socialProviders } from "./social.ts";
+import { secondaryStorageOptions } from "./secondary-storage.ts";
 
 export type DatabaseHandle =
   | { kind: "postgres"; pool: pg.Pool; close: () => Promise<void> }
@@ -59,6 +60,10 @@ export function createAuth(config: Config, database: DatabaseHandle) {
   return betterAuth({
     database: database.kind === "postgres" ? database.pool : database.db,
     secret: config.secret,
+    // BETTER_AUTH_SECRETS (rotation): the first entry signs; BETTER_AUTH_SECRET then only decrypts old data.
+    ...(config.secrets ? { secrets: config.secrets } : {}),
+    // SECONDARY_STORAGE_URL: sessions in Redis (secondary-storage.ts).
+    ...secondaryStorageOptions(config.secondaryStorage),
     baseURL: config.baseURL,
     trustedOrigins: config.trustedOrigins,
     emailAndPassword: { enabled: true },

@@ -12,6 +12,9 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { type VersionedSecret, parseSecretsEnv } from "./secrets.ts";
+import { type SecondaryStorageConfig, loadSecondaryStorageConfig } from "./secondary-storage.ts";
+
 export const JWT_ALGORITHMS = ["EdDSA", "RS256", "ES256", "PS256", "ES512"] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
@@ -22,8 +25,13 @@ export type DatabaseTarget =
 export interface Config {
   production: boolean;
   database: DatabaseTarget;
-  secret: string;
+  /** BETTER_AUTH_SECRET; undefined when only BETTER_AUTH_SECRETS is set. */
+  secret: string | undefined;
+  /** BETTER_AUTH_SECRETS, parsed (the first entry signs). */
+  secrets?: VersionedSecret[];
   secretIsDevDefault: boolean;
+  /** SECONDARY_STORAGE_URL and friends: sessions in Redis. */
+  secondaryStorage?: SecondaryStorageConfig;
   baseURL: string;
   host: string;
   port: number;
@@ -143,8 +151,10 @@ function parseBoolean(env: Env, name: string): boolean | undefined {
 export function loadConfig(env: Env = process.env): Config {
   const production = value(env, "NODE_ENV") === "production";
 
+  const fail = (message: string) => new ConfigError(message);
   const explicitSecret = value(env, "BETTER_AUTH_SECRET");
-  if (!explicitSecret && production) {
+  const secrets = parseSecretsEnv(value(env, "BETTER_AUTH_SECRETS"), fail);
+  if (!explicitSecret && !secrets && production) {
     throw new ConfigError("BETTER_AUTH_SECRET: required when NODE_ENV=production (generate one with `openssl rand -base64 32`)");
   }
 
@@ -171,8 +181,10 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     production,
     database: parseDatabaseUrl(value(env, "DATABASE_URL"), env),
-    secret: explicitSecret ?? DEV_SECRET,
-    secretIsDevDefault: !explicitSecret,
+    secret: explicitSecret ?? (secrets ? undefined : DEV_SECRET),
+    secrets,
+    secretIsDevDefault: !explicitSecret && !secrets,
+    secondaryStorage: loadSecondaryStorageConfig(env, fail),
     baseURL,
     host: value(env, "HOST") ?? "127.0.0.1",
     port,

@@ -9,6 +9,7 @@ import { toNodeHandler } from "better-auth/node";
 import { CLIENT_IP_HEADER, createAuth, openDatabase } from "./auth.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { providerSummary } from "./social.ts";
+import { describeSecondaryStorage } from "./secondary-storage.ts";
 
 let config;
 try {
@@ -94,6 +95,9 @@ server.listen(config.port, config.host, () => {
   );
   const providers = providerSummary(config);
   if (providers) console.log(`[auth-server] OAuth sign-in: ${providers}`);
+  if (config.secondaryStorage) {
+    console.log(`[auth-server] sessions in secondary storage: ${describeSecondaryStorage(config.secondaryStorage)}`);
+  }
 });
 
 let stopping = false;

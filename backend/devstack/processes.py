@@ -70,6 +70,12 @@ AUTH_SERVER_VARIABLES = frozenset(
         "OIDC_CLIENT_SECRET",
         "OIDC_PROVIDER_ID",
         "OIDC_SCOPES",
+        "AUTH_SECRET",
+        "BETTER_AUTH_SECRETS",
+        "SECONDARY_STORAGE_URL",
+        "SECONDARY_STORAGE_PREFIX",
+        "STORE_SESSION_IN_DATABASE",
+        "PRESERVE_SESSION_IN_DATABASE",
     }
 )
 # The API reads every Settings field from an upper-case variable.

@@ -70,7 +70,7 @@ async def _organization_id(
         return headers[0].strip(), "header"
     session_id = caller_session_id(principal)
     if session_id is not None:
-        active = await memberships.active_organization(session_id)
+        active = await memberships.active_organization(session_id, principal.user.id)
         if active:
             return active, "session"
     raise no_active_organization()

@@ -3,7 +3,9 @@
 Two credentials are accepted, as Better-Auth issues them:
 - a JWT from the jwt plugin (``/api/auth/token``, ``set-auth-jwt``), verified against the JWKS;
 - an opaque session token (bearer plugin ``set-auth-token`` or the session cookie), bare or
-  ``TOKEN.SIGNATURE``, looked up in the ``session`` table.
+  ``TOKEN.SIGNATURE``, looked up in the ``session`` table, or in Better-Auth's secondary storage
+  (Redis) when it keeps sessions there (``secondary``; the table is then read only in its
+  ``storeSessionInDatabase`` fallback mode, never for rows it preserves for audit).
 
 Either way the user row is read fresh: the database, not the token, decides role and ban state,
 because a JWT lives 15 minutes and a ban or demotion must bite on the very next request.
@@ -30,6 +32,7 @@ from app.models.session import AuthSession
 from app.models.user import User
 from app.services.auth.failures import UnknownTokenCache
 from app.services.auth.identity_cache import IdentityCache
+from app.services.auth.secondary import SecondarySessions
 from app.services.auth.session_tokens import jwt_header, verify_session_token_signature
 from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
 from app.services.auth.token_cache import Verifier, token_digest
@@ -94,6 +97,7 @@ class IdentityService:
         cache: IdentityCache | None = None,
         require_live_session: bool = False,
         unknown_tokens: UnknownTokenCache | None = None,
+        secondary: SecondarySessions | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         # Opened only when the caches cannot answer, and closed right after the read.
@@ -108,6 +112,10 @@ class IdentityService:
         )
         self._now = now
         self._require_live_session = require_live_session
+        self._secondary = secondary
+        # Better-Auth reads the session table only without secondary storage, or in its
+        # storeSessionInDatabase fallback mode; preserved rows authenticate no one.
+        self._database_sessions = secondary is None or secondary.mode.database_fallback
 
     async def authenticate(self, credential: str) -> Principal:
         """A bearer value: a JWT when it looks like one, else a Better-Auth session token."""
@@ -146,7 +154,14 @@ class IdentityService:
 
     async def _ensure_session_live(self, session_id: str, user_id: str) -> None:
         """The JWT's own session still exists, is the subject's, and has not expired."""
-        session = self._cache.get_session_by_id(session_id)
+        stored = await self._secondary.by_id(session_id, user_id) if self._secondary else None
+        session: SessionSnapshot | Literal[False] | None = None
+        if stored is not None:
+            session = stored.snapshot()
+        elif not self._database_sessions:
+            session = False
+        if session is None:
+            session = self._cache.get_session_by_id(session_id)
         if session is None:
             generation = self._cache.begin_read()
 
@@ -165,6 +180,12 @@ class IdentityService:
     async def _ensure_any_session_live(self, user_id: str) -> None:
         """Strict mode for JWTs without ``sid``: the user has at least one live session."""
         now = self._now()
+        if self._secondary is not None:
+            stored = await self._secondary.live_session_of(user_id)
+            if stored is not None and stored.expires_at > now:
+                return
+            if not self._database_sessions:
+                raise Unauthorized("the user has no live session", code="SESSION_INVALID")
         session = self._cache.get_live_session_of(user_id)
         if session is not None and session.expires_at > now:
             return
@@ -205,6 +226,15 @@ class IdentityService:
 
     async def _load_session(self, token: str) -> SessionSnapshot:
         digest = token_digest(token)
+        if self._secondary is not None:
+            if digest in self._unknown_tokens:
+                raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
+            stored = await self._secondary.by_token(token)
+            if stored is not None:
+                return stored.snapshot()
+            if not self._database_sessions:
+                self._unknown_tokens.add(digest)
+                raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
         cached = self._cache.get_session(digest)
         if cached is not None:
             return cached
