@@ -55,10 +55,11 @@ class Principal:
     claims: dict[str, object] | None = None
     # The admin acting as this user (a session made by Better-Auth's impersonate-user).
     impersonated_by: str | None = None
-    # An API key caller (``@better-auth/api-key``): the key's id, and its own permissions,
-    # which ``require_permission`` checks instead of the owner's role.
+    # An API key caller (``@better-auth/api-key``): the key's id, and its own permissions when
+    # it has some: a scope that narrows every check of the owner's roles, never widens one
+    # (``app.services.access.scope``). None for a key without permissions: it acts as the owner.
     api_key_id: str | None = None
-    api_key_permissions: Mapping[str, Sequence[str]] | None = None
+    api_key_scope: Mapping[str, Sequence[str]] | None = None
 
     @property
     def user_id(self) -> str:
