@@ -12,6 +12,8 @@ A JWT that names its session (a ``sid`` claim, added with the jwt plugin's ``def
 is refused once that session is gone: sign-out and revocation reach it. A JWT without one
 outlives its session until ``exp``, unless ``require_live_session`` (``JWT_REQUIRE_LIVE_SESSION``)
 asks that its user still have some live session. Both read the NOTIFY-invalidated cache.
+The session a ``sid`` names also tells whether an admin impersonates the user
+(``impersonatedBy``): the JWT acts as that session does, at no extra cost.
 """
 
 from __future__ import annotations
@@ -133,9 +135,13 @@ class IdentityService:
         if session_id is not None:
             if not isinstance(session_id, str) or not session_id:
                 raise Unauthorized("token sid claim is not a session id", code="TOKEN_INVALID")
-            await self._ensure_session_live(session_id, user.id)
-        elif self._require_live_session:
-            await self._ensure_any_session_live(user.id)
+            # The session, looked up (cached) for the sid check anyway, also says who
+            # impersonates: a JWT of an impersonation session acts as it, audited as it.
+            impersonated_by = (await self._live_session(session_id, user.id)).impersonated_by
+        else:
+            impersonated_by = None
+            if self._require_live_session:
+                await self._ensure_any_session_live(user.id)
         return Principal(
             user=user,
             token_type="jwt",
@@ -143,10 +149,11 @@ class IdentityService:
             expires_at=_from_timestamp(verified.expires_at),
             session_id=session_id,
             claims=verified.claims,
+            impersonated_by=impersonated_by,
         )
 
-    async def _ensure_session_live(self, session_id: str, user_id: str) -> None:
-        """The JWT's own session still exists, is the subject's, and has not expired."""
+    async def _live_session(self, session_id: str, user_id: str) -> SessionSnapshot:
+        """The JWT's own session, if it still exists, is the subject's, and has not expired."""
         session = self._cache.get_session_by_id(session_id)
         if session is None:
             generation = self._cache.begin_read()
@@ -162,6 +169,7 @@ class IdentityService:
             raise Unauthorized("the token's session has ended", code="SESSION_INVALID")
         if session.expires_at <= self._now():
             raise Unauthorized("session has expired", code="SESSION_EXPIRED")
+        return session
 
     async def _ensure_any_session_live(self, user_id: str) -> None:
         """Strict mode for JWTs without ``sid``: the user has at least one live session."""
