@@ -85,6 +85,8 @@ function configFor(jwtAlg: JwtAlgorithm, database: Config["database"]): Config {
     jwtAlg,
     trustedOrigins: [],
     rateLimitEnabled: false,
+    // Better-Auth's default roles, whatever the environment says: the vectors are the defaults'.
+    adminUserIds: [],
   };
 }
 
