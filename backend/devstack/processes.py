@@ -60,6 +60,7 @@ AUTH_SERVER_VARIABLES = frozenset(
         "NODE_ENV",
         "ACCESS_CONTROL_FILE",
         "ADMIN_USER_IDS",
+        "API_KEY_RATE_LIMIT_ENABLED",
     }
 )
 # The API reads every Settings field from an upper-case variable.

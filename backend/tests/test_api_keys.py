@@ -241,6 +241,35 @@ class TestRateLimit:
         assert (await client.get(ME, headers={"x-api-key": key})).status_code == 200
         assert (await reload(db_session, row.id)).request_count == 5
 
+    async def test_setting_turns_the_rate_limit_off_for_every_key(
+        self, app_factory: AppFactory, db_session: AsyncSession
+    ) -> None:
+        """``API_KEY_RATE_LIMIT_ENABLED=false``: the plugin's ``rateLimit.enabled: false``. A
+        key whose window is full is served; its count stays, ``lastRequest`` moves, and its
+        quota is still spent."""
+        app = await app_factory(api_key_rate_limit_enabled=False)
+        user = await create_user(db_session)
+        key = new_key()
+        earlier = datetime.now(UTC) - timedelta(seconds=5)
+        row = await create_api_key(
+            db_session,
+            user,
+            key,
+            remaining=3,
+            rate_limit_max=1,
+            request_count=1,
+            last_request=earlier,
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            for _ in range(2):
+                assert (await http.get(ME, headers={"x-api-key": key})).status_code == 200
+        after = await reload(db_session, row.id)
+        assert (after.request_count, after.remaining) == (1, 1)
+        assert after.last_request is not None
+        assert after.last_request > earlier
+        assert make_settings("sqlite://").api_key_rate_limit_enabled is True  # the plugin's default
+
     async def test_rate_limited_request_spends_no_quota(
         self, client: httpx.AsyncClient, db_session: AsyncSession
     ) -> None:

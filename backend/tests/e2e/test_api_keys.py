@@ -36,12 +36,15 @@ await database.close();
 """
 
 
-def server_calls(stack: Stack, secret: str, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
+def server_calls(
+    stack: Stack, secret: str, *calls: tuple[str, dict[str, Any]], **settings: str
+) -> list[Any]:
     env = auth_server_environment(
         stack.database.dsn,
         secret,
         BETTER_AUTH_URL=stack.auth.url,
         BAB_CALLS=json.dumps([{"method": m, "body": b} for m, b in calls]),
+        **settings,
     )
     completed = run_command(
         ["node", "--import", "tsx", "--input-type=module", "-e", SERVER_CALLS],
@@ -179,6 +182,28 @@ def test_rate_limit_agrees(stack: Stack, e2e: Environment) -> None:
     response = with_key(stack, key)
     assert (response.status_code, error_code(response)) == (429, "RATE_LIMITED")
     assert 1 <= int(response.headers["retry-after"]) <= 60
+
+
+def test_rate_limit_setting_is_the_plugins(stack: Stack, e2e: Environment) -> None:
+    """``API_KEY_RATE_LIMIT_ENABLED=false`` on the auth server is the plugin's
+    ``rateLimit.enabled: false`` (keys it creates are not rate limited); the API's own
+    setting of that name is tested in tests/test_api_keys.py."""
+    owner = stack.better_auth.sign_up()
+    (created,) = server_calls(
+        stack,
+        e2e.secret,
+        ("createApiKey", {"userId": owner.user_id, "rateLimitMax": 1}),
+        API_KEY_RATE_LIMIT_ENABLED="false",
+    )
+    assert created["rateLimitEnabled"] is False
+    verified = server_calls(
+        stack,
+        e2e.secret,
+        *[("verifyApiKey", {"key": created["key"]})] * 3,
+        API_KEY_RATE_LIMIT_ENABLED="false",
+    )
+    assert [answer["valid"] for answer in verified] == [True, True, True]
+    assert with_key(stack, created["key"]).status_code == 200
 
 
 def on_better_auth(stack: Stack, method: str, path: str, **kw: Any) -> httpx.Response:
