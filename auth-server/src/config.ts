@@ -38,6 +38,27 @@ export interface Config {
   adminUserIds: string[];
   /** API_KEY_RATE_LIMIT_ENABLED: the api-key plugin's rateLimit.enabled (its default: true). */
   apiKeyRateLimitEnabled?: boolean;
+  social: SocialConfig;
+}
+
+/** An OAuth client registered with a provider. */
+export interface OAuthClient {
+  clientId: string;
+  clientSecret: string;
+}
+
+/** A generic OpenID Connect provider, found through its discovery document. */
+export interface OidcProviderConfig extends OAuthClient {
+  providerId: string;
+  discoveryUrl: string;
+  scopes: string[];
+}
+
+/** Sign-in providers (src/social.ts): each one is on when its variables are set. */
+export interface SocialConfig {
+  google?: OAuthClient;
+  github?: OAuthClient;
+  oidc?: OidcProviderConfig;
 }
 
 export class ConfigError extends Error {}
@@ -172,5 +193,53 @@ export function loadConfig(env: Env = process.env): Config {
       .map((id) => id.trim())
       .filter(Boolean),
     apiKeyRateLimitEnabled: parseBoolean(env, "API_KEY_RATE_LIMIT_ENABLED"),
+    social: parseSocialConfig(env),
   };
+}
+
+/** A client id and its secret: both or neither. */
+function parseOAuthClient(env: Env, idName: string, secretName: string): OAuthClient | undefined {
+  const clientId = value(env, idName);
+  const clientSecret = value(env, secretName);
+  if (!clientId && !clientSecret) return undefined;
+  if (!clientId) throw new ConfigError(`${idName}: required when ${secretName} is set`);
+  if (!clientSecret) throw new ConfigError(`${secretName}: required when ${idName} is set`);
+  return { clientId, clientSecret };
+}
+
+// The callback path is /api/auth/callback/<providerId>: one URL path segment.
+const PROVIDER_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const DEFAULT_OIDC_SCOPES = ["openid", "email", "profile"];
+
+function parseOidcProvider(env: Env, builtIn: Set<string>): OidcProviderConfig | undefined {
+  const discoveryUrl = value(env, "OIDC_DISCOVERY_URL");
+  const client = parseOAuthClient(env, "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET");
+  if (!discoveryUrl) {
+    if (client) throw new ConfigError("OIDC_DISCOVERY_URL: required when OIDC_CLIENT_ID is set");
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(discoveryUrl);
+  } catch {
+    throw new ConfigError("OIDC_DISCOVERY_URL: not a URL (e.g. https://idp.example.com/.well-known/openid-configuration)");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError("OIDC_DISCOVERY_URL: must be an http(s) URL");
+  if (!client) throw new ConfigError("OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: required when OIDC_DISCOVERY_URL is set");
+  const providerId = value(env, "OIDC_PROVIDER_ID") ?? "oidc";
+  if (!PROVIDER_ID.test(providerId)) {
+    throw new ConfigError("OIDC_PROVIDER_ID: lower-case letters, digits, - and _ (it is a URL path segment)");
+  }
+  // Better-Auth would only warn, and sign-ins through "google" would then go to this provider.
+  if (builtIn.has(providerId)) throw new ConfigError(`OIDC_PROVIDER_ID: "${providerId}" is already the built-in provider`);
+  const scopes = (value(env, "OIDC_SCOPES") ?? DEFAULT_OIDC_SCOPES.join(" ")).split(/[\s,]+/).filter(Boolean);
+  return { providerId, discoveryUrl: url.href, scopes, ...client };
+}
+
+export function parseSocialConfig(env: Env): SocialConfig {
+  const google = parseOAuthClient(env, "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET");
+  const github = parseOAuthClient(env, "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET");
+  const builtIn = new Set([google && "google", github && "github"].filter((id): id is string => Boolean(id)));
+  const oidc = parseOidcProvider(env, builtIn);
+  return { ...(google && { google }), ...(github && { github }), ...(oidc && { oidc }) };
 }

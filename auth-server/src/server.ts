@@ -8,6 +8,7 @@ import { toNodeHandler } from "better-auth/node";
 
 import { CLIENT_IP_HEADER, createAuth, openDatabase } from "./auth.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { providerSummary } from "./social.ts";
 
 let config;
 try {
@@ -91,6 +92,8 @@ server.listen(config.port, config.host, () => {
       `JWT ${config.jwtAlg}${config.jwtRotationInterval ? `, key rotation every ${config.jwtRotationInterval}s` : ""}, ` +
       `database ${config.database.display})`,
   );
+  const providers = providerSummary(config);
+  if (providers) console.log(`[auth-server] OAuth sign-in: ${providers}`);
 });
 
 let stopping = false;

@@ -61,6 +61,16 @@ AUTH_SERVER_VARIABLES = frozenset(
         "ACCESS_CONTROL_FILE",
         "ADMIN_USER_IDS",
         "API_KEY_RATE_LIMIT_ENABLED",
+        # OAuth sign-in (auth-server/src/social.ts)
+        "GOOGLE_CLIENT_ID",
+        "GOOGLE_CLIENT_SECRET",
+        "GITHUB_CLIENT_ID",
+        "GITHUB_CLIENT_SECRET",
+        "OIDC_DISCOVERY_URL",
+        "OIDC_CLIENT_ID",
+        "OIDC_CLIENT_SECRET",
+        "OIDC_PROVIDER_ID",
+        "OIDC_SCOPES",
     }
 )
 # The API reads every Settings field from an upper-case variable.

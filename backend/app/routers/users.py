@@ -26,13 +26,20 @@ from app.routers.deps import (
 )
 from app.routers.render import render_user, render_user_page
 from app.routers.responses import no_content, problem_responses
-from app.routers.user_params import UserIdPath, holding, list_query, users_router
+from app.routers.user_params import (
+    UserAccountsDep,
+    UserIdPath,
+    holding,
+    list_query,
+    users_router,
+)
 from app.schemas.access import PermissionCheck, PermissionResult, UserCreate
 from app.schemas.user import (
     AdminUserUpdate,
     BanRequest,
     ProfileUpdate,
     RoleUpdate,
+    UserDetail,
     UserPage,
     UserRead,
 )
@@ -139,12 +146,21 @@ async def has_permission(
     return PermissionResult(success=granted)
 
 
-@_user_route("GET", "/{userId}", "One user (user:get, or the user themself)", 404)
+@router.get(
+    "/{userId}",
+    summary="One user, with their linked accounts (user:get, or the user themself)",
+    description="The user and the accounts they sign in with (`providerId` `credential` for "
+    "email and password, else the OAuth provider's id), oldest first. Never the accounts' "
+    "tokens, secrets or password hash. The user list leaves accounts out.",
+    response_model=UserDetail,
+    responses=problem_responses(404),
+)
 async def read_user(
-    userId: UserIdPath, caller: CurrentPrincipal, access: AccessControlDep, users: UsersDep
-) -> UserRead:
+    userId: UserIdPath, caller: CurrentPrincipal, access: AccessControlDep, users: UserAccountsDep
+) -> UserDetail:
     require_self_or(access, caller, userId, need.GET_USER)
-    return UserRead.model_validate(await users.get_user(userId))
+    found = await users.get_user_with_accounts(userId)
+    return UserDetail.of(found.user, found.accounts)
 
 
 @_user_route(
