@@ -89,13 +89,15 @@ export function createAuth(config: Config, database: DatabaseHandle) {
         },
       }),
       // Roles and adminUserIds from ACCESS_CONTROL_FILE / ADMIN_USER_IDS, shared with the API (access.ts).
-      admin(adminAccessOptions()),
+      admin(adminAccessOptions(config)),
       bearer(),
       // Tables organization, member, invitation, team, teamMember; session.activeOrganizationId/activeTeamId.
       // Custom organization roles from ACCESS_CONTROL_FILE's "organization" section (org-access.ts).
-      organization({ teams: { enabled: true }, ...organizationAccessOptions() }),
-      // Table apikey; keys sent in the x-api-key header.
-      apiKey(),
+      organization({ teams: { enabled: true }, ...organizationAccessOptions(config) }),
+      // Table apikey; keys sent in the x-api-key header. API_KEY_RATE_LIMIT_ENABLED=false turns the per-key
+      // rate limit off (rateLimit.enabled: no key is counted, and new keys get rateLimitEnabled false),
+      // as the backend does with the same variable.
+      apiKey(config.apiKeyRateLimitEnabled === undefined ? {} : { rateLimit: { enabled: config.apiKeyRateLimitEnabled } }),
       ...oidcPlugins(config),
     ],
   });

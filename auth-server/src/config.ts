@@ -40,6 +40,12 @@ export interface Config {
   jwtGracePeriod?: number;
   trustedOrigins: string[];
   rateLimitEnabled?: boolean;
+  /** ACCESS_CONTROL_FILE: the JSON file of roles the backend reads too (access.ts, org-access.ts). */
+  accessControlFile?: string;
+  /** ADMIN_USER_IDS (comma-separated): the admin plugin's adminUserIds. */
+  adminUserIds: string[];
+  /** API_KEY_RATE_LIMIT_ENABLED: the api-key plugin's rateLimit.enabled (its default: true). */
+  apiKeyRateLimitEnabled?: boolean;
   social: SocialConfig;
 }
 
@@ -193,6 +199,12 @@ export function loadConfig(env: Env = process.env): Config {
     jwtGracePeriod: parseSeconds(env, "JWT_GRACE_PERIOD"),
     trustedOrigins,
     rateLimitEnabled: parseBoolean(env, "BETTER_AUTH_RATE_LIMIT"),
+    accessControlFile: value(env, "ACCESS_CONTROL_FILE"),
+    adminUserIds: (value(env, "ADMIN_USER_IDS") ?? "")
+      .split(",")
+      .map((id) => id.trim())
+      .filter(Boolean),
+    apiKeyRateLimitEnabled: parseBoolean(env, "API_KEY_RATE_LIMIT_ENABLED"),
     social: parseSocialConfig(env),
   };
 }

@@ -222,6 +222,10 @@ class Settings(BaseSettings):
     api_key_max_length: int = Field(default=256, ge=1, le=4096)
     # Static fields of keys that exist (never counters); uses the identity cache's feed and TTL.
     api_key_cache_size: CacheSize = 10_000
+    # The plugin's ``rateLimit.enabled``: false turns the per-key rate limit off for every key
+    # (no key's ``requestCount`` is checked or counted; ``lastRequest`` still moves), as the
+    # plugin's verify does with it; give the auth server the same value.
+    api_key_rate_limit_enabled: bool = True
 
     # --- rate limiting ---
     rate_limit_enabled: bool = True

@@ -121,6 +121,7 @@ class AppState:
             self.api_key_cache,
             min_length=self.settings.api_key_min_length,
             max_length=self.settings.api_key_max_length,
+            rate_limit_enabled=self.settings.api_key_rate_limit_enabled,
         )
 
     def user_service(self, db: AsyncSession) -> UserService:

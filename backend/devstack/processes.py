@@ -60,6 +60,7 @@ AUTH_SERVER_VARIABLES = frozenset(
         "NODE_ENV",
         "ACCESS_CONTROL_FILE",
         "ADMIN_USER_IDS",
+        "API_KEY_RATE_LIMIT_ENABLED",
         # OAuth sign-in (auth-server/src/social.ts)
         "GOOGLE_CLIENT_ID",
         "GOOGLE_CLIENT_SECRET",

@@ -44,7 +44,7 @@ from app.schemas.user import (
     UserRead,
 )
 from app.services.access import requirements as need
-from app.services.access.guard import key_grants
+from app.services.access.guard import permits
 from app.services.auth.snapshots import UserSnapshot
 from app.services.users.query import UserListQuery
 from app.utils.errors import BadRequest
@@ -134,16 +134,16 @@ async def create_user(
     "/has-permission",
     summary="Does the caller hold these permissions?",
     description="Better-Auth's `/admin/has-permission` for the signed-in caller: every action "
-    "on every resource, granted by any one of their roles (`ADMIN_USER_IDS` always pass).",
+    "on every resource, granted by any one of their roles (`ADMIN_USER_IDS` always pass); with "
+    "an API key that has `permissions`, granted by the key too.",
     response_model=PermissionResult,
 )
 async def has_permission(
     body: PermissionCheck, principal: CurrentPrincipal, access: AccessControlDep
 ) -> PermissionResult:
-    if principal.api_key_permissions is not None:  # an API key: its own permissions only
-        return PermissionResult(success=key_grants(principal.api_key_permissions, body.permissions))
     actor = principal.user
-    return PermissionResult(success=access.has_permission(actor.id, actor.role, body.permissions))
+    granted = permits(access, actor.id, actor.role, body.permissions, principal.api_key_scope)
+    return PermissionResult(success=granted)
 
 
 @router.get(

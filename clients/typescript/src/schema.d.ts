@@ -54,7 +54,7 @@ export interface paths {
         put?: never;
         /**
          * Does the caller hold these permissions?
-         * @description Better-Auth's `/admin/has-permission` for the signed-in caller: every action on every resource, granted by any one of their roles (`ADMIN_USER_IDS` always pass).
+         * @description Better-Auth's `/admin/has-permission` for the signed-in caller: every action on every resource, granted by any one of their roles (`ADMIN_USER_IDS` always pass); with an API key that has `permissions`, granted by the key too.
          */
         post: operations["users-has_permission"];
         delete?: never;
@@ -182,7 +182,7 @@ export interface paths {
         };
         /**
          * What the caller may do
-         * @description Every action the caller's roles grant, per resource of the access control (`[]` when none), for a frontend to render its menus. Each action passes `POST /users/has-permission` on its own; a request combining actions granted by two different roles does not (Better-Auth: any *one* role must grant all of a request).
+         * @description Every action the caller's roles grant, per resource of the access control (`[]` when none), for a frontend to render its menus; with an API key that has `permissions`, only those the key grants too. Each action passes `POST /users/has-permission` on its own; a request combining actions granted by two different roles does not (Better-Auth: any *one* role must grant all of a request).
          */
         get: operations["auth-permissions"];
         put?: never;

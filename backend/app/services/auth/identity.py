@@ -14,6 +14,8 @@ A JWT that names its session (a ``sid`` claim, added with the jwt plugin's ``def
 is refused once that session is gone: sign-out and revocation reach it. A JWT without one
 outlives its session until ``exp``, unless ``require_live_session`` (``JWT_REQUIRE_LIVE_SESSION``)
 asks that its user still have some live session. Both read the NOTIFY-invalidated cache.
+The session a ``sid`` names also tells whether an admin impersonates the user
+(``impersonatedBy``): the JWT acts as that session does, at no extra cost.
 """
 
 from __future__ import annotations
@@ -58,10 +60,11 @@ class Principal:
     claims: dict[str, object] | None = None
     # The admin acting as this user (a session made by Better-Auth's impersonate-user).
     impersonated_by: str | None = None
-    # An API key caller (``@better-auth/api-key``): the key's id, and its own permissions,
-    # which ``require_permission`` checks instead of the owner's role.
+    # An API key caller (``@better-auth/api-key``): the key's id, and its own permissions when
+    # it has some: a scope that narrows every check of the owner's roles, never widens one
+    # (``app.services.access.scope``). None for a key without permissions: it acts as the owner.
     api_key_id: str | None = None
-    api_key_permissions: Mapping[str, Sequence[str]] | None = None
+    api_key_scope: Mapping[str, Sequence[str]] | None = None
 
     @property
     def user_id(self) -> str:
@@ -140,9 +143,13 @@ class IdentityService:
         if session_id is not None:
             if not isinstance(session_id, str) or not session_id:
                 raise Unauthorized("token sid claim is not a session id", code="TOKEN_INVALID")
-            await self._ensure_session_live(session_id, user.id)
-        elif self._require_live_session:
-            await self._ensure_any_session_live(user.id)
+            # The session, looked up (cached) for the sid check anyway, also says who
+            # impersonates: a JWT of an impersonation session acts as it, audited as it.
+            impersonated_by = (await self._live_session(session_id, user.id)).impersonated_by
+        else:
+            impersonated_by = None
+            if self._require_live_session:
+                await self._ensure_any_session_live(user.id)
         return Principal(
             user=user,
             token_type="jwt",
@@ -150,10 +157,11 @@ class IdentityService:
             expires_at=_from_timestamp(verified.expires_at),
             session_id=session_id,
             claims=verified.claims,
+            impersonated_by=impersonated_by,
         )
 
-    async def _ensure_session_live(self, session_id: str, user_id: str) -> None:
-        """The JWT's own session still exists, is the subject's, and has not expired."""
+    async def _live_session(self, session_id: str, user_id: str) -> SessionSnapshot:
+        """The JWT's own session, if it still exists, is the subject's, and has not expired."""
         stored = await self._secondary.by_id(session_id, user_id) if self._secondary else None
         session: SessionSnapshot | Literal[False] | None = None
         if stored is not None:
@@ -176,6 +184,7 @@ class IdentityService:
             raise Unauthorized("the token's session has ended", code="SESSION_INVALID")
         if session.expires_at <= self._now():
             raise Unauthorized("session has expired", code="SESSION_EXPIRED")
+        return session
 
     async def _ensure_any_session_live(self, user_id: str) -> None:
         """Strict mode for JWTs without ``sid``: the user has at least one live session."""
