@@ -119,7 +119,10 @@ async function render(): Promise<void> {
   if (!screen.isConnected) return;
   const title = screen.querySelector("h1");
   document.title = `${title?.textContent ?? "Admin console"} · Admin console`;
-  if (moved) title?.focus();
+  // A new screen, or the same one drawn again after an action whose button is gone: the focus
+  // goes to the heading, where a keyboard or screen-reader user continues from.
+  const lost = document.activeElement === null || document.activeElement === document.body;
+  if (moved || lost) title?.focus();
 }
 
 // The skip link moves the focus without touching the URL: its hash is the route's.

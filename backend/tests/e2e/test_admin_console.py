@@ -131,6 +131,10 @@ def test_admin_signs_in_finds_a_user_bans_them_and_their_next_call_is_refused(
     expect(page.get_by_text(showing(1, 1, 1))).to_be_visible()
     page.get_by_role("link", name=target.name).click()
     tab.heading(target.name)
+    # The profile lists the linked accounts the API shows (here the password's).
+    profile = page.get_by_role("region", name="Profile")
+    expect(profile.get_by_text("Linked accounts")).to_be_visible()
+    expect(profile.get_by_text(f"credential ({target.id})")).to_be_visible()
     tab.check("user")
 
     page.get_by_role("button", name="Ban user…").click()
