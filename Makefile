@@ -50,8 +50,15 @@ test-postgres: install ## Test suite on PostgreSQL (TEST_DATABASE_URL or the loc
 test-sqlite: install ## The database tests on a temporary SQLite file (the rest do not depend on the dialect: test-postgres runs them)
 	cd $(BACKEND) && TEST_DB=sqlite $(UV) run --frozen pytest -m "not e2e" -q -p no:cacheprovider --sqlite-pass
 
+# What the suite needs besides uv: Chromium (installed from the system's packages when root or
+# sudo needs no password), Node.js and npm. Missing and not installable: one line, nothing run.
+CHROMIUM ?= chromium
+.PHONY: test-prerequisites
+test-prerequisites: ## Check (and when it can, install) what `make test` needs: Chromium, Node.js, npm
+	@CHROMIUM='$(CHROMIUM)' ./scripts/test-prerequisites.sh >/dev/null
+
 .PHONY: test
-test: lint test-postgres test-sqlite test-e2e ## Everything CI runs: lint, types, tests on PostgreSQL and SQLite, end-to-end
+test: test-prerequisites lint test-postgres test-sqlite test-e2e ## Everything CI runs: prerequisites, lint, types, tests on PostgreSQL and SQLite, end-to-end
 
 .PHONY: requirements
 requirements: uv ## Re-export requirements*.txt from uv.lock
@@ -86,7 +93,8 @@ client: $(TS_CLIENT_INSTALLED) ## Regenerate clients/typescript/src/schema.d.ts 
 
 .PHONY: test-e2e
 test-e2e: install $(AUTH_SERVER_INSTALLED) $(TS_CLIENT_INSTALLED) ## End-to-end tests: real Better-Auth server + API processes on PostgreSQL, browser, TypeScript client
-	cd $(BACKEND) && E2E_REQUIRED=1 $(UV) run --frozen pytest tests/e2e -m e2e -q -p no:cacheprovider
+	chromium=$$(CHROMIUM='$(CHROMIUM)' ./scripts/test-prerequisites.sh) && cd $(BACKEND) && \
+		CHROMIUM_PATH="$$chromium" E2E_REQUIRED=1 $(UV) run --frozen pytest tests/e2e -m e2e -q -p no:cacheprovider
 
 .PHONY: openapi
 openapi: install ## Regenerate specs/003-fastapi-better-auth/contracts/openapi.yaml from the app
