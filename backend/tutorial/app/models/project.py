@@ -1,4 +1,4 @@
-"""A project of an organization: the tutorial's own table (docs/guides/your-own-endpoint.md)."""
+"""A project of an organization, created by one of its members."""
 
 from __future__ import annotations
 

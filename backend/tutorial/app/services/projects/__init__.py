@@ -1,1 +1,1 @@
-"""Projects of organizations: the tutorial's domain (docs/guides/your-own-endpoint.md)."""
+"""Projects of organizations."""
