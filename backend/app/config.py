@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.config_types import (
@@ -26,17 +26,8 @@ from app.config_types import (
     Roles,
     blank_is_none,
 )
-from app.utils.urls import direct_endpoint_url, url_origin
-
-# Environment and JwksSource: imported from here by the rest of the app.
-__all__ = [
-    "Environment",
-    "JwksSource",
-    "Settings",
-    "SettingsError",
-    "get_settings",
-    "load_settings",
-]
+from app.utils.auth_secrets import checked_secrets_env, signing_secret
+from app.utils.urls import checked_redis_url, direct_endpoint_url, url_origin
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BACKEND_DIR.parent
@@ -106,6 +97,11 @@ class Settings(BaseSettings):
     better_auth_secret: str = ""
     """Better-Auth's secret: verifies signed session tokens and the session cookie. Empty: only bare
     session tokens and JWTs are accepted."""
+    auth_secret: str = ""
+    """Better-Auth's own fallback for its secret, used when `BETTER_AUTH_SECRET` is unset."""
+    better_auth_secrets: Annotated[str, AfterValidator(checked_secrets_env)] = ""
+    """Rotated secrets, `<version>:<secret>,...` (Better-Auth's format): the first entry is the
+    current secret, which signs session cookies and tokens; it wins over `BETTER_AUTH_SECRET`."""
     jwks_url: HttpUrlText = ""
     """The JWKS endpoint. Empty: `{BETTER_AUTH_URL}/api/auth/jwks`."""
     jwks_source: JwksSource = JwksSource.HTTP
@@ -147,6 +143,24 @@ class Settings(BaseSettings):
     jwt_require_live_session: bool = False
     """Refuse a JWT without a `sid` claim once its user has no live session (a JWT with `sid` is
     always checked against that session)."""
+
+    # --- sessions in Better-Auth's secondaryStorage (Redis), read and revoked there ---
+    secondary_storage_url: Annotated[str, AfterValidator(checked_redis_url)] = ""
+    """Better-Auth's secondary storage (`redis://...`) when its sessions live there. Empty: sessions
+    are read from the database."""
+    secondary_storage_prefix: str = "better-auth:"
+    """The key prefix of Better-Auth's storage."""
+    store_session_in_database: bool = False
+    """Better-Auth's `session.storeSessionInDatabase`, as configured there."""
+    preserve_session_in_database: bool = False
+    """Better-Auth's `session.preserveSessionInDatabase`, as configured there (the rows it keeps
+    never authenticate)."""
+    secondary_storage_cache_seconds: float = Field(default=0.5, ge=0, le=1)
+    """How long a session read from the storage is reused: a sign-out or revocation made through
+    Better-Auth reaches this process within this time (plus one round trip)."""
+    secondary_storage_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    """Bound on connecting to the storage and on each command; beyond it, 503
+    `SESSION_STORE_UNAVAILABLE`."""
 
     # --- authorisation ---
     admin_roles: Roles = Field(default_factory=lambda: ["admin"])
@@ -192,6 +206,11 @@ class Settings(BaseSettings):
     api_key_cache_size: CacheSize = 10_000
     """Cached static fields of existing keys (never their counters), invalidated by `NOTIFY` like
     the identity cache (and on its fallback TTL)."""
+    # No key's ``requestCount`` is checked or counted then; ``lastRequest`` still moves, as the
+    # plugin's verify does.
+    api_key_rate_limit_enabled: bool = True
+    """The API-key plugin's `rateLimit.enabled`: `false` turns the per-key rate limit off for every
+    key (quotas still apply). Give the auth server the same value."""
 
     # --- rate limiting ---
     rate_limit_enabled: bool = True
@@ -242,6 +261,11 @@ class Settings(BaseSettings):
         if missing_admin:
             self.known_roles = [*self.known_roles, *missing_admin]
         return self
+
+    @property
+    def session_secret(self) -> str:
+        """The secret that signs session cookies and tokens (Better-Auth's current secret)."""
+        return signing_secret(self.better_auth_secrets, self.better_auth_secret, self.auth_secret)
 
     @property
     def is_production(self) -> bool:
