@@ -468,6 +468,19 @@ class TestDockerfiles:
         assert "tests" not in copied
         assert ("ENTRYPOINT", '["/app/docker-entrypoint.sh"]') in stage
 
+    def test_backend_image_builds_the_admin_console_in_a_stage_of_its_own(self) -> None:
+        parsed = instructions(BACKEND_DOCKERFILE)
+        stages = [args for keyword, args in parsed if keyword == "FROM"]
+        # Stand-ins for the named contexts, then the Node build stage.
+        assert {"scratch AS admin-console", "scratch AS api-client"} <= set(stages)
+        assert any(re.fullmatch(r"node:22(-[a-z]+)? AS console", stage) for stage in stages)
+        runs = " ".join(a for k, a in parsed if k == "RUN")
+        assert "npm ci" in runs
+        assert "npm run -s build" in runs
+        stage = final_stage(BACKEND_DOCKERFILE)
+        assert ("COPY", "--from=console /console/dist ./admin-console") in stage
+        assert ("ENV", "ADMIN_CONSOLE_DIR=/app/admin-console") in stage
+
     def test_auth_server_runs_on_node_22_lts(self) -> None:
         images = [args.split()[0] for k, args in instructions(AUTH_DOCKERFILE) if k == "FROM"]
         assert images

@@ -105,7 +105,10 @@ class ConsolePage:
         assert problems == [], f"browser console on {screen}: {problems}"
         if os.environ.get("ADMIN_CONSOLE_SCREENSHOTS") == "docs":
             DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(DOCS_IMAGES / f"admin-console-{screen}.png"))
+            # The whole screen; with a dialog open, what the viewport shows (the dialog).
+            dialog_open = self.page.locator("dialog[open]").count() > 0
+            target = DOCS_IMAGES / f"admin-console-{screen}.png"
+            self.page.screenshot(path=str(target), full_page=not dialog_open)
 
     def screenshot(self) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)

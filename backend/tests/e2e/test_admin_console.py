@@ -470,6 +470,8 @@ def test_organization_members_change_role_and_remove_with_the_owner_rules(
     tab.sign_in(stack.api.url, admin.email, PASSWORD)
     page.get_by_role("link", name="Organizations").click()
     tab.heading("Organizations")
+    expect(page.get_by_role("table", name="Your organizations")).to_contain_text("owner")
+    tab.check("organizations")
     page.get_by_role("link", name=name).click()
     tab.heading(name)
     members = page.get_by_role("table", name=f"Members of {name}").locator("tbody tr")
