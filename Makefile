@@ -99,8 +99,27 @@ $(TS_CLIENT_INSTALLED): $(TS_CLIENT)/package-lock.json
 client: $(TS_CLIENT_INSTALLED) ## Regenerate clients/typescript/src/schema.d.ts from the OpenAPI contract
 	cd $(TS_CLIENT) && npm run -s generate
 
+# The admin console (admin-console/, served by the API at /admin): built into admin-console/dist
+# (not committed) when its sources, its lockfile or the TypeScript client changed.
+ADMIN_CONSOLE := admin-console
+ADMIN_CONSOLE_INSTALLED := $(ADMIN_CONSOLE)/node_modules/.package-lock.json
+ADMIN_CONSOLE_BUILT := $(ADMIN_CONSOLE)/dist/index.html
+ADMIN_CONSOLE_SOURCES := $(shell find $(ADMIN_CONSOLE)/src $(ADMIN_CONSOLE)/public -type f 2>/dev/null) \
+	$(addprefix $(ADMIN_CONSOLE)/,index.html vite.config.ts tsconfig.json package.json) \
+	$(TS_CLIENT)/src/index.ts $(TS_CLIENT)/src/schema.d.ts
+
+$(ADMIN_CONSOLE_INSTALLED): $(ADMIN_CONSOLE)/package-lock.json
+	cd $(ADMIN_CONSOLE) && npm ci --no-audit --no-fund
+	@touch $@
+
+$(ADMIN_CONSOLE_BUILT): $(ADMIN_CONSOLE_INSTALLED) $(ADMIN_CONSOLE_SOURCES)
+	cd $(ADMIN_CONSOLE) && npm run -s build
+
+.PHONY: admin-console
+admin-console: $(ADMIN_CONSOLE_BUILT) ## Build the admin console (type check + Vite) into admin-console/dist; the API serves it at /admin
+
 .PHONY: test-e2e
-test-e2e: install $(AUTH_SERVER_INSTALLED) $(OIDC_PROVIDER_INSTALLED) $(TS_CLIENT_INSTALLED) ## End-to-end tests: real Better-Auth server + API processes on PostgreSQL, browser, TypeScript client, OpenID provider
+test-e2e: install $(AUTH_SERVER_INSTALLED) $(OIDC_PROVIDER_INSTALLED) $(TS_CLIENT_INSTALLED) $(ADMIN_CONSOLE_BUILT) ## End-to-end tests: real Better-Auth server + API processes on PostgreSQL, browsers (docs, admin console), TypeScript client, OpenID provider
 	chromium=$$(CHROMIUM='$(CHROMIUM)' ./scripts/test-prerequisites.sh) && cd $(BACKEND) && \
 		CHROMIUM_PATH="$$chromium" E2E_REQUIRED=1 $(UV) run --frozen pytest tests/e2e -m e2e -q -p no:cacheprovider
 

@@ -16,7 +16,10 @@
 # BETTER_AUTH_SECRET (default: one generated once into data/dev-secret) goes to both as well, so
 # the API verifies the signed session tokens the auth server hands out. FRONTEND_ORIGIN (a browser
 # app on another origin, comma-separated) becomes the API's CORS_ORIGINS and the auth server's
-# TRUSTED_ORIGINS, unless those are set themselves.
+# TRUSTED_ORIGINS, unless those are set themselves. The admin console (admin-console/, at
+# http://localhost:$API_PORT/admin/) is built when its sources changed, and its origin (the API's)
+# is added to TRUSTED_ORIGINS: its page signs in on the auth server. ADMIN_CONSOLE_ENABLED=false
+# skips both.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -128,6 +131,15 @@ FRONTEND_ORIGIN="${FRONTEND_ORIGIN:-}"
 export CORS_ORIGINS="${CORS_ORIGINS:-${FRONTEND_ORIGIN}}"
 export TRUSTED_ORIGINS="${TRUSTED_ORIGINS:-${FRONTEND_ORIGIN}}"
 export DATABASE_URL="${DATABASE_URL:-}"
+# The admin console's page is served by the API and signs in on the auth server: the API's
+# origin (as the banner prints it) is one the auth server must trust.
+case "${ADMIN_CONSOLE_ENABLED:-true}" in
+    [Ff][Aa][Ll][Ss][Ee] | 0 | [Nn][Oo] | [Oo][Ff][Ff]) console=0 ;;
+    *) console=1 ;;
+esac
+if ((console)); then
+    TRUSTED_ORIGINS="${TRUSTED_ORIGINS:+${TRUSTED_ORIGINS},}http://localhost:${API_PORT}"
+fi
 
 mkdir -p data
 if [[ -z "${BETTER_AUTH_SECRET:-}" ]]; then
@@ -151,6 +163,21 @@ job bash -c 'cd backend && "$0" sync --frozen --quiet' "$UV"
 if [[ ! -d auth-server/node_modules || auth-server/package-lock.json -nt auth-server/node_modules/.package-lock.json ]]; then
     say "auth-server: npm ci (compiles better-sqlite3 when no prebuilt binary is available: ~80 s)"
     job npm --prefix auth-server ci --no-audit --no-fund
+fi
+
+# The admin console: npm ci when its lockfile changed, a build when a source did (as make does).
+if ((console)); then
+    if [[ ! -d admin-console/node_modules || admin-console/package-lock.json -nt admin-console/node_modules/.package-lock.json ]]; then
+        say "admin-console: npm ci"
+        job npm --prefix admin-console ci --no-audit --no-fund
+    fi
+    built=admin-console/dist/index.html
+    if [[ ! -f "$built" ]] || [[ -n "$(find admin-console/src admin-console/public admin-console/index.html \
+        admin-console/vite.config.ts admin-console/tsconfig.json admin-console/package-lock.json \
+        clients/typescript/src -newer "$built" -print -quit)" ]]; then
+        say "admin-console: build (type check + vite)"
+        job npm --prefix admin-console run -s build
+    fi
 fi
 
 # --- migrate: Better-Auth's, then ours --------------------------------------------------------
@@ -213,6 +240,7 @@ cat >&2 <<EOF
 
 [dev] ready ------------------------------------------------------------------------------
   API (Swagger UI)   ${API}/docs
+  Admin console      $(((console)) && echo "${API}/admin/   (sign in as an admin: make admin EMAIL=...)" || echo "off (ADMIN_CONSOLE_ENABLED=false)")
   Auth server        ${BETTER_AUTH_URL}/api/auth   (Better-Auth, JWKS at /api/auth/jwks)
   Browser app        ${FRONTEND_ORIGIN:-none (set FRONTEND_ORIGIN, e.g. http://localhost:5173)}
   Ctrl-C stops both.

@@ -32,6 +32,8 @@ from app.utils.urls import checked_redis_url, direct_endpoint_url, url_origin
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BACKEND_DIR.parent
 DEFAULT_SQLITE_PATH = PROJECT_DIR / "data" / "app.db"
+# `npm run build` in admin-console/ writes the console here (make run / make test-e2e do).
+DEFAULT_ADMIN_CONSOLE_DIR = PROJECT_DIR / "admin-console" / "dist"
 
 
 class Settings(BaseSettings):
@@ -62,6 +64,12 @@ class Settings(BaseSettings):
     `myapp://`)."""
     docs_enabled: bool = True
     """Serve Swagger UI at `/docs`, ReDoc at `/redoc` and the schema at `/openapi.json`."""
+    admin_console_enabled: bool = True
+    """Serve the admin console (`admin-console/`, a browser app of this API) at `/admin/`;
+    `false`: 404 there."""
+    admin_console_dir: Annotated[Path | None, BeforeValidator(blank_is_none)] = None
+    """The console's built files (`index.html`, `assets/`). Empty: `admin-console/dist` of the
+    repository (the Docker image sets its own)."""
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     """Larger request bodies are refused with 413 `PAYLOAD_TOO_LARGE`."""
 
@@ -255,6 +263,8 @@ class Settings(BaseSettings):
             self.jwt_audience = origin
         if not self.database_url:
             self.database_url = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+        if self.admin_console_dir is None:
+            self.admin_console_dir = DEFAULT_ADMIN_CONSOLE_DIR
         if not self.database_listen_url:
             self.database_listen_url = direct_endpoint_url(self.database_url)
         missing_admin = [role for role in self.admin_roles if role not in self.known_roles]

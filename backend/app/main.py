@@ -14,6 +14,7 @@ from app.config import Settings, SettingsError, get_settings
 from app.database import DatabaseUrlError, create_engine, resolve_database_target
 from app.routers import audit, auth, health, organizations, user_sessions, users
 from app.routers import metrics as metrics_router
+from app.routers.admin_console import install_admin_console
 from app.routers.credentials import SECURITY_SCHEMES
 from app.routers.deps import AUTHENTICATORS
 from app.routers.docs import install_docs
@@ -113,6 +114,8 @@ def create_app(
         app.include_router(metrics_router.build_router(settings, metrics))
     if docs:
         install_docs(app)
+    if settings.admin_console_enabled:
+        install_admin_console(app, settings)
     document_security(app, SECURITY_SCHEMES, AUTHENTICATORS)
     if settings.cors_origins:
         app.add_middleware(

@@ -170,6 +170,12 @@ def environment(service: Mapping[str, Any]) -> dict[str, str]:
 # --- docker-compose.yml ----------------------------------------------------------------------
 
 
+def _context(spec: dict[str, Any]) -> str | None:
+    """A service's build context: ``build: DIR`` or ``build: {context: DIR, ...}``."""
+    build = spec.get("build")
+    return build.get("context") if isinstance(build, dict) else build
+
+
 class TestCompose:
     def test_services(self, services: dict[str, dict[str, Any]]) -> None:
         assert set(services) == {"db", "auth", "migrate", "api", "redis"}
@@ -179,6 +185,14 @@ class TestCompose:
 
     def test_builds(self, services: dict[str, dict[str, Any]]) -> None:
         assert services["auth"]["build"] == "./auth-server"
+        # The backend image builds the admin console from these named contexts.
+        contexts = services["migrate"]["build"]["additional_contexts"]
+        assert contexts == {
+            "admin-console": "./admin-console",
+            "api-client": "./clients/typescript",
+        }
+        for directory in contexts.values():
+            assert (ROOT / directory / "package-lock.json").is_file()
         assert (ROOT / "auth-server" / "Dockerfile").is_file()
         assert (ROOT / "backend" / "Dockerfile").is_file()
 
@@ -186,7 +200,7 @@ class TestCompose:
         self, services: dict[str, dict[str, Any]]
     ) -> None:
         """``migrate`` builds the image once, under a name; ``api`` runs that very image."""
-        builds = [name for name, spec in services.items() if spec.get("build") == "./backend"]
+        builds = [name for name, spec in services.items() if _context(spec) == "./backend"]
         assert builds == ["migrate"]
         image = services["migrate"]["image"]
         assert image
@@ -453,6 +467,19 @@ class TestDockerfiles:
             assert re.search(rf"(^|\s){re.escape(part)}(\s|$)", copied), part
         assert "tests" not in copied
         assert ("ENTRYPOINT", '["/app/docker-entrypoint.sh"]') in stage
+
+    def test_backend_image_builds_the_admin_console_in_a_stage_of_its_own(self) -> None:
+        parsed = instructions(BACKEND_DOCKERFILE)
+        stages = [args for keyword, args in parsed if keyword == "FROM"]
+        # Stand-ins for the named contexts, then the Node build stage.
+        assert {"scratch AS admin-console", "scratch AS api-client"} <= set(stages)
+        assert any(re.fullmatch(r"node:22(-[a-z]+)? AS console", stage) for stage in stages)
+        runs = " ".join(a for k, a in parsed if k == "RUN")
+        assert "npm ci" in runs
+        assert "npm run -s build" in runs
+        stage = final_stage(BACKEND_DOCKERFILE)
+        assert ("COPY", "--from=console /console/dist ./admin-console") in stage
+        assert ("ENV", "ADMIN_CONSOLE_DIR=/app/admin-console") in stage
 
     def test_auth_server_runs_on_node_22_lts(self) -> None:
         images = [args.split()[0] for k, args in instructions(AUTH_DOCKERFILE) if k == "FROM"]

@@ -30,6 +30,7 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Mount
 
+from app.config import DEFAULT_ADMIN_CONSOLE_DIR
 from app.models import Organization, User
 from app.services.access.control import Permissions
 from tests.conftest import AppFactory
@@ -111,12 +112,18 @@ def session(*actions: str) -> Permission:
 
 
 ORG = "/api/v1/organizations/{organizationId}"
+CONSOLE_PAGE_STATUS = 200 if (DEFAULT_ADMIN_CONSOLE_DIR / "index.html").is_file() else 503
 ROUTES: dict[tuple[str, str], list[Variant]] = {
     ("GET", "/openapi.json"): [Variant(PUBLIC, 200, fixed("/openapi.json"))],
     ("GET", "/docs"): [Variant(PUBLIC, 200, fixed("/docs"))],
     ("GET", "/docs/swagger-init.js"): [Variant(PUBLIC, 200, fixed("/docs/swagger-init.js"))],
     ("GET", "/redoc"): [Variant(PUBLIC, 200, fixed("/redoc"))],
     ("GET", "/docs/assets/{path}"): [Variant(PUBLIC, 200, fixed("/docs/assets/favicon.png"))],
+    # The admin console: static files and the page's settings, no credential read (the page signs
+    # in by itself). The files answer 503 until `make admin-console` has built them.
+    ("GET", "/admin"): [Variant(PUBLIC, 308, fixed("/admin"))],
+    ("GET", "/admin/config.json"): [Variant(PUBLIC, 200, fixed("/admin/config.json"))],
+    ("GET", "/admin/{path}"): [Variant(PUBLIC, CONSOLE_PAGE_STATUS, fixed("/admin/"))],
     ("GET", "/health/live"): [Variant(PUBLIC, 200, fixed("/health/live"))],
     ("GET", "/health/ready"): [Variant(PUBLIC, 200, fixed("/health/ready"))],
     ("GET", "/metrics"): [Variant(PUBLIC, 200, fixed("/metrics"))],

@@ -13,17 +13,23 @@ from tests.e2e.stack import Database
 
 
 def insert_user(
-    database: Database, user_id: str, role: str | None, *, password: str | None = PASSWORD
+    database: Database,
+    user_id: str,
+    role: str | None,
+    *,
+    password: str | None = PASSWORD,
+    name: str | None = None,
+    email: str | None = None,
 ) -> str:
     """A user, with a credential account unless ``password`` is ``None``; returns the e-mail."""
-    email = f"{user_id.lower()}-{secrets.token_hex(3)}@example.com"
+    email = email or f"{user_id.lower()}-{secrets.token_hex(3)}@example.com"
     now = datetime.now(UTC).replace(tzinfo=None)
     database.execute(
         """INSERT INTO "user" (id, name, email, "emailVerified", "createdAt", "updatedAt",
                                role, banned)
            VALUES ($1, $2, $3, false, $4, $4, $5, false)""",
         user_id,
-        f"Corpus {user_id}",
+        name or f"Corpus {user_id}",
         email,
         now,
         role,

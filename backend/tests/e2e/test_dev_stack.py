@@ -321,8 +321,8 @@ def test_banner_recipe_answers_and_one_frontend_origin_reaches_both(
     launch: Launch,
 ) -> None:
     """The README's first command as a newcomer uses it: the banner points at localhost, its
-    curl lines get a JWT from Better-Auth that the API accepts, and FRONTEND_ORIGIN alone lets a
-    browser app on another origin talk to both servers."""
+    curl lines get a JWT from Better-Auth that the API accepts, FRONTEND_ORIGIN alone lets a
+    browser app on another origin talk to both servers, and the admin console is served."""
     if shutil.which("curl") is None:
         pytest.skip("the banner's recipe uses curl")
     stack = launch(FRONTEND_ORIGIN=FRONTEND)
@@ -351,6 +351,19 @@ def test_banner_recipe_answers_and_one_frontend_origin_reaches_both(
         for response in (api, auth):
             assert response.headers.get("access-control-allow-origin") == FRONTEND, response
             assert response.headers.get("access-control-allow-credentials") == "true"
+
+        # The admin console: built, served at the address the banner prints, and its origin
+        # (the API's) trusted by the auth server, where its page signs in.
+        console = f"http://localhost:{stack.api_port}"
+        assert f"{console}/admin/" in banner(output)
+        page = httpx.get(f"http://127.0.0.1:{stack.api_port}/admin/")
+        assert page.status_code == 200, page.text
+        assert "<title>Admin console</title>" in page.text
+        sign_in = httpx.options(
+            f"http://127.0.0.1:{stack.auth_port}/api/auth/sign-in/email",
+            headers={"Origin": console, "Access-Control-Request-Method": "POST"},
+        )
+        assert sign_in.headers.get("access-control-allow-origin") == console, sign_in
     finally:
         _assert_stopped(stack, stack.stop(signal.SIGTERM), signal.SIGTERM)
 
