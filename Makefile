@@ -88,6 +88,10 @@ client: $(TS_CLIENT_INSTALLED) ## Regenerate clients/typescript/src/schema.d.ts 
 test-e2e: install $(AUTH_SERVER_INSTALLED) $(TS_CLIENT_INSTALLED) ## End-to-end tests: real Better-Auth server + API processes on PostgreSQL, browser, TypeScript client
 	cd $(BACKEND) && E2E_REQUIRED=1 $(UV) run --frozen pytest tests/e2e -m e2e -q -p no:cacheprovider
 
+.PHONY: test-compose
+test-compose: install ## The Compose stacks built and run for real: stack, restarts, 4 replicas, dev profile (root; installs Docker when missing; see docs/operations/compose.md)
+	./scripts/test-compose.sh
+
 .PHONY: openapi
 openapi: install ## Regenerate specs/003-fastapi-better-auth/contracts/openapi.yaml from the app
 	cd $(BACKEND) && $(UV) run --frozen python -m scripts.export_openapi
@@ -111,6 +115,10 @@ bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Pytho
 .PHONY: bench-memory
 bench-memory: uv ## RSS of one worker with full caches (10k tokens, 10k identities; PostgreSQL at 127.0.0.1:5432): writes docs/benchmarks/memory.md
 	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.memory
+
+.PHONY: bench-replicas
+bench-replicas: install ## Change propagation at 1, 4 and 8 API replicas behind HAProxy (Docker, root; about 10 min): writes docs/benchmarks/replicas.md
+	./scripts/test-compose.sh --bench
 
 .PHONY: audit
 audit: uv ## Operators: pip-audit + npm audit over the lockfiles, minus audit-ignore.toml (needs the advisory databases; not part of `make test`)
