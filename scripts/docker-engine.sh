@@ -114,6 +114,13 @@ snapshot() {  # snapshot DIR
 
 dockerd_answers() { docker info >/dev/null 2>&1; }
 
+# Running, and not a zombie: a dockerd started by an earlier run belongs to init once that run
+# is over, and an init that does not reap children leaves it a zombie when it exits.
+alive() {
+    local state
+    state="$(ps -o stat= -p "$1" 2>/dev/null)" && [[ -n "$state" && "$state" != Z* ]]
+}
+
 start_dockerd() {
     snapshot "$STATE/before"
     say "starting dockerd (log: $STATE/dockerd.log)"
@@ -122,7 +129,7 @@ start_dockerd() {
     echo $! >"$STATE/dockerd.pid"
     local deadline=$((SECONDS + 60))
     until dockerd_answers; do
-        kill -0 "$(cat "$STATE/dockerd.pid")" 2>/dev/null || die "dockerd exited: $(tail -n 5 "$STATE/dockerd.log")"
+        alive "$(cat "$STATE/dockerd.pid")" || die "dockerd exited: $(tail -n 5 "$STATE/dockerd.log")"
         ((SECONDS < deadline)) || die "dockerd did not answer within 60 s"
         sleep 0.2
     done
@@ -131,11 +138,11 @@ start_dockerd() {
 stop_dockerd() {
     local pid
     pid="$(cat "$STATE/dockerd.pid")"
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         say "stopping dockerd ($pid)"
         kill -TERM "$pid"
         local deadline=$((SECONDS + 60))
-        while kill -0 "$pid" 2>/dev/null; do
+        while alive "$pid"; do
             if ((SECONDS >= deadline)); then
                 say "dockerd ignored SIGTERM for 60 s: SIGKILL"
                 kill -KILL "$pid" 2>/dev/null || true
@@ -201,8 +208,10 @@ verify_host() {
             differences=1
         fi
     done
-    if pgrep -x dockerd >/dev/null || pgrep -f '^containerd-shim' >/dev/null; then
-        say "docker processes are still running: $(pgrep -a -f 'dockerd|containerd-shim' | head -5)"
+    local running
+    running="$(ps -eo stat=,pid=,comm= | awk '$1 !~ /^Z/ && ($3 == "dockerd" || $3 ~ /^containerd/)')"
+    if [[ -n "$running" ]]; then
+        say "docker processes are still running: $running"
         differences=1
     fi
     rm -rf "$now"
@@ -215,7 +224,7 @@ case "${1:-}" in
     up)
         install_engine
         mkdir -p "$STATE"
-        if [[ -f "$STATE/dockerd.pid" ]] && kill -0 "$(cat "$STATE/dockerd.pid")" 2>/dev/null; then
+        if [[ -f "$STATE/dockerd.pid" ]] && alive "$(cat "$STATE/dockerd.pid")"; then
             # Started by an earlier run that never got to `down`: its notes still hold the host's
             # state from before it.
             say "reusing the dockerd an earlier run started"

@@ -43,5 +43,7 @@ def running(compose: Compose) -> Iterator[Compose]:
 @pytest.fixture(scope="module")
 def base_stack(checkout: Path) -> Iterator[Compose]:
     """docker-compose.yml as an operator runs it: two workers, metrics behind a token."""
-    compose = Compose(checkout, ["docker-compose.yml"], "base", stack_variables(WEB_CONCURRENCY="2"))
+    compose = Compose(
+        checkout, ["docker-compose.yml"], "base", stack_variables(WEB_CONCURRENCY="2")
+    )
     yield from running(compose)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import socket
@@ -39,6 +40,8 @@ UP_TIMEOUT_SECONDS = 600
 COMMAND_TIMEOUT_SECONDS = 300
 
 T = TypeVar("T")
+# The tests print their measurements (-s); one log line per request would bury them.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def source_dir() -> Path | None:

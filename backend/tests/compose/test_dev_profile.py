@@ -94,4 +94,4 @@ def test_the_suite_runs_inside_with_the_documented_command(dev_stack: Compose) -
     summary = re.search(r"(\d+) passed", output)
     assert summary is not None, output[-2000:]
     assert int(summary.group(1)) > 0
-    print(f"\n[dev profile] {output.strip().splitlines()[-1]}")  # noqa: T201
+    print(f"\n[dev profile] {summary.group(0)}: {' '.join(argv)}")  # noqa: T201

@@ -153,7 +153,9 @@ async def _still_writable(world: World, http: httpx.AsyncClient) -> None:
     user, token = signed_up(world, "After Restart")
     assert (await http.get(f"{world.api}{ME}", headers=bearer(token))).status_code == 200
     ban = await http.post(
-        f"{world.api}{API_PREFIX}/users/{user.user_id}/ban", headers=bearer(world.admin_jwt)
+        f"{world.api}{API_PREFIX}/users/{user.user_id}/ban",
+        headers=bearer(world.admin_jwt),
+        json={},
     )
     assert ban.status_code == 200, ban.text
     assert (await http.get(f"{world.api}{ME}", headers=bearer(token))).status_code == 403
