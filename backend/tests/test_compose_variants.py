@@ -73,7 +73,7 @@ def unreset(value: Any) -> Any:
 def load(*files: Path, env: Mapping[str, str] = OPERATOR_ENV) -> dict[str, Any]:
     merged: Any = {}
     for path in files:
-        merged = merge(merged, yaml.load(path.read_text(), Loader=ComposeLoader))  # noqa: S506
+        merged = merge(merged, yaml.load(path.read_text(), Loader=ComposeLoader))
     return resolve(merged, env)  # type: ignore[no-any-return]
 
 

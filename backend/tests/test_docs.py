@@ -41,6 +41,8 @@ ENV_READERS = (
     ROOT / "Makefile",
     ROOT / ".ci" / "run",
     ROOT / "docker-compose.yml",
+    ROOT / "docker-compose.replicas.yml",
+    ROOT / "docker-compose.dev.yml",
     ROOT / "scripts" / "dev.sh",
     BACKEND / "Dockerfile",
     BACKEND / "docker-entrypoint.sh",
