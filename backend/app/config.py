@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.utils.urls import direct_endpoint_url, url_origin
+from app.utils.auth_secrets import checked_secrets_env, signing_secret
+from app.utils.urls import checked_redis_url, direct_endpoint_url, url_origin
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BACKEND_DIR.parent
@@ -146,6 +147,11 @@ class Settings(BaseSettings):
     # --- Better-Auth / tokens ---
     better_auth_url: HttpUrlText = "http://localhost:3000"
     better_auth_secret: str = ""
+    # Better-Auth's own fallback when BETTER_AUTH_SECRET is unset.
+    auth_secret: str = ""
+    # Rotated secrets, "<version>:<secret>,..." (Better-Auth's format); the first entry signs
+    # session cookies and tokens and wins over BETTER_AUTH_SECRET.
+    better_auth_secrets: Annotated[str, AfterValidator(checked_secrets_env)] = ""
     jwks_url: HttpUrlText = ""
     jwks_source: JwksSource = JwksSource.HTTP
     jwt_issuer: str = ""
@@ -171,6 +177,17 @@ class Settings(BaseSettings):
     # Refuse a JWT whose user has no live session (for JWTs without a ``sid`` claim; a JWT with
     # one is always checked against its own session).
     jwt_require_live_session: bool = False
+
+    # --- sessions in Better-Auth's secondaryStorage (Redis), read and revoked there ---
+    secondary_storage_url: Annotated[str, AfterValidator(checked_redis_url)] = ""
+    secondary_storage_prefix: str = "better-auth:"
+    # Better-Auth's session.storeSessionInDatabase / preserveSessionInDatabase, as configured there.
+    store_session_in_database: bool = False
+    preserve_session_in_database: bool = False
+    # How long a session read from the storage is reused: a sign-out or revocation made through
+    # Better-Auth reaches this process within this time (plus one round trip).
+    secondary_storage_cache_seconds: float = Field(default=0.5, ge=0, le=1)
+    secondary_storage_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
     # --- authorisation ---
     # Better-Auth's admin-plugin ``adminRoles``: who counts as an admin (last-admin guard,
@@ -205,6 +222,10 @@ class Settings(BaseSettings):
     api_key_max_length: int = Field(default=256, ge=1, le=4096)
     # Static fields of keys that exist (never counters); uses the identity cache's feed and TTL.
     api_key_cache_size: CacheSize = 10_000
+    # The plugin's ``rateLimit.enabled``: false turns the per-key rate limit off for every key
+    # (no key's ``requestCount`` is checked or counted; ``lastRequest`` still moves), as the
+    # plugin's verify does with it; give the auth server the same value.
+    api_key_rate_limit_enabled: bool = True
 
     # --- rate limiting ---
     rate_limit_enabled: bool = True
@@ -243,6 +264,11 @@ class Settings(BaseSettings):
         if missing_admin:
             self.known_roles = [*self.known_roles, *missing_admin]
         return self
+
+    @property
+    def session_secret(self) -> str:
+        """The secret that signs session cookies and tokens (Better-Auth's current secret)."""
+        return signing_secret(self.better_auth_secrets, self.better_auth_secret, self.auth_secret)
 
     @property
     def is_production(self) -> bool:

@@ -145,7 +145,7 @@ class TestReplicas:
 class TestDev:
     def test_source_mounted_with_reload(self, dev: dict[str, Any]) -> None:
         api = dev["api"]
-        assert api["volumes"] == [".:/workspace"]
+        assert ".:/workspace" in api["volumes"]
         assert api["working_dir"] == "/workspace/backend"
         assert "--reload" in api["command"]
         assert environment(api)["WATCHFILES_FORCE_POLLING"] == "true"
