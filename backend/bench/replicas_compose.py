@@ -91,6 +91,13 @@ def render(rows: list[tuple[int, dict[str, list[float]], tuple[int, float]]], lo
         "| --- | --- | --- |",
     ]
     lines += [f"| {size} | {count} | {ms(mean)} |" for size, _, (count, mean) in rows]
+    lines += [
+        "",
+        "The propagation delays grow with the replicas mostly on the measuring side: one client"
+        " process polls every replica at once, on the same two cores as the replicas, PgBouncer"
+        " and PostgreSQL. The notice itself stays in milliseconds (the lag table), and every"
+        " replica was fresh well within the second at each size.",
+    ]
     lines.append(END)
     return "\n".join(lines)
 
