@@ -139,6 +139,10 @@ docs-serve: uv ## Serve the documentation site on http://127.0.0.1:8001 (DOCS_PO
 docs-reference: install ## Regenerate docs/reference/{settings,endpoints,error-codes}.md from the code and the contract
 	cd $(BACKEND) && $(UV) run --frozen python -m scripts.docs_reference
 
+.PHONY: test-compose
+test-compose: install ## The Compose stacks built and run for real: stack, restarts, 4 replicas, dev profile (root; installs Docker when missing; see docs/operations/compose.md)
+	./scripts/test-compose.sh
+
 .PHONY: openapi
 openapi: install ## Regenerate specs/003-fastapi-better-auth/contracts/openapi.yaml from the app
 	cd $(BACKEND) && $(UV) run --frozen python -m scripts.export_openapi
@@ -162,6 +166,10 @@ bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Pytho
 .PHONY: bench-memory
 bench-memory: uv ## RSS of one worker with full caches (10k tokens, 10k identities; PostgreSQL at 127.0.0.1:5432): writes docs/benchmarks/memory.md
 	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.memory
+
+.PHONY: bench-replicas
+bench-replicas: install ## Change propagation at 1, 4 and 8 API replicas behind HAProxy (Docker, root; about 10 min): writes docs/benchmarks/replicas.md
+	./scripts/test-compose.sh --bench
 
 .PHONY: audit
 audit: uv ## Operators: pip-audit + npm audit over the lockfiles, minus audit-ignore.toml (needs the advisory databases; not part of `make test`)

@@ -9,7 +9,8 @@
 #
 # Environment: every setting of app/config.py (DATABASE_URL, BETTER_AUTH_URL, ...), plus
 #   PORT (8000), WEB_CONCURRENCY (2 workers), FORWARDED_ALLOW_IPS (127.0.0.1: the proxies whose
-#   X-Forwarded-* headers are trusted), RUN_MIGRATIONS (false).
+#   X-Forwarded-* headers are trusted), RUN_MIGRATIONS (false), PROMETHEUS_MULTIPROC_DIR (empty;
+#   when set, created and emptied before the workers start).
 set -euo pipefail
 
 # alembic.ini and the app package live beside this script.
@@ -23,6 +24,11 @@ migrate() {
 serve() {
     if [[ "${RUN_MIGRATIONS:-false}" == "true" ]]; then
         migrate
+    fi
+    # prometheus-client's multiprocess mode: the workers' files, emptied before they start.
+    if [[ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]]; then
+        mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+        find "$PROMETHEUS_MULTIPROC_DIR" -mindepth 1 -delete
     fi
     exec uvicorn app.main:app --host 0.0.0.0 --port "${PORT:-8000}" \
         --workers "${WEB_CONCURRENCY:-2}" --loop uvloop --http httptools --no-access-log \

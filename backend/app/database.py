@@ -46,12 +46,19 @@ class DatabaseUrlError(ValueError):
     """The configured ``DATABASE_URL`` cannot be used."""
 
 
+# Engine option: may a single read skip BEGIN/COMMIT? Not behind a transaction-mode pooler
+# (DATABASE_STATEMENT_CACHE=false): asyncpg prepares and executes in two round trips, which
+# PgBouncer (< 1.21) may send to two server connections outside a transaction.
+AUTOCOMMIT_READS = "autocommit_reads"
+
+
 @dataclass(frozen=True)
 class DatabaseTarget:
     """What ``create_async_engine`` needs, derived from ``DATABASE_URL``."""
 
     url: URL
     connect_args: dict[str, Any] = field(default_factory=dict)
+    autocommit_reads: bool = False
 
     @property
     def dialect(self) -> str:
@@ -97,9 +104,8 @@ def _postgres_target(url: URL, statement_cache: bool) -> DatabaseTarget:
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_name_func"] = lambda: f"__asyncpg_{uuid.uuid4()}__"
         query["prepared_statement_cache_size"] = "0"
-    return DatabaseTarget(
-        url=url.set(drivername="postgresql+asyncpg", query=query), connect_args=connect_args
-    )
+    url = url.set(drivername="postgresql+asyncpg", query=query)
+    return DatabaseTarget(url=url, connect_args=connect_args, autocommit_reads=statement_cache)
 
 
 def resolve_database_target(raw_url: str, *, statement_cache: bool = True) -> DatabaseTarget:
@@ -158,6 +164,7 @@ def create_engine(settings: Settings, target: DatabaseTarget | None = None) -> A
             "pool_size": settings.database_pool_size,
             "max_overflow": settings.database_max_overflow,
             "pool_timeout": settings.database_pool_timeout_seconds,
+            "execution_options": {AUTOCOMMIT_READS: target.autocommit_reads},
         }
     engine = create_async_engine(target.url, **options)
     if target.is_sqlite:
@@ -212,13 +219,14 @@ async def run_read(db: AsyncSession, read: Callable[[AsyncSession], Awaitable[T]
 
     On PostgreSQL a session that has not begun yet reads in autocommit: a single statement
     needs no BEGIN and COMMIT around it. Inside a transaction (a write that reads, a test's
-    rolled-back transaction), or on SQLite, ``read`` runs in the session's transaction.
+    rolled-back transaction), on SQLite, or behind a transaction-mode pooler
+    (``AUTOCOMMIT_READS``), ``read`` runs in the session's transaction.
     """
     for attempt in (1, 2):
         # Bound to an engine (not to a connection someone else began) and not yet begun.
         bind = db.get_bind()
         fresh = isinstance(bind, Engine) and not db.in_transaction()
-        if fresh and bind.dialect.name == "postgresql":
+        if fresh and bind.get_execution_options().get(AUTOCOMMIT_READS):
             await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         try:
             return await read(db)
@@ -235,9 +243,10 @@ ConnectionFactory = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 @asynccontextmanager
 async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A pooled connection for reads outside any ORM session, in autocommit on PostgreSQL (a
-    single statement needs no BEGIN and COMMIT): the cheapest way to one round trip."""
+    single statement needs no BEGIN and COMMIT): the cheapest way to one round trip. Behind a
+    transaction-mode pooler the read runs in a transaction (``AUTOCOMMIT_READS``)."""
     async with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
+        if engine.get_execution_options().get(AUTOCOMMIT_READS):
             await connection.execution_options(isolation_level="AUTOCOMMIT")
         yield connection
 

@@ -4,6 +4,7 @@ rate limits, and the /auth endpoints. Keys are real and served by a real local J
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -551,7 +552,8 @@ class TestRateLimits:
         assert statuses == [200, 200, 429]
 
     async def test_redis_shares_the_budget_between_replicas(self, app_factory: AppFactory) -> None:
-        redis_url = "redis://127.0.0.1:6379/15"
+        # The machine's Redis; TEST_REDIS_URL elsewhere (the compose dev profile's tests service).
+        redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
         first = await app_factory(rate_limit_per_ip="3/minute", redis_url=redis_url)
         second = await app_factory(rate_limit_per_ip="3/minute", redis_url=redis_url)
         await first.state.services.rate_limiter.reset()

@@ -139,9 +139,14 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 ENV_EXAMPLE = read_env_file(ROOT / ".env.example")
-# What an operator's .env holds: .env.example plus the one value the stack cannot start without.
+# What an operator's .env holds: .env.example plus the two values the stack cannot start without.
 OPERATOR_SECRET = "operator-secret-operator-secret-operator-0"
-OPERATOR_ENV = {**ENV_EXAMPLE, "BETTER_AUTH_SECRET": OPERATOR_SECRET}
+OPERATOR_DB_PASSWORD = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+OPERATOR_ENV = {
+    **ENV_EXAMPLE,
+    "BETTER_AUTH_SECRET": OPERATOR_SECRET,
+    "POSTGRES_PASSWORD": OPERATOR_DB_PASSWORD,
+}
 
 
 def load_compose(env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -179,20 +184,30 @@ def _context(spec: dict[str, Any]) -> str | None:
 class TestCompose:
     def test_services(self, services: dict[str, dict[str, Any]]) -> None:
         assert set(services) == {"db", "auth", "migrate", "api", "redis"}
-        assert services["db"]["image"].startswith("postgres:16")
+        # Official images by default, pinned to a release; a variable replaces each one.
+        assert re.fullmatch(r"postgres:16\.\d+-bookworm", services["db"]["image"])
+        assert re.fullmatch(r"redis:7\.\d+\.\d+-bookworm", services["redis"]["image"])
+        offline = load_compose({**OPERATOR_ENV, "POSTGRES_IMAGE": "offline/postgres:16-bookworm"})
+        assert offline["services"]["db"]["image"] == "offline/postgres:16-bookworm"
         assert services["redis"]["profiles"] == ["redis"]
         assert all("profiles" not in services[name] for name in ("db", "auth", "migrate", "api"))
 
     def test_builds(self, services: dict[str, dict[str, Any]]) -> None:
-        assert services["auth"]["build"] == "./auth-server"
-        # The backend image builds the admin console from these named contexts.
-        contexts = services["migrate"]["build"]["additional_contexts"]
-        assert contexts == {
-            "admin-console": "./admin-console",
-            "api-client": "./clients/typescript",
+        """Each build passes its base image on as a build argument, only when it is set (the
+        Dockerfile's ARG holds the default): scripts/offline-images.sh's stand-ins replace it.
+        The backend image builds the admin console from two named contexts."""
+        assert services["auth"]["build"] == {"context": "./auth-server", "args": ["NODE_IMAGE"]}
+        assert services["migrate"]["build"] == {
+            "context": "./backend",
+            "args": ["PYTHON_IMAGE", "NODE_IMAGE"],
+            "additional_contexts": {
+                "admin-console": "./admin-console",
+                "api-client": "./clients/typescript",
+            },
         }
-        for directory in contexts.values():
+        for directory in services["migrate"]["build"]["additional_contexts"].values():
             assert (ROOT / directory / "package-lock.json").is_file()
+        assert services["auth"]["pull_policy"] == "build"
         assert (ROOT / "auth-server" / "Dockerfile").is_file()
         assert (ROOT / "backend" / "Dockerfile").is_file()
 
@@ -240,8 +255,11 @@ class TestCompose:
         assert services["api"]["command"] == ["serve"]
 
     def test_ports(self, services: dict[str, dict[str, Any]]) -> None:
-        assert services["api"]["ports"] == ["8000:8000"]
-        assert services["auth"]["ports"] == ["3000:3000"]
+        """Published on this host's loopback only, unless PUBLISH_ADDRESS says otherwise."""
+        assert services["api"]["ports"] == ["127.0.0.1:8000:8000"]
+        assert services["auth"]["ports"] == ["127.0.0.1:3000:3000"]
+        opened = load_compose({**OPERATOR_ENV, "PUBLISH_ADDRESS": "0.0.0.0"})["services"]
+        assert opened["api"]["ports"] == ["0.0.0.0:8000:8000"]
         assert "ports" not in services["db"]  # reached inside the network only
         assert environment(services["api"])["PORT"] == "8000"
         assert environment(services["auth"])["PORT"] == "3000"
@@ -316,6 +334,7 @@ class TestCompose:
     def test_stack_overrides(self) -> None:
         env = {
             "BETTER_AUTH_SECRET": OPERATOR_SECRET,
+            "POSTGRES_PASSWORD": OPERATOR_DB_PASSWORD,
             "STACK_DATABASE_URL": "postgresql://u:p@ep-x.neon.tech/app?sslmode=require",
             "STACK_REDIS_URL": "redis://redis:6379/0",
             "BETTER_AUTH_URL": "https://auth.example.com",
@@ -327,13 +346,17 @@ class TestCompose:
         assert api["REDIS_URL"] == "redis://redis:6379/0"
         assert api["BETTER_AUTH_URL"] == auth["BETTER_AUTH_URL"] == "https://auth.example.com"
 
-    def test_refuses_to_start_without_a_secret(self) -> None:
-        """No built-in secret: unset or empty (as in .env.example), interpolation fails with a
-        message that says what to do, as ``docker compose up`` does."""
-        without = {k: v for k, v in OPERATOR_ENV.items() if k != "BETTER_AUTH_SECRET"}
-        for env in (without, ENV_EXAMPLE):
-            with pytest.raises(LookupError, match=r"BETTER_AUTH_SECRET: set BETTER_AUTH_SECRET"):
+    @pytest.mark.parametrize("secret", ["BETTER_AUTH_SECRET", "POSTGRES_PASSWORD"])
+    def test_refuses_to_start_without_a_secret(self, secret: str) -> None:
+        """No built-in secret: unset or empty, interpolation fails with a message that says
+        what to do, as ``docker compose up`` does."""
+        without = {k: v for k, v in OPERATOR_ENV.items() if k != secret}
+        empty = {**OPERATOR_ENV, secret: ""}
+        for env in (without, empty):
+            with pytest.raises(LookupError, match=rf"{secret}: set {secret}"):
                 load_compose(env)
+        with pytest.raises(LookupError):  # .env.example as it is: neither is set
+            load_compose(ENV_EXAMPLE)
 
     def test_no_default_secret_anywhere(self) -> None:
         """Every line that names the secret either requires it (``:?``) or passes the anchor on."""
@@ -457,7 +480,11 @@ class TestDockerfiles:
         stages = [args for keyword, args in parsed if keyword == "FROM"]
         assert len(stages) >= 2  # multi-stage
         args = dict(a.split("=", 1) for k, a in parsed if k == "ARG" and "=" in a)
-        assert re.fullmatch(r"python:3\.11-slim(-\w+)?", args["PYTHON_IMAGE"])
+        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", args["PYTHON_IMAGE"])
+        # Every stage starts from a base-image argument, an earlier stage (dev from builder), or
+        # nothing (the stand-ins for the admin console's named contexts).
+        bases = {stage.split()[0] for stage in stages}
+        assert bases == {"${PYTHON_IMAGE}", "${NODE_IMAGE}", "builder", "scratch"}
         runs = " ".join(a for k, a in parsed if k == "RUN")
         assert "pip install" in runs
         assert "uv sync --frozen --no-dev" in runs
@@ -473,7 +500,7 @@ class TestDockerfiles:
         stages = [args for keyword, args in parsed if keyword == "FROM"]
         # Stand-ins for the named contexts, then the Node build stage.
         assert {"scratch AS admin-console", "scratch AS api-client"} <= set(stages)
-        assert any(re.fullmatch(r"node:22(-[a-z]+)? AS console", stage) for stage in stages)
+        assert "${NODE_IMAGE} AS console" in stages
         runs = " ".join(a for k, a in parsed if k == "RUN")
         assert "npm ci" in runs
         assert "npm run -s build" in runs
@@ -482,9 +509,18 @@ class TestDockerfiles:
         assert ("ENV", "ADMIN_CONSOLE_DIR=/app/admin-console") in stage
 
     def test_auth_server_runs_on_node_22_lts(self) -> None:
-        images = [args.split()[0] for k, args in instructions(AUTH_DOCKERFILE) if k == "FROM"]
+        parsed = instructions(AUTH_DOCKERFILE)
+        images = [args.split()[0] for k, args in parsed if k == "FROM"]
         assert images
-        assert all(re.fullmatch(r"node:22(-[a-z]+)?", image) for image in images), images
+        assert set(images) == {"${NODE_IMAGE}"}
+        args = dict(a.split("=", 1) for k, a in parsed if k == "ARG" and "=" in a)
+        assert re.fullmatch(r"node:22\.\d+\.\d+-bookworm-slim", args["NODE_IMAGE"])
+
+    @pytest.mark.parametrize("dockerfile", [BACKEND_DOCKERFILE, AUTH_DOCKERFILE])
+    def test_no_frontend_from_a_registry(self, dockerfile: Path) -> None:
+        """A ``# syntax=`` line makes BuildKit fetch its frontend from Docker Hub: machines that
+        reach no registry could not build."""
+        assert not re.search(r"^#\s*syntax\s*=", dockerfile.read_text(), re.MULTILINE | re.I)
 
     def test_backend_healthcheck_probes_a_real_route(self) -> None:
         command = healthcheck_command(BACKEND_DOCKERFILE)

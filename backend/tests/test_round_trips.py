@@ -11,12 +11,12 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
-from app.database import create_engine, run_connection_read
+from app.database import create_engine, read_connection, run_connection_read, run_read
 from app.models import User
 from app.services.auth.snapshots import UserSnapshot
 from app.services.users.accounts import UserAccountService, UserWithAccounts
@@ -156,3 +156,32 @@ async def test_user_with_linked_accounts_is_one_round_trip(
     found = await read(users[1].id)
     assert (found.user.id, found.accounts) == (users[1].id, [])
     assert counter.count == 1
+
+
+@pytest.mark.parametrize("statement_cache", [True, False])
+async def test_reads_skip_begin_only_without_a_transaction_pooler(
+    settings: Settings, dialect: str, statement_cache: bool
+) -> None:
+    """DATABASE_STATEMENT_CACHE=false (PgBouncer in transaction mode): the hot reads run in a
+    transaction, or asyncpg's prepare and execute may reach two server connections (found by
+    `make test-compose`: 500s from the replicas behind PgBouncer 1.18)."""
+    if dialect != "postgresql":
+        pytest.skip("autocommit reads are PostgreSQL's")
+    engine = create_engine(
+        make_settings(settings.database_url, database_statement_cache=statement_cache)
+    )
+    # Two statements share a transaction id only inside one transaction.
+    xid = text("SELECT txid_current()")
+    try:
+        async with read_connection(engine) as connection:
+            first, second = [(await connection.execute(xid)).scalar_one() for _ in range(2)]
+            assert (first != second) is statement_cache
+
+        async def xids(db: AsyncSession) -> list[int]:
+            return [(await db.execute(xid)).scalar_one() for _ in range(2)]
+
+        async with AsyncSession(engine) as db:
+            first, second = await run_read(db, xids)
+            assert (first != second) is statement_cache
+    finally:
+        await engine.dispose()
