@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.utils.origins import exact_origins, origin_patterns
 from app.utils.urls import direct_endpoint_url, url_origin
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
@@ -107,6 +108,8 @@ DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 Algorithms = Annotated[CsvList, AfterValidator(_algorithms)]
 Networks = Annotated[CsvList, AfterValidator(_networks)]
 Roles = Annotated[CsvList, AfterValidator(_roles)]
+ExactOrigins = Annotated[CsvList, AfterValidator(exact_origins)]
+OriginPatterns = Annotated[CsvList, AfterValidator(origin_patterns)]
 CacheSize = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
@@ -124,10 +127,10 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
-    cors_origins: CsvList = Field(default_factory=list)
+    cors_origins: ExactOrigins = Field(default_factory=list)
     # Origins (besides BETTER_AUTH_URL's and CORS_ORIGINS) whose cookie-authenticated unsafe
     # requests are accepted; Better-Auth's trustedOrigins syntax, wildcards included.
-    trusted_origins: CsvList = Field(default_factory=list)
+    trusted_origins: OriginPatterns = Field(default_factory=list)
     docs_enabled: bool = True
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
