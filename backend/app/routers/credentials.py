@@ -8,13 +8,13 @@ business in ``app.routers.deps``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, Literal, NamedTuple
 
 from fastapi import Request
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 
 from app.config import Settings
-from app.utils.errors import Unauthorized
+from app.utils.errors import AppError, Unauthorized
 
 SECURE_COOKIE_PREFIX = "__Secure-"
 
@@ -102,3 +102,25 @@ def session_cookie(request: Request, settings: Settings) -> str | None:
     if settings.better_auth_url.startswith("https://") or request.scope.get("scheme") == "https":
         return None
     return cookies.get(name)
+
+
+class Presented(NamedTuple):
+    kind: Literal["api_key", "bearer", "cookie"]
+    value: str
+
+
+def presented_credential(request: Request, settings: Settings) -> Presented | None:
+    """The credential ``get_principal`` would use (an API key, else the bearer, else the
+    cookie), or None when there is none or its header is malformed."""
+    authorization, api_keys = credential_headers(request.scope["headers"], settings.api_key_header)
+    try:
+        api_key = api_key_from_header(api_keys)
+        if api_key is not None:
+            return Presented("api_key", api_key)
+        bearer = bearer_from_header(authorization)
+    except AppError:
+        return None
+    if bearer is not None:
+        return Presented("bearer", bearer)
+    cookie = session_cookie(request, settings)
+    return Presented("cookie", cookie) if cookie is not None else None

@@ -24,6 +24,7 @@ from app.routers.credentials import (
     api_key_from_header,
     bearer_from_header,
     credential_headers,
+    presented_credential,
     session_cookie,
 )
 from app.services.access import AccessControl, Permissions, Requirement
@@ -115,10 +116,12 @@ async def get_principal(request: Request) -> Principal:
         return known
     state = app_state(request)
     address = client_ip(request)
-    # An address over its budget of failures is refused before any token is looked at.
-    state.auth_failures.check(address)
     sessions = state.side_sessions
     identity = state.identity_service(sessions)
+    # An address over its budget of failures is refused before any credential is checked,
+    # unless it presents one already verified (a guesser cannot; its neighbours behind the
+    # same NAT can).
+    state.auth_failures.check(address, vouched=lambda: holds_verified(request, state, identity))
     try:
         # An API key wins over every other credential, as in the plugin's hook (it runs before
         # Better-Auth resolves the session).
@@ -151,6 +154,16 @@ async def get_principal(request: Request) -> Principal:
 
 
 PRINCIPAL_SCOPE_KEY = "app.principal"
+
+
+def holds_verified(request: Request, state: AppState, identity: IdentityService) -> bool:
+    """Whether the credential ``get_principal`` would use is one already verified and cached."""
+    presented = presented_credential(request, state.settings)
+    if presented is None:
+        return False
+    if presented.kind == "api_key":
+        return state.api_key_service(state.side_sessions).is_cached(presented.value)
+    return identity.is_cached(presented.value, from_cookie=presented.kind == "cookie")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -126,8 +126,12 @@ class FastPaths:
                 return None
             state: AppState = scope["app"].state.services
             client = scope.get("client")
-            state.auth_failures.check(client[0] if client else "unknown")
-            return await state.identity_service(state.side_sessions).authenticate(bearer)
+            identity = state.identity_service(state.side_sessions)
+            # As get_principal: a blocked address passes only with a credential verified before.
+            state.auth_failures.check(
+                client[0] if client else "unknown", vouched=lambda: identity.is_cached(bearer)
+            )
+            return await identity.authenticate(bearer)
         except AppError as error:
             if error.status >= 500:
                 raise

@@ -120,6 +120,20 @@ class IdentityService:
             return await self.authenticate_jwt(credential, header)
         return await self.authenticate_session_token(credential)
 
+    def is_cached(self, credential: str, *, from_cookie: bool = False) -> bool:
+        """Whether ``credential`` was verified before and is still held: a JWT in the token
+        cache (under a key still published), a session token in the session cache. Answered
+        without I/O; a guessed credential is never one."""
+        if not from_cookie and self._verifier.cached(credential) is not None:
+            return True
+        try:
+            token = verify_session_token_signature(
+                credential, self._secret, allow_unsigned=not from_cookie
+            )
+        except Unauthorized:
+            return False
+        return self._cache.get_session(token_digest(token)) is not None
+
     async def authenticate_jwt(
         self, token: str, header: Mapping[str, Any] | None = None
     ) -> Principal:
