@@ -83,6 +83,7 @@ class JwksCache:
         self._fresh_until = -math.inf
         self._schedule = FetchSchedule(refetch_cooldown)
         self._inflight: asyncio.Future[None] | None = None
+        self._closed = False  # after aclose: no new fetch (a request still running gets 503)
         self._refresher = KeyRefresher(self, sleep=sleep, logger=self._log)
         self.fetches = 0
         self.fetch_failures = 0  # read by the metrics collector
@@ -143,7 +144,8 @@ class JwksCache:
         if now < self._fresh_until or self._next_fetch_in(now) > 0:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._refresh()), timeout=wait)
+            async with asyncio.timeout(wait):  # not wait_for: it can swallow a cancellation
+                await self._refresh()
 
     def trusts(self, key: VerificationKey) -> bool:
         """Whether ``key`` (the object a verification used) is still published and the set
@@ -156,8 +158,7 @@ class JwksCache:
 
     def refresh_due_in(self) -> float:
         """Seconds until the set goes stale, or until the next fetch may start if it is."""
-        now = self._clock()
-        return max(self._fresh_until - now, self._next_fetch_in(now), 0.0)
+        return max(self._fresh_until - self._clock(), self._next_fetch_in(self._clock()), 0.0)
 
     @property
     def last_fetch_failed(self) -> bool:
@@ -180,6 +181,7 @@ class JwksCache:
 
     async def aclose(self) -> None:
         """Stop the refresher and cancel a fetch in flight (shutdown)."""
+        self._closed = True
         await self._refresher.aclose()
         inflight = self._inflight
         if inflight is not None and not inflight.done():
@@ -218,7 +220,7 @@ class JwksCache:
         if key is not None:
             return key
         now = self._clock()
-        if not self._answered(now) or self._schedule.source_failing(now):
+        if self._closed or not self._answered(now) or self._schedule.source_failing(now):
             raise ServiceUnavailable(
                 "signing keys are unavailable",
                 code="KEY_SOURCE_UNAVAILABLE",
@@ -239,13 +241,21 @@ class JwksCache:
     async def _refresh(self) -> None:
         """Join the fetch in flight (or due) or start one, as soon as the interval since the
         last allows. Never raises (except cancellation)."""
+        if self._closed:
+            return
         if self._inflight is None:
             now = self._clock()
             delay = self._next_fetch_in(now)
             self._schedule.next_at = now + delay
             self._inflight = asyncio.ensure_future(self._fetch_and_store(delay))
         # shield: a caller that gives up (client gone) must not cancel the others' fetch.
-        await asyncio.shield(self._inflight)
+        try:
+            await asyncio.shield(self._inflight)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # this caller was cancelled
+            # The fetch was (shutdown, ``aclose``): the caller answers from what is held.
 
     async def _fetch_and_store(self, delay: float) -> None:
         try:
