@@ -158,6 +158,7 @@ class Settings(BaseSettings):
     jwt_max_token_bytes: int = Field(default=8192, ge=512, le=65536)
     # Longest accepted exp - iat; Better-Auth's JWTs live 15 minutes.
     jwt_max_lifetime_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
+    # Also the bound on how long a key withdrawn from the set keeps verifying (background refresh).
     jwks_cache_ttl_seconds: int = Field(default=300, ge=1, le=86400)
     jwks_min_ttl_seconds: int = Field(default=30, ge=0, le=86400)
     # Minimum interval between two key-set fetches (unknown kids, failures): a rate, not a

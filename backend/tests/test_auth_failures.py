@@ -19,11 +19,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.services.auth.jose.ecdsa import canonical_ecdsa_token
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET, AppFactory
 from tests.support.factories import create_session, create_user, sign_session_token
 from tests.support.jwks_server import JwksServer
 from tests.support.keys import TestKey, better_auth_claims, generate_key, jwks, sign_token
 from tests.test_api_keys import create_api_key, new_key
+from tests.unit.test_claims_policy import high_s_twin
 
 NAT = "203.0.113.9"
 BUDGET = 5
@@ -39,8 +41,13 @@ def signing_key() -> TestKey:
 
 
 @pytest.fixture(scope="module")
-def jwks_server(signing_key: TestKey) -> Iterator[JwksServer]:
-    with JwksServer(jwks(signing_key)) as server:
+def ecdsa_key() -> TestKey:
+    return generate_key("ES256")
+
+
+@pytest.fixture(scope="module")
+def jwks_server(signing_key: TestKey, ecdsa_key: TestKey) -> Iterator[JwksServer]:
+    with JwksServer(jwks(signing_key, ecdsa_key)) as server:
         yield server
 
 
@@ -132,6 +139,21 @@ class TestBlockedAddress:
         # telling it from a guess would take the database read the block exists to spare.
         assert_blocked(await nat.get(ME_ROUTED, headers=bearer(unseen.token)))
         assert_blocked(await nat.get(ME_FAST, headers=bearer(unseen.token)))
+
+    async def test_either_spelling_of_a_verified_ecdsa_token_passes(
+        self, nat: httpx.AsyncClient, db_session: AsyncSession, ecdsa_key: TestKey
+    ) -> None:
+        """An ES256 signature has two valid spellings, cached as one entry (the low-s one)."""
+        user = await create_user(db_session)
+        claims = better_auth_claims(TEST_AUTH_URL, iat=int(time.time()), user_id=user.id)
+        low = canonical_ecdsa_token(sign_token(ecdsa_key, claims), "ES256")
+        high = high_s_twin(low, "ES256")
+        assert (await nat.get(ME_ROUTED, headers=bearer(low))).status_code == 200
+        await exhaust_the_budget(nat)
+        for spelling in (low, high):
+            for path in (ME_ROUTED, ME_FAST):
+                response = await nat.get(path, headers=bearer(spelling))
+                assert response.status_code == 200, (path, response.text)
 
     async def test_a_blocked_address_with_a_malformed_header_is_still_refused(
         self, nat: httpx.AsyncClient

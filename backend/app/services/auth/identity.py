@@ -30,6 +30,7 @@ from app.models.session import AuthSession
 from app.models.user import User
 from app.services.auth.failures import UnknownTokenCache
 from app.services.auth.identity_cache import IdentityCache
+from app.services.auth.jose.ecdsa import canonical_ecdsa_token
 from app.services.auth.session_tokens import jwt_header, verify_session_token_signature
 from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
 from app.services.auth.token_cache import Verifier, token_digest
@@ -124,8 +125,12 @@ class IdentityService:
         """Whether ``credential`` was verified before and is still held: a JWT in the token
         cache (under a key still published), a session token in the session cache. Answered
         without I/O; a guessed credential is never one."""
-        if not from_cookie and self._verifier.cached(credential) is not None:
-            return True
+        if not from_cookie:
+            header = jwt_header(credential)
+            if header is not None:
+                # An ES token is cached under its low-s spelling (jose.ecdsa).
+                canonical = canonical_ecdsa_token(credential, header.get("alg"))
+                return self._verifier.cached(canonical) is not None
         try:
             token = verify_session_token_signature(
                 credential, self._secret, allow_unsigned=not from_cookie
