@@ -74,7 +74,8 @@ class CachedTokenVerifier:
         keys: KeyTrust | None = None,
     ) -> None:
         self._verifier = verifier
-        self._keys = keys
+        # Bound once: a hit calls it, and attribute lookups are a fair share of a hit's cost.
+        self._trusts = keys.trusts if keys is not None else None
         self._max_entries = max_entries
         self._leeway = leeway_seconds
         self._clock = clock
@@ -107,16 +108,15 @@ class CachedTokenVerifier:
         cached = self._entries.get(digest)
         if cached is None:
             return None
-        if self._clock() - self._leeway < cached.expires_at and self._still_trusted(cached):
+        trusts = self._trusts
+        if self._clock() - self._leeway < cached.expires_at and (
+            trusts is None or cached.key is None or trusts(cached.key)
+        ):
             self.hits += 1
             self._entries.move_to_end(digest)
             return cached
         del self._entries[digest]
         return None
-
-    def _still_trusted(self, verified: VerifiedToken) -> bool:
-        key = verified.key
-        return self._keys is None or key is None or self._keys.trusts(key)
 
     def _store(self, digest: bytes, verified: VerifiedToken) -> None:
         entries = self._entries

@@ -148,9 +148,10 @@ class JwksCache:
                 await self._refresh()
 
     def trusts(self, key: VerificationKey) -> bool:
-        """Whether ``key`` (the object a verification used) is still published and the set
-        still usable: what a cached verification rests on. O(1), never awaits."""
-        return self._keys.holds(key) and self._clock() <= self._fresh_until + self._max_stale
+        """Whether ``key`` (the object a verification used) is still held and usable. O(1)."""
+        kid = key.kid
+        held = self._keys.by_kid.get(kid) is key if kid is not None else self._keys.holds(key)
+        return held and self._clock() <= self._fresh_until + self._max_stale
 
     def start(self) -> None:
         """Fetch now and keep the set fresh in the background until ``aclose``."""
@@ -165,8 +166,7 @@ class JwksCache:
         return self._schedule.last_failed
 
     async def refresh(self) -> None:
-        """Join the fetch in flight or start one when the interval allows (the refresher's)."""
-        await self._refresh()
+        await self._refresh()  # the refresher's: join the fetch in flight or start one
 
     async def warm(self) -> None:
         """Fetch once at start-up. Never raises: the app starts even if the source is down."""
