@@ -72,6 +72,14 @@ $(AUTH_SERVER_INSTALLED): $(AUTH_SERVER)/package-lock.json
 	cd $(AUTH_SERVER) && npm ci --no-audit --no-fund
 	@touch $@
 
+# The OpenID Connect provider the OAuth sign-in E2E test signs in at (a Node script, its own lock).
+OIDC_PROVIDER := $(BACKEND)/tests/support/oidc_provider
+OIDC_PROVIDER_INSTALLED := $(OIDC_PROVIDER)/node_modules/.package-lock.json
+
+$(OIDC_PROVIDER_INSTALLED): $(OIDC_PROVIDER)/package-lock.json
+	cd $(OIDC_PROVIDER) && npm ci --no-audit --no-fund
+	@touch $@
+
 # The TypeScript client (clients/typescript): its generator, type checker and test runner.
 TS_CLIENT := clients/typescript
 TS_CLIENT_INSTALLED := $(TS_CLIENT)/node_modules/.package-lock.json
@@ -85,7 +93,7 @@ client: $(TS_CLIENT_INSTALLED) ## Regenerate clients/typescript/src/schema.d.ts 
 	cd $(TS_CLIENT) && npm run -s generate
 
 .PHONY: test-e2e
-test-e2e: install $(AUTH_SERVER_INSTALLED) $(TS_CLIENT_INSTALLED) ## End-to-end tests: real Better-Auth server + API processes on PostgreSQL, browser, TypeScript client
+test-e2e: install $(AUTH_SERVER_INSTALLED) $(OIDC_PROVIDER_INSTALLED) $(TS_CLIENT_INSTALLED) ## End-to-end tests: real Better-Auth server + API processes on PostgreSQL, browser, TypeScript client, OpenID provider
 	cd $(BACKEND) && E2E_REQUIRED=1 $(UV) run --frozen pytest tests/e2e -m e2e -q -p no:cacheprovider
 
 .PHONY: openapi

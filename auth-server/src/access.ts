@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { createAccessControl, type Role } from "better-auth/plugins/access";
 import { adminAc, defaultStatements, userAc } from "better-auth/plugins/admin/access";
 
-import { ConfigError } from "./config.ts";
+import { type Config, ConfigError } from "./config.ts";
 
 type Statements = Record<string, string[]>;
 
@@ -85,11 +85,11 @@ export function parseAccessFile(document: unknown): { statements: Statements; ro
   return { statements, roles };
 }
 
-/** `admin({ ...adminAccessOptions() })`: nothing when neither setting is set (Better-Auth's defaults). */
-export function adminAccessOptions(env: Record<string, string | undefined> = process.env): AdminAccessOptions {
-  const adminUserIds = (env.ADMIN_USER_IDS ?? "").split(",").map((id) => id.trim()).filter(Boolean);
-  const options: AdminAccessOptions = adminUserIds.length ? { adminUserIds } : {};
-  const file = env.ACCESS_CONTROL_FILE?.trim();
+/** `admin({ ...adminAccessOptions(config) })`: nothing when neither setting is set (Better-Auth's defaults). */
+export function adminAccessOptions(config: Pick<Config, "accessControlFile" | "adminUserIds">): AdminAccessOptions {
+  const { adminUserIds } = config;
+  const options: AdminAccessOptions = adminUserIds.length ? { adminUserIds: [...adminUserIds] } : {};
+  const file = config.accessControlFile;
   if (!file) return options;
   let document: unknown;
   try {

@@ -1,8 +1,9 @@
 /**
  * The one Better-Auth configuration, shared by the server (server.ts), the migrations (migrate.ts) and the
  * conformance vectors (vectors.ts). Plugins: jwt (plus a `sid` claim), admin, bearer, organization with
- * teams, api-key; email + password sign-in. Everything else stays at Better-Auth's defaults, so the schema
- * and tokens are what a Better-Auth app with these plugins produces (backend/tests/fixtures/better-auth/).
+ * teams, api-key; email + password sign-in; Google, GitHub and generic OIDC sign-in when configured
+ * (social.ts). Everything else stays at Better-Auth's defaults, so the schema and tokens are what a
+ * Better-Auth app with these plugins produces (backend/tests/fixtures/better-auth/).
  */
 import { apiKey } from "@better-auth/api-key";
 import { betterAuth } from "better-auth";
@@ -16,6 +17,8 @@ import pg from "pg";
 import { adminAccessOptions } from "./access.ts";
 import type { Config } from "./config.ts";
 import { organizationAccessOptions } from "./org-access.ts";
+import { oidcPlugins, socialProviders } from "./social.ts";
+import { secondaryStorageOptions } from "./secondary-storage.ts";
 
 export type DatabaseHandle =
   | { kind: "postgres"; pool: pg.Pool; close: () => Promise<void> }
@@ -57,9 +60,15 @@ export function createAuth(config: Config, database: DatabaseHandle) {
   return betterAuth({
     database: database.kind === "postgres" ? database.pool : database.db,
     secret: config.secret,
+    // BETTER_AUTH_SECRETS (rotation): the first entry signs; BETTER_AUTH_SECRET then only decrypts old data.
+    ...(config.secrets ? { secrets: config.secrets } : {}),
+    // SECONDARY_STORAGE_URL: sessions in Redis (secondary-storage.ts).
+    ...secondaryStorageOptions(config.secondaryStorage),
     baseURL: config.baseURL,
     trustedOrigins: config.trustedOrigins,
     emailAndPassword: { enabled: true },
+    // Google, GitHub and a generic OpenID Connect provider, each when configured (social.ts).
+    socialProviders: socialProviders(config),
     telemetry: { enabled: false },
     // A single-address X-Forwarded-For from a proxy in front wins (Better-Auth's default header);
     // otherwise the peer address of the connection.
@@ -80,13 +89,16 @@ export function createAuth(config: Config, database: DatabaseHandle) {
         },
       }),
       // Roles and adminUserIds from ACCESS_CONTROL_FILE / ADMIN_USER_IDS, shared with the API (access.ts).
-      admin(adminAccessOptions()),
+      admin(adminAccessOptions(config)),
       bearer(),
       // Tables organization, member, invitation, team, teamMember; session.activeOrganizationId/activeTeamId.
       // Custom organization roles from ACCESS_CONTROL_FILE's "organization" section (org-access.ts).
-      organization({ teams: { enabled: true }, ...organizationAccessOptions() }),
-      // Table apikey; keys sent in the x-api-key header.
-      apiKey(),
+      organization({ teams: { enabled: true }, ...organizationAccessOptions(config) }),
+      // Table apikey; keys sent in the x-api-key header. API_KEY_RATE_LIMIT_ENABLED=false turns the per-key
+      // rate limit off (rateLimit.enabled: no key is counted, and new keys get rateLimitEnabled false),
+      // as the backend does with the same variable.
+      apiKey(config.apiKeyRateLimitEnabled === undefined ? {} : { rateLimit: { enabled: config.apiKeyRateLimitEnabled } }),
+      ...oidcPlugins(config),
     ],
   });
 }

@@ -12,6 +12,9 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { type VersionedSecret, parseSecretsEnv } from "./secrets.ts";
+import { type SecondaryStorageConfig, loadSecondaryStorageConfig } from "./secondary-storage.ts";
+
 export const JWT_ALGORITHMS = ["EdDSA", "RS256", "ES256", "PS256", "ES512"] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
@@ -22,8 +25,13 @@ export type DatabaseTarget =
 export interface Config {
   production: boolean;
   database: DatabaseTarget;
-  secret: string;
+  /** BETTER_AUTH_SECRET; undefined when only BETTER_AUTH_SECRETS is set. */
+  secret: string | undefined;
+  /** BETTER_AUTH_SECRETS, parsed (the first entry signs). */
+  secrets?: VersionedSecret[];
   secretIsDevDefault: boolean;
+  /** SECONDARY_STORAGE_URL and friends: sessions in Redis. */
+  secondaryStorage?: SecondaryStorageConfig;
   baseURL: string;
   host: string;
   port: number;
@@ -32,6 +40,33 @@ export interface Config {
   jwtGracePeriod?: number;
   trustedOrigins: string[];
   rateLimitEnabled?: boolean;
+  /** ACCESS_CONTROL_FILE: the JSON file of roles the backend reads too (access.ts, org-access.ts). */
+  accessControlFile?: string;
+  /** ADMIN_USER_IDS (comma-separated): the admin plugin's adminUserIds. */
+  adminUserIds: string[];
+  /** API_KEY_RATE_LIMIT_ENABLED: the api-key plugin's rateLimit.enabled (its default: true). */
+  apiKeyRateLimitEnabled?: boolean;
+  social: SocialConfig;
+}
+
+/** An OAuth client registered with a provider. */
+export interface OAuthClient {
+  clientId: string;
+  clientSecret: string;
+}
+
+/** A generic OpenID Connect provider, found through its discovery document. */
+export interface OidcProviderConfig extends OAuthClient {
+  providerId: string;
+  discoveryUrl: string;
+  scopes: string[];
+}
+
+/** Sign-in providers (src/social.ts): each one is on when its variables are set. */
+export interface SocialConfig {
+  google?: OAuthClient;
+  github?: OAuthClient;
+  oidc?: OidcProviderConfig;
 }
 
 export class ConfigError extends Error {}
@@ -122,8 +157,10 @@ function parseBoolean(env: Env, name: string): boolean | undefined {
 export function loadConfig(env: Env = process.env): Config {
   const production = value(env, "NODE_ENV") === "production";
 
+  const fail = (message: string) => new ConfigError(message);
   const explicitSecret = value(env, "BETTER_AUTH_SECRET");
-  if (!explicitSecret && production) {
+  const secrets = parseSecretsEnv(value(env, "BETTER_AUTH_SECRETS"), fail);
+  if (!explicitSecret && !secrets && production) {
     throw new ConfigError("BETTER_AUTH_SECRET: required when NODE_ENV=production (generate one with `openssl rand -base64 32`)");
   }
 
@@ -150,8 +187,10 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     production,
     database: parseDatabaseUrl(value(env, "DATABASE_URL"), env),
-    secret: explicitSecret ?? DEV_SECRET,
-    secretIsDevDefault: !explicitSecret,
+    secret: explicitSecret ?? (secrets ? undefined : DEV_SECRET),
+    secrets,
+    secretIsDevDefault: !explicitSecret && !secrets,
+    secondaryStorage: loadSecondaryStorageConfig(env, fail),
     baseURL,
     host: value(env, "HOST") ?? "127.0.0.1",
     port,
@@ -160,5 +199,59 @@ export function loadConfig(env: Env = process.env): Config {
     jwtGracePeriod: parseSeconds(env, "JWT_GRACE_PERIOD"),
     trustedOrigins,
     rateLimitEnabled: parseBoolean(env, "BETTER_AUTH_RATE_LIMIT"),
+    accessControlFile: value(env, "ACCESS_CONTROL_FILE"),
+    adminUserIds: (value(env, "ADMIN_USER_IDS") ?? "")
+      .split(",")
+      .map((id) => id.trim())
+      .filter(Boolean),
+    apiKeyRateLimitEnabled: parseBoolean(env, "API_KEY_RATE_LIMIT_ENABLED"),
+    social: parseSocialConfig(env),
   };
+}
+
+/** A client id and its secret: both or neither. */
+function parseOAuthClient(env: Env, idName: string, secretName: string): OAuthClient | undefined {
+  const clientId = value(env, idName);
+  const clientSecret = value(env, secretName);
+  if (!clientId && !clientSecret) return undefined;
+  if (!clientId) throw new ConfigError(`${idName}: required when ${secretName} is set`);
+  if (!clientSecret) throw new ConfigError(`${secretName}: required when ${idName} is set`);
+  return { clientId, clientSecret };
+}
+
+// The callback path is /api/auth/callback/<providerId>: one URL path segment.
+const PROVIDER_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const DEFAULT_OIDC_SCOPES = ["openid", "email", "profile"];
+
+function parseOidcProvider(env: Env, builtIn: Set<string>): OidcProviderConfig | undefined {
+  const discoveryUrl = value(env, "OIDC_DISCOVERY_URL");
+  const client = parseOAuthClient(env, "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET");
+  if (!discoveryUrl) {
+    if (client) throw new ConfigError("OIDC_DISCOVERY_URL: required when OIDC_CLIENT_ID is set");
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(discoveryUrl);
+  } catch {
+    throw new ConfigError("OIDC_DISCOVERY_URL: not a URL (e.g. https://idp.example.com/.well-known/openid-configuration)");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError("OIDC_DISCOVERY_URL: must be an http(s) URL");
+  if (!client) throw new ConfigError("OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: required when OIDC_DISCOVERY_URL is set");
+  const providerId = value(env, "OIDC_PROVIDER_ID") ?? "oidc";
+  if (!PROVIDER_ID.test(providerId)) {
+    throw new ConfigError("OIDC_PROVIDER_ID: lower-case letters, digits, - and _ (it is a URL path segment)");
+  }
+  // Better-Auth would only warn, and sign-ins through "google" would then go to this provider.
+  if (builtIn.has(providerId)) throw new ConfigError(`OIDC_PROVIDER_ID: "${providerId}" is already the built-in provider`);
+  const scopes = (value(env, "OIDC_SCOPES") ?? DEFAULT_OIDC_SCOPES.join(" ")).split(/[\s,]+/).filter(Boolean);
+  return { providerId, discoveryUrl: url.href, scopes, ...client };
+}
+
+export function parseSocialConfig(env: Env): SocialConfig {
+  const google = parseOAuthClient(env, "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET");
+  const github = parseOAuthClient(env, "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET");
+  const builtIn = new Set([google && "google", github && "github"].filter((id): id is string => Boolean(id)));
+  const oidc = parseOidcProvider(env, builtIn);
+  return { ...(google && { google }), ...(github && { github }), ...(oidc && { oidc }) };
 }

@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import { createAccessControl, type Role } from "better-auth/plugins/access";
 import { adminAc, defaultStatements, memberAc, ownerAc } from "better-auth/plugins/organization/access";
 
-import { ConfigError } from "./config.ts";
+import { type Config, ConfigError } from "./config.ts";
 
 type Statements = Record<string, string[]>;
 
@@ -80,9 +80,9 @@ export function parseOrganizationSection(section: unknown): { statements: Statem
   return { statements, roles };
 }
 
-/** `organization({ ...organizationAccessOptions() })`: nothing without an "organization" section. */
-export function organizationAccessOptions(env: Record<string, string | undefined> = process.env): OrganizationAccessOptions {
-  const file = env.ACCESS_CONTROL_FILE?.trim();
+/** `organization({ ...organizationAccessOptions(config) })`: nothing without an "organization" section. */
+export function organizationAccessOptions(config: Pick<Config, "accessControlFile">): OrganizationAccessOptions {
+  const file = config.accessControlFile;
   if (!file) return {};
   let section: unknown;
   try {

@@ -8,6 +8,8 @@ import { toNodeHandler } from "better-auth/node";
 
 import { CLIENT_IP_HEADER, createAuth, openDatabase } from "./auth.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { providerSummary } from "./social.ts";
+import { describeSecondaryStorage } from "./secondary-storage.ts";
 
 let config;
 try {
@@ -91,6 +93,11 @@ server.listen(config.port, config.host, () => {
       `JWT ${config.jwtAlg}${config.jwtRotationInterval ? `, key rotation every ${config.jwtRotationInterval}s` : ""}, ` +
       `database ${config.database.display})`,
   );
+  const providers = providerSummary(config);
+  if (providers) console.log(`[auth-server] OAuth sign-in: ${providers}`);
+  if (config.secondaryStorage) {
+    console.log(`[auth-server] sessions in secondary storage: ${describeSecondaryStorage(config.secondaryStorage)}`);
+  }
 });
 
 let stopping = false;

@@ -87,6 +87,9 @@ function configFor(jwtAlg: JwtAlgorithm, database: Config["database"]): Config {
     jwtAlg,
     trustedOrigins: [],
     rateLimitEnabled: false,
+    // Better-Auth's default roles, whatever the environment says: the vectors are the defaults'.
+    adminUserIds: [],
+    social: {}, // no OAuth provider: the vectors are email + password sign-in's
   };
 }
 

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.utils.auth_secrets import checked_secrets_env, signing_secret
 from app.utils.origins import exact_origins, origin_patterns
-from app.utils.urls import direct_endpoint_url, url_origin
+from app.utils.urls import checked_redis_url, direct_endpoint_url, url_origin
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BACKEND_DIR.parent
@@ -108,8 +109,6 @@ DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 Algorithms = Annotated[CsvList, AfterValidator(_algorithms)]
 Networks = Annotated[CsvList, AfterValidator(_networks)]
 Roles = Annotated[CsvList, AfterValidator(_roles)]
-ExactOrigins = Annotated[CsvList, AfterValidator(exact_origins)]
-OriginPatterns = Annotated[CsvList, AfterValidator(origin_patterns)]
 CacheSize = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
@@ -127,10 +126,9 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
-    cors_origins: ExactOrigins = Field(default_factory=list)
-    # Origins (besides BETTER_AUTH_URL's and CORS_ORIGINS) whose cookie-authenticated unsafe
-    # requests are accepted; Better-Auth's trustedOrigins syntax, wildcards included.
-    trusted_origins: OriginPatterns = Field(default_factory=list)
+    cors_origins: Annotated[CsvList, AfterValidator(exact_origins)] = Field(default_factory=list)
+    # More origins whose cookie-authenticated writes pass (Better-Auth's trustedOrigins syntax).
+    trusted_origins: Annotated[CsvList, AfterValidator(origin_patterns)] = []
     docs_enabled: bool = True
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
@@ -149,6 +147,11 @@ class Settings(BaseSettings):
     # --- Better-Auth / tokens ---
     better_auth_url: HttpUrlText = "http://localhost:3000"
     better_auth_secret: str = ""
+    # Better-Auth's own fallback when BETTER_AUTH_SECRET is unset.
+    auth_secret: str = ""
+    # Rotated secrets, "<version>:<secret>,..." (Better-Auth's format); the first entry signs
+    # session cookies and tokens and wins over BETTER_AUTH_SECRET.
+    better_auth_secrets: Annotated[str, AfterValidator(checked_secrets_env)] = ""
     jwks_url: HttpUrlText = ""
     jwks_source: JwksSource = JwksSource.HTTP
     jwt_issuer: str = ""
@@ -158,7 +161,6 @@ class Settings(BaseSettings):
     jwt_max_token_bytes: int = Field(default=8192, ge=512, le=65536)
     # Longest accepted exp - iat; Better-Auth's JWTs live 15 minutes.
     jwt_max_lifetime_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
-    # Also the bound on how long a key withdrawn from the set keeps verifying (background refresh).
     jwks_cache_ttl_seconds: int = Field(default=300, ge=1, le=86400)
     jwks_min_ttl_seconds: int = Field(default=30, ge=0, le=86400)
     # Minimum interval between two key-set fetches (unknown kids, failures): a rate, not a
@@ -175,6 +177,17 @@ class Settings(BaseSettings):
     # Refuse a JWT whose user has no live session (for JWTs without a ``sid`` claim; a JWT with
     # one is always checked against its own session).
     jwt_require_live_session: bool = False
+
+    # --- sessions in Better-Auth's secondaryStorage (Redis), read and revoked there ---
+    secondary_storage_url: Annotated[str, AfterValidator(checked_redis_url)] = ""
+    secondary_storage_prefix: str = "better-auth:"
+    # Better-Auth's session.storeSessionInDatabase / preserveSessionInDatabase, as configured there.
+    store_session_in_database: bool = False
+    preserve_session_in_database: bool = False
+    # How long a session read from the storage is reused: a sign-out or revocation made through
+    # Better-Auth reaches this process within this time (plus one round trip).
+    secondary_storage_cache_seconds: float = Field(default=0.5, ge=0, le=1)
+    secondary_storage_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
     # --- authorisation ---
     # Better-Auth's admin-plugin ``adminRoles``: who counts as an admin (last-admin guard,
@@ -209,6 +222,10 @@ class Settings(BaseSettings):
     api_key_max_length: int = Field(default=256, ge=1, le=4096)
     # Static fields of keys that exist (never counters); uses the identity cache's feed and TTL.
     api_key_cache_size: CacheSize = 10_000
+    # The plugin's ``rateLimit.enabled``: false turns the per-key rate limit off for every key
+    # (no key's ``requestCount`` is checked or counted; ``lastRequest`` still moves), as the
+    # plugin's verify does with it; give the auth server the same value.
+    api_key_rate_limit_enabled: bool = True
 
     # --- rate limiting ---
     rate_limit_enabled: bool = True
@@ -247,6 +264,11 @@ class Settings(BaseSettings):
         if missing_admin:
             self.known_roles = [*self.known_roles, *missing_admin]
         return self
+
+    @property
+    def session_secret(self) -> str:
+        """The secret that signs session cookies and tokens (Better-Auth's current secret)."""
+        return signing_secret(self.better_auth_secrets, self.better_auth_secret, self.auth_secret)
 
     @property
     def is_production(self) -> bool:

@@ -64,9 +64,9 @@ def create_app(
         gc.collect()
         gc.freeze()
         logger.info("started", environment=settings.environment.value)
-        if not settings.better_auth_secret:
+        if not settings.session_secret:
             logger.warning(
-                "BETTER_AUTH_SECRET is not set: signed session tokens and session cookies "
+                "No BETTER_AUTH_SECRET(S) is set: signed session tokens and session cookies "
                 "will be refused (bare bearer session tokens and JWTs still work)"
             )
         try:

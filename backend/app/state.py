@@ -18,6 +18,7 @@ from typing import TypeVar
 import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from app import state_sessions
 from app.config import JwksSource, Settings
 from app.database import read_connection, resolve_database_target
 from app.services.access import AccessControl, AccessControlError, load_access_control
@@ -31,6 +32,7 @@ from app.services.auth.invalidation import InvalidationListener, NoticeSubscribe
 from app.services.auth.keys.cache import JwksCache
 from app.services.auth.keys.database import DatabaseKeySource
 from app.services.auth.keys.sources import HttpKeySource, KeySource
+from app.services.auth.secondary import SecondarySessions
 from app.services.auth.token_cache import CachedTokenVerifier, Verifier
 from app.services.auth.verifier import TokenVerifier
 from app.services.organizations.access import OrgAccessControl, parse_org_access
@@ -72,6 +74,7 @@ class AppState:
     origin_policy: OriginPolicy = field(default_factory=lambda: OriginPolicy(()))
     unknown_tokens: UnknownTokenCache = field(default_factory=UnknownTokenCache)
     listener: InvalidationListener | None = None
+    secondary_sessions: SecondarySessions | None = None
     # Sessions for reads outside a request's own session (authentication on a cache miss);
     # tests point it at their rolled-back transaction.
     side_sessions_override: DbSessionFactory | None = None
@@ -100,10 +103,11 @@ class AppState:
         return IdentityService(
             sessions,
             self.verifier,
-            secret=self.settings.better_auth_secret,
+            secret=self.settings.session_secret,
             cache=self.identity_cache,
             require_live_session=self.settings.jwt_require_live_session,
             unknown_tokens=self.unknown_tokens,
+            secondary=self.secondary_sessions,
         )
 
     def api_key_service(self, sessions: DbSessionFactory) -> ApiKeyService:
@@ -113,6 +117,7 @@ class AppState:
             self.api_key_cache,
             min_length=self.settings.api_key_min_length,
             max_length=self.settings.api_key_max_length,
+            rate_limit_enabled=self.settings.api_key_rate_limit_enabled,
         )
 
     def user_service(self, db: AsyncSession) -> UserService:
@@ -122,6 +127,7 @@ class AppState:
             known_roles=self.settings.known_roles,
             access=self.access,
             cache=self.identity_cache,
+            sessions=state_sessions.user_sessions(self.secondary_sessions, db),
         )
 
     def credential_service(self, db: AsyncSession) -> CredentialService:
@@ -130,10 +136,12 @@ class AppState:
 
     def memberships(self, sessions: DbSessionFactory) -> MembershipResolver:
         """Cached memberships; ``sessions`` opens a database session only on a cache miss."""
-        return MembershipResolver(sessions, self.org_cache)
+        return MembershipResolver(sessions, self.org_cache, self.secondary_sessions)
 
     def organization_service(self, db: AsyncSession) -> OrganizationService:
-        return OrganizationService(db, access=self.org_access, cache=self.org_cache)
+        return OrganizationService(
+            db, access=self.org_access, cache=self.org_cache, secondary=self.secondary_sessions
+        )
 
     @staticmethod
     def audit_service(db: AsyncSession) -> AuditService:
@@ -145,12 +153,14 @@ class AppState:
             self.key_cache,
             listener=self.listener,
             cache_enabled=self.identity_cache.enabled,
+            session_storage=state_sessions.session_storage_of(self.secondary_sessions),
         )
 
     async def aclose(self) -> None:
         if self.listener is not None:
             await self.listener.aclose()
         await self.key_cache.aclose()
+        await state_sessions.close_secondary_sessions(self.secondary_sessions)
         await self.http_client.aclose()
         await self.engine.dispose()
 
@@ -280,4 +290,5 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         listener=build_listener(settings, engine, identity_cache, [api_key_cache, org_cache]),
         rate_limiter=rate_limiter,
         auth_failures=FailedAuthLimiter(rate_limiter),
+        secondary_sessions=state_sessions.build_secondary_sessions(settings),
     )

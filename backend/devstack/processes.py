@@ -60,6 +60,23 @@ AUTH_SERVER_VARIABLES = frozenset(
         "NODE_ENV",
         "ACCESS_CONTROL_FILE",
         "ADMIN_USER_IDS",
+        "API_KEY_RATE_LIMIT_ENABLED",
+        # OAuth sign-in (auth-server/src/social.ts)
+        "GOOGLE_CLIENT_ID",
+        "GOOGLE_CLIENT_SECRET",
+        "GITHUB_CLIENT_ID",
+        "GITHUB_CLIENT_SECRET",
+        "OIDC_DISCOVERY_URL",
+        "OIDC_CLIENT_ID",
+        "OIDC_CLIENT_SECRET",
+        "OIDC_PROVIDER_ID",
+        "OIDC_SCOPES",
+        "AUTH_SECRET",
+        "BETTER_AUTH_SECRETS",
+        "SECONDARY_STORAGE_URL",
+        "SECONDARY_STORAGE_PREFIX",
+        "STORE_SESSION_IN_DATABASE",
+        "PRESERVE_SESSION_IN_DATABASE",
     }
 )
 # The API reads every Settings field from an upper-case variable.

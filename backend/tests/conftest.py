@@ -150,6 +150,8 @@ async def app_factory(
     for state in states:
         await state.key_cache.aclose()
         await state.http_client.aclose()
+        if state.secondary_sessions is not None:
+            await state.secondary_sessions.storage.aclose()
 
 
 @pytest.fixture

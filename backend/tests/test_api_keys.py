@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-import string
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,38 +19,11 @@ from app.models import User
 from app.models.apikey import ApiKey
 from app.services.apikeys.hashing import hash_api_key
 from tests.conftest import AppFactory, build_test_app, make_settings
+from tests.support.api_keys import create_api_key, new_key
 from tests.support.factories import create_user
 
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
-ALPHABET = string.ascii_letters
-
-
-def new_key(prefix: str = "") -> str:
-    """The plugin's default generator: 64 letters a-z A-Z, after an optional prefix."""
-    return prefix + "".join(secrets.choice(ALPHABET) for _ in range(64))
-
-
-async def create_api_key(db: AsyncSession, user: User, key: str, **fields: object) -> ApiKey:
-    now = datetime.now(UTC)
-    values: dict[str, object] = {
-        "reference_id": user.id,
-        "key": hash_api_key(key),
-        "start": key[:6],
-        "enabled": True,
-        "rate_limit_enabled": True,
-        "rate_limit_time_window": 86_400_000,
-        "rate_limit_max": 10,
-        "request_count": 0,
-        "remaining": None,
-        "created_at": now,
-        "updated_at": now,
-    }
-    values.update(fields)
-    row = ApiKey(**values)
-    db.add(row)
-    await db.flush()
-    return row
 
 
 async def reload(db: AsyncSession, key_id: str) -> ApiKey:
@@ -270,6 +241,35 @@ class TestRateLimit:
         assert (await client.get(ME, headers={"x-api-key": key})).status_code == 200
         assert (await reload(db_session, row.id)).request_count == 5
 
+    async def test_setting_turns_the_rate_limit_off_for_every_key(
+        self, app_factory: AppFactory, db_session: AsyncSession
+    ) -> None:
+        """``API_KEY_RATE_LIMIT_ENABLED=false``: the plugin's ``rateLimit.enabled: false``. A
+        key whose window is full is served; its count stays, ``lastRequest`` moves, and its
+        quota is still spent."""
+        app = await app_factory(api_key_rate_limit_enabled=False)
+        user = await create_user(db_session)
+        key = new_key()
+        earlier = datetime.now(UTC) - timedelta(seconds=5)
+        row = await create_api_key(
+            db_session,
+            user,
+            key,
+            remaining=3,
+            rate_limit_max=1,
+            request_count=1,
+            last_request=earlier,
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            for _ in range(2):
+                assert (await http.get(ME, headers={"x-api-key": key})).status_code == 200
+        after = await reload(db_session, row.id)
+        assert (after.request_count, after.remaining) == (1, 1)
+        assert after.last_request is not None
+        assert after.last_request > earlier
+        assert make_settings("sqlite://").api_key_rate_limit_enabled is True  # the plugin's default
+
     async def test_rate_limited_request_spends_no_quota(
         self, client: httpx.AsyncClient, db_session: AsyncSession
     ) -> None:
@@ -289,30 +289,35 @@ class TestRateLimit:
 
 
 class TestPermissions:
-    async def test_key_permissions_not_owner_role(
+    """The key narrows its owner (tests/test_api_key_scope.py has the whole rule)."""
+
+    async def test_key_without_permissions_acts_as_its_owner(
         self, client: httpx.AsyncClient, db_session: AsyncSession
     ) -> None:
         admin = await create_user(db_session, role="admin")
         key = new_key()
         await create_api_key(db_session, admin, key)
-        response = await client.get(USERS, headers={"x-api-key": key})
-        assert response.status_code == 403
+        assert (await client.get(USERS, headers={"x-api-key": key})).status_code == 200
 
-    async def test_key_with_permission(
+    async def test_key_with_permission_its_owner_lacks(
         self, client: httpx.AsyncClient, db_session: AsyncSession
     ) -> None:
         user = await create_user(db_session, role="user")
         key = new_key()
         await create_api_key(db_session, user, key, permissions=json.dumps({"user": ["list"]}))
-        assert (await client.get(USERS, headers={"x-api-key": key})).status_code == 200
+        response = await client.get(USERS, headers={"x-api-key": key})
+        assert (response.status_code, problem(response)) == (
+            403,
+            "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS",
+        )
 
-    async def test_owner_role_does_not_reach_other_users(
+    async def test_scope_does_not_reach_the_owners_own_record(
         self, client: httpx.AsyncClient, db_session: AsyncSession
     ) -> None:
         admin = await create_user(db_session, role="admin")
         other = await create_user(db_session)
         key = new_key()
-        await create_api_key(db_session, admin, key)
+        await create_api_key(db_session, admin, key, permissions="{}")
         headers = {"x-api-key": key}
         assert (await client.get(f"{USERS}/{admin.id}", headers=headers)).status_code == 200
         assert (await client.get(f"{USERS}/{other.id}", headers=headers)).status_code == 403
@@ -321,7 +326,7 @@ class TestPermissions:
         session = (await client.get("/api/v1/auth/session", headers=headers)).json()
         assert session["tokenType"] == "api_key"
         granted = (await client.get("/api/v1/auth/permissions", headers=headers)).json()
-        assert granted["permissions"] == {}
+        assert granted["permissions"] == {"user": [], "session": []}
 
 
 class TestCost:

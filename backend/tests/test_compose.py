@@ -61,8 +61,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def interpolate(value: str, env: Mapping[str, str]) -> str:
-    """``$$``, ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?message}``
-    and ``${VAR?message}``, defaults nested, as Docker Compose resolves them."""
+    """``$$``, ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?message}``,
+    ``${VAR?message}``, ``${VAR:+replacement}`` and ``${VAR+replacement}``, defaults nested, as
+    Docker Compose resolves them."""
     out: list[str] = []
     i = 0
     while i < len(value):
@@ -103,10 +104,12 @@ def _expression(body: str, env: Mapping[str, str]) -> str:
     current = env.get(name)
     if not rest:
         return current or ""
-    for operator in (":-", "-", ":?", "?"):
+    for operator in (":-", "-", ":?", "?", ":+", "+"):
         if rest.startswith(operator):
             argument = rest[len(operator) :]
             missing = current is None or (operator.startswith(":") and current == "")
+            if "+" in operator:
+                return "" if missing else interpolate(argument, env)
             if not missing:
                 return current or ""
             if "?" in operator:
@@ -361,6 +364,34 @@ class TestCompose:
         assert interpolate("${UNSET:-a${SET}b}", env) == "axb"
         with pytest.raises(LookupError):
             interpolate("${EMPTY:?required}", env)
+        assert interpolate("${SET:+r}|${EMPTY:+r}|${EMPTY+r}|${UNSET+r}", env) == "r||r|"
+
+    def test_access_control_reaches_both_servers(self) -> None:
+        """Issue 22: ACCESS_CONTROL_FILE is mounted into both servers and named by its path
+        there; ADMIN_USER_IDS and API_KEY_RATE_LIMIT_ENABLED reach both."""
+        shared = {
+            "ACCESS_CONTROL_FILE": "./config/access-control.json",
+            "ADMIN_USER_IDS": "u1,u2",
+            "API_KEY_RATE_LIMIT_ENABLED": "false",
+        }
+        services = load_compose({**OPERATOR_ENV, **shared})["services"]
+        for name in ("auth", "migrate", "api"):
+            env = environment(services[name])
+            (mount,) = services[name]["volumes"]
+            source, target, mode = mount.split(":")
+            assert (source, target, mode) == (
+                shared["ACCESS_CONTROL_FILE"],
+                env["ACCESS_CONTROL_FILE"],
+                "ro",
+            )
+            assert env["ADMIN_USER_IDS"] == "u1,u2", name
+            assert env["API_KEY_RATE_LIMIT_ENABLED"] == "false", name
+        # Unset (as in .env.example): nothing is read inside, whatever is mounted.
+        for name, service in load_compose()["services"].items():
+            if name in ("auth", "migrate", "api"):
+                env = environment(service)
+                assert env["ACCESS_CONTROL_FILE"] == "", name
+                assert env["API_KEY_RATE_LIMIT_ENABLED"] == "true", name
 
 
 # --- Dockerfiles ---------------------------------------------------------------------------

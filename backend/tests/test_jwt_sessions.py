@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.models import User
+from app.models import AuditEvent, User
 from tests.conftest import make_settings
 from tests.support.factories import create_session, create_user
 from tests.support.jwks_server import JwksServer
@@ -247,6 +248,41 @@ class TestRequireLiveSession:
         await strict.sql('DELETE FROM "session" WHERE id = :id', id=first)
         # The user still has a live session, but not the one this JWT was issued for.
         assert (await until_refused(strict, headers, notices)).status_code == 401
+
+
+class TestImpersonation:
+    async def test_a_jwt_of_an_impersonation_session_acts_as_it(
+        self, stack: Stack, engine: AsyncEngine, jwt_key: TestKey
+    ) -> None:
+        """Issue 22: the session a ``sid`` names says who impersonates; the JWT shows it,
+        and a ban made with it is audited with the admin, at no query in steady state."""
+        admin, _ = await user_and_session(stack)
+        async with AsyncSession(stack.engine, expire_on_commit=False) as db:
+            impersonated = await create_user(db, role="admin")
+            session = await create_session(db, impersonated)
+            session.impersonated_by = admin.id
+            target = await create_user(db)
+            await db.commit()
+        stack.created += [impersonated.id, target.id]
+        headers = jwt_for(stack, jwt_key, impersonated.id, sid=session.id)
+        session_token = {"Authorization": f"Bearer {session.token}"}
+        for credential in (session_token, headers):
+            info = (await me(stack, credential)).json()
+            assert (info["userId"], info["impersonatedBy"]) == (impersonated.id, admin.id)
+        with counting_queries(engine) as statements:
+            assert (await me(stack, headers)).json()["impersonatedBy"] == admin.id
+        assert statements == []  # from the session cached for the sid check
+
+        banned = await stack.client.post(f"/api/v1/users/{target.id}/ban", json={}, headers=headers)
+        assert banned.status_code == 200, banned.text
+        async with AsyncSession(stack.engine) as db:
+            event = await db.scalar(select(AuditEvent).where(AuditEvent.target_id == target.id))
+        assert event is not None
+        assert (event.actor_id, event.detail["impersonatedBy"]) == (impersonated.id, admin.id)
+
+        # Without ``sid`` nothing says which session the JWT came from.
+        unnamed = jwt_for(stack, jwt_key, impersonated.id)
+        assert (await me(stack, unnamed)).json()["impersonatedBy"] is None
 
 
 def test_setting_defaults_off() -> None:

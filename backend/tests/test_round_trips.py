@@ -19,6 +19,7 @@ from app.config import Settings
 from app.database import create_engine, run_connection_read
 from app.models import User
 from app.services.auth.snapshots import UserSnapshot
+from app.services.users.accounts import UserAccountService, UserWithAccounts
 from app.services.users.query import UserListQuery, read_page
 from app.services.users.service import UserService
 from app.state import AppState, build_app_state
@@ -137,3 +138,21 @@ async def test_fast_path_search_is_one_round_trip(
     users, total = await read()
     assert counter.count == 1
     assert (len(users), total) == (2, 3)
+
+
+async def test_user_with_linked_accounts_is_one_round_trip(
+    counted: tuple[AsyncEngine, RoundTripCounter], people: tuple[str, list[User]]
+) -> None:
+    """``GET /users/{userId}``: the user and their accounts in one statement, no BEGIN/COMMIT."""
+    engine, counter = counted
+    _marker, users = people
+
+    async def read(user_id: str) -> UserWithAccounts:
+        async with AsyncSession(engine, expire_on_commit=False) as db:
+            return await UserAccountService(db).get_user_with_accounts(user_id)
+
+    await read(users[0].id)  # the first use prepares the statement
+    counter.count = 0
+    found = await read(users[1].id)
+    assert (found.user.id, found.accounts) == (users[1].id, [])
+    assert counter.count == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from app.routers.credentials import verified_before
 from app.routers.deps import (
     AccessControlDep,
     AppStateDep,
@@ -18,6 +19,7 @@ from app.routers.responses import problem_responses
 from app.schemas.access import EffectivePermissions
 from app.schemas.auth import IntrospectionRequest, IntrospectionResponse, SessionInfo
 from app.schemas.user import UserRead
+from app.services.access.scope import narrow
 from app.services.auth.identity import Principal
 from app.services.auth.introspection import introspect
 
@@ -56,7 +58,8 @@ async def session_info(principal: CurrentPrincipal) -> SessionInfo:
     "/permissions",
     summary="What the caller may do",
     description="Every action the caller's roles grant, per resource of the access control "
-    "(`[]` when none), for a frontend to render its menus. Each action passes "
+    "(`[]` when none), for a frontend to render its menus; with an API key that has "
+    "`permissions`, only those the key grants too. Each action passes "
     "`POST /users/has-permission` on its own; a request combining actions granted by two "
     "different roles does not (Better-Auth: any *one* role must grant all of a request).",
     response_model=EffectivePermissions,
@@ -67,13 +70,8 @@ async def permissions(
     principal: CurrentPrincipal, access: AccessControlDep
 ) -> EffectivePermissions:
     user = principal.user
-    if principal.api_key_permissions is not None:
-        # An API key may do what its own permissions say, whatever its owner's roles.
-        granted = {r: sorted(a) for r, a in principal.api_key_permissions.items()}
-        return EffectivePermissions(permissions=granted, roles=principal.roles)
-    return EffectivePermissions(
-        permissions=access.permissions_of(user.id, user.role), roles=principal.roles
-    )
+    granted = narrow(access.permissions_of(user.id, user.role), principal.api_key_scope)
+    return EffectivePermissions(permissions=granted, roles=principal.roles)
 
 
 @router.post(
@@ -96,7 +94,7 @@ async def verify(
 ) -> IntrospectionResponse:
     address = client_ip(request)
     token = body.token.strip()
-    state.auth_failures.check(address, vouched=lambda: identity.is_cached(token))
+    state.auth_failures.check(address, vouched=lambda: verified_before(state, token))
     answer = await introspect(identity, token)
     if answer.principal is None:
         if answer.failed:

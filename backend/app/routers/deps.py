@@ -12,7 +12,7 @@ the request is in ``app.routers.credentials``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Annotated, Final
 
 from fastapi import Depends, Request
@@ -24,11 +24,12 @@ from app.routers.credentials import (
     api_key_from_header,
     bearer_from_header,
     credential_headers,
-    presented_credential,
+    presents_verified,
     session_cookie,
 )
 from app.services.access import AccessControl, Permissions, Requirement
-from app.services.access.guard import ensure, ensure_api_key, requirement_for
+from app.services.access.guard import ensure, requirement_for
+from app.services.access.scope import scope_allows_roles
 from app.services.apikeys.principal import authenticate_api_key
 from app.services.audit.service import AuditContext, AuditService
 from app.services.auth.identity import DbSessionFactory, IdentityService, Principal
@@ -121,7 +122,7 @@ async def get_principal(request: Request) -> Principal:
     # An address over its budget of failures is refused before any credential is checked,
     # unless it presents one already verified (a guesser cannot; its neighbours behind the
     # same NAT can).
-    state.auth_failures.check(address, vouched=lambda: holds_verified(request, state, identity))
+    state.auth_failures.check(address, vouched=lambda: presents_verified(request, state))
     try:
         # An API key wins over every other credential, as in the plugin's hook (it runs before
         # Better-Auth resolves the session).
@@ -156,16 +157,6 @@ async def get_principal(request: Request) -> Principal:
 PRINCIPAL_SCOPE_KEY = "app.principal"
 
 
-def holds_verified(request: Request, state: AppState, identity: IdentityService) -> bool:
-    """Whether the credential ``get_principal`` would use is one already verified and cached."""
-    presented = presented_credential(request, state.settings)
-    if presented is None:
-        return False
-    if presented.kind == "api_key":
-        return state.api_key_service(state.side_sessions).is_cached(presented.value)
-    return identity.is_cached(presented.value, from_cookie=presented.kind == "cookie")
-
-
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
@@ -186,19 +177,26 @@ async def rate_limit_user(principal: CurrentPrincipal, state: AppStateDep) -> No
     await state.rate_limiter.check("user", principal.user.id)
 
 
-def require_role(*roles: str) -> Callable[[UserSnapshot], Awaitable[UserSnapshot]]:
-    """Dependency factory: the current user must hold one of ``roles`` (403 otherwise)."""
+def require_role(*roles: str) -> Callable[[Principal], Awaitable[UserSnapshot]]:
+    """Dependency factory: the current user must hold one of ``roles`` (403 otherwise); an API
+    key with permissions never passes (``holds_role``)."""
     if not roles:
         raise ValueError("require_role needs at least one role")
 
-    async def dependency(user: CurrentUser) -> UserSnapshot:
-        if not has_any_role(user.role, roles):
+    async def dependency(principal: CurrentPrincipal) -> UserSnapshot:
+        if not holds_role(principal, roles):
             raise Forbidden(
                 f"requires one of the roles: {', '.join(roles)}", code="INSUFFICIENT_ROLE"
             )
-        return user
+        return principal.user
 
     return dependency
+
+
+def holds_role(caller: Principal, roles: Iterable[str]) -> bool:
+    """A role check, under the one rule for API keys (``app.services.access.scope``): the user
+    holds one of ``roles``, and no key scope narrows them (a scope names no role)."""
+    return has_any_role(caller.user.role, roles) and scope_allows_roles(caller.api_key_scope)
 
 
 async def get_access_control(state: AppStateDep) -> AccessControl:
@@ -213,7 +211,8 @@ def require_permission(
 ) -> Callable[[Principal, AccessControl], Awaitable[UserSnapshot]]:
     """Dependency factory: the current user must hold ``permissions``, as Better-Auth's admin
     plugin decides it (``{"user": ["ban"]}``: every action on every resource, by any one of the
-    user's roles; ``ADMIN_USER_IDS`` always pass). A refusal is 403 with Better-Auth's code when
+    user's roles; ``ADMIN_USER_IDS`` always pass), and for an API key with permissions granted
+    by the key too (``ensure_caller``). A refusal is 403 with Better-Auth's code when
     it names one admin-plugin check (``YOU_ARE_NOT_ALLOWED_TO_BAN_USERS``), else
     ``INSUFFICIENT_PERMISSION``."""
     if not permissions or not all(permissions.values()):
@@ -221,8 +220,6 @@ def require_permission(
     requirement = requirement_for(permissions)
 
     async def dependency(principal: CurrentPrincipal, access: AccessControlDep) -> UserSnapshot:
-        # An API key carries its own permissions; its owner's role does not count (the
-        # plugin's verify with ``permissions``).
         ensure_caller(access, principal, requirement)
         return principal.user
 
@@ -230,27 +227,25 @@ def require_permission(
 
 
 def ensure_caller(access: AccessControl, caller: Principal, requirement: Requirement) -> None:
-    """``ensure`` for the caller: an API key by its own permissions, anyone else by their roles."""
-    if caller.api_key_permissions is not None:
-        ensure_api_key(caller.api_key_permissions, requirement)
-    else:
-        ensure(access, caller.user.id, caller.user.role, requirement)
+    """``ensure`` for the caller: their roles (or ``ADMIN_USER_IDS``) must grant it and, for an
+    API key with permissions, so must the key (``app.services.access.scope``)."""
+    ensure(access, caller.user.id, caller.user.role, requirement, caller.api_key_scope)
 
 
 def require_self_or(
     access: AccessControl, caller: Principal, user_id: str, requirement: Requirement
 ) -> None:
-    """Users may read and manage their own record and sessions; others need ``requirement``
-    (an API key: in its own permissions)."""
+    """Users may read and manage their own record and sessions (with any of their keys, as
+    with a session); others need ``requirement``."""
     if caller.user.id != user_id:
         ensure_caller(access, caller, requirement)
 
 
-async def require_admin(user: CurrentUser, settings: SettingsDep) -> UserSnapshot:
-    """An admin as ``ADMIN_ROLES`` defines it."""
-    if not has_any_role(user.role, settings.admin_roles):
+async def require_admin(principal: CurrentPrincipal, settings: SettingsDep) -> UserSnapshot:
+    """An admin as ``ADMIN_ROLES`` defines it (a role check: ``holds_role``)."""
+    if not holds_role(principal, settings.admin_roles):
         raise Forbidden("requires an admin role", code="INSUFFICIENT_ROLE")
-    return user
+    return principal.user
 
 
 AdminUser = Annotated[UserSnapshot, Depends(require_admin)]

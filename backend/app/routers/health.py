@@ -29,6 +29,9 @@ async def ready(health: HealthDep) -> JSONResponse | ReadyStatus:
         "keys": await health.check_keys(),
         "identityFeed": await health.check_identity_feed(),
     }
+    session_storage = await health.check_session_storage()
+    if session_storage is not None:  # only when sessions live in Better-Auth's Redis
+        results["sessionStorage"] = session_storage
     checks = {
         name: CheckResult.model_validate(result, from_attributes=True)
         for name, result in results.items()

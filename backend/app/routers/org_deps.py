@@ -26,6 +26,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Header, Request
 
 from app.routers.deps import AppStateDep, CurrentPrincipal, DbSession, DbSessionFactoryDep
+from app.services.access.scope import scope_grants
 from app.services.auth.identity import Principal
 from app.services.organizations.memberships import MembershipResolver
 from app.services.organizations.rules import (
@@ -36,6 +37,7 @@ from app.services.organizations.rules import (
 )
 from app.services.organizations.service import OrganizationService
 from app.services.organizations.snapshots import Membership
+from app.state import AppState
 from app.utils.errors import BadRequest
 
 ORGANIZATION_HEADER = "X-Organization-Id"
@@ -70,7 +72,7 @@ async def _organization_id(
         return headers[0].strip(), "header"
     session_id = caller_session_id(principal)
     if session_id is not None:
-        active = await memberships.active_organization(session_id)
+        active = await memberships.active_organization(session_id, principal.user.id)
         if active:
             return active, "session"
     raise no_active_organization()
@@ -122,27 +124,34 @@ def require_org_permission(
 ) -> Callable[..., Awaitable[Membership]]:
     """Dependency factory: a member whose role (any one of its comma-joined roles) grants all
     of ``permissions``. ``allow_creator_all``: the owner passes whatever its statements say
-    (Better-Auth does this for update-member-role only)."""
+    (Better-Auth does this for update-member-role only). With an API key that has permissions,
+    the key must grant all of ``permissions`` too, by the same resource and action names
+    (``app.services.access.scope``): the owner shortcut widens the member's role, never the key."""
     wanted = {resource: tuple(actions) for resource, actions in permissions.items()}
     if not wanted or not all(wanted.values()):
         raise ValueError("require_org_permission needs at least one action per resource")
 
-    def check(membership: Membership, state: AppStateDep) -> Membership:
-        if not state.org_access.has_permission(
+    def check(membership: Membership, principal: Principal, state: AppState) -> Membership:
+        granted = state.org_access.has_permission(
             membership.role, wanted, allow_creator_all=allow_creator_all
-        ):
+        )
+        if not (granted and scope_grants(principal.api_key_scope, wanted)):
             raise permission_denied(wanted)
         return membership
 
     if from_path:
 
-        async def path_dependency(membership: PathOrgMember, state: AppStateDep) -> Membership:
-            return check(membership, state)
+        async def path_dependency(
+            membership: PathOrgMember, principal: CurrentPrincipal, state: AppStateDep
+        ) -> Membership:
+            return check(membership, principal, state)
 
         return path_dependency
 
-    async def dependency(membership: OrgMember, state: AppStateDep) -> Membership:
-        return check(membership, state)
+    async def dependency(
+        membership: OrgMember, principal: CurrentPrincipal, state: AppStateDep
+    ) -> Membership:
+        return check(membership, principal, state)
 
     return dependency
 

@@ -1,6 +1,7 @@
 """What the two ``/api/v1/users`` routers (``users``, ``user_sessions``) share: the router's
 prefix, tags and error responses, permission dependencies, the ``userId`` path parameter, and the
-query parameters of ``GET /api/v1/users`` (Better-Auth's list-users names, and ours)."""
+query parameters of ``GET /api/v1/users`` (Better-Auth's list-users names, and ours); and the
+service of the single-user read with linked accounts."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from app.routers.deps import require_permission
+from app.routers.deps import DbSession, require_permission
 from app.routers.responses import problem_responses
 from app.schemas.base import InputText
 from app.services.access.requirements import Requirement
+from app.services.users.accounts import UserAccountService
 from app.services.users.query import (
     FilterOperator,
     SearchField,
@@ -36,6 +38,13 @@ def users_router() -> APIRouter:
 def holding(requirement: Requirement) -> Any:
     """``Annotated[UserSnapshot, holding(need.X)]``: the caller, who must hold ``need.X``."""
     return Depends(require_permission(requirement.permissions))
+
+
+async def get_user_account_service(db: DbSession) -> UserAccountService:
+    return UserAccountService(db)
+
+
+UserAccountsDep = Annotated[UserAccountService, Depends(get_user_account_service)]
 
 
 # Path parameters keep Better-Auth's camelCase names in the URL template (and the contract).

@@ -26,18 +26,25 @@ from app.routers.deps import (
 )
 from app.routers.render import render_user, render_user_page
 from app.routers.responses import no_content, problem_responses
-from app.routers.user_params import UserIdPath, holding, list_query, users_router
+from app.routers.user_params import (
+    UserAccountsDep,
+    UserIdPath,
+    holding,
+    list_query,
+    users_router,
+)
 from app.schemas.access import PermissionCheck, PermissionResult, UserCreate
 from app.schemas.user import (
     AdminUserUpdate,
     BanRequest,
     ProfileUpdate,
     RoleUpdate,
+    UserDetail,
     UserPage,
     UserRead,
 )
 from app.services.access import requirements as need
-from app.services.access.guard import key_grants
+from app.services.access.guard import permits
 from app.services.auth.snapshots import UserSnapshot
 from app.services.users.query import UserListQuery
 from app.utils.errors import BadRequest
@@ -127,24 +134,33 @@ async def create_user(
     "/has-permission",
     summary="Does the caller hold these permissions?",
     description="Better-Auth's `/admin/has-permission` for the signed-in caller: every action "
-    "on every resource, granted by any one of their roles (`ADMIN_USER_IDS` always pass).",
+    "on every resource, granted by any one of their roles (`ADMIN_USER_IDS` always pass); with "
+    "an API key that has `permissions`, granted by the key too.",
     response_model=PermissionResult,
 )
 async def has_permission(
     body: PermissionCheck, principal: CurrentPrincipal, access: AccessControlDep
 ) -> PermissionResult:
-    if principal.api_key_permissions is not None:  # an API key: its own permissions only
-        return PermissionResult(success=key_grants(principal.api_key_permissions, body.permissions))
     actor = principal.user
-    return PermissionResult(success=access.has_permission(actor.id, actor.role, body.permissions))
+    granted = permits(access, actor.id, actor.role, body.permissions, principal.api_key_scope)
+    return PermissionResult(success=granted)
 
 
-@_user_route("GET", "/{userId}", "One user (user:get, or the user themself)", 404)
+@router.get(
+    "/{userId}",
+    summary="One user, with their linked accounts (user:get, or the user themself)",
+    description="The user and the accounts they sign in with (`providerId` `credential` for "
+    "email and password, else the OAuth provider's id), oldest first. Never the accounts' "
+    "tokens, secrets or password hash. The user list leaves accounts out.",
+    response_model=UserDetail,
+    responses=problem_responses(404),
+)
 async def read_user(
-    userId: UserIdPath, caller: CurrentPrincipal, access: AccessControlDep, users: UsersDep
-) -> UserRead:
+    userId: UserIdPath, caller: CurrentPrincipal, access: AccessControlDep, users: UserAccountsDep
+) -> UserDetail:
     require_self_or(access, caller, userId, need.GET_USER)
-    return UserRead.model_validate(await users.get_user(userId))
+    found = await users.get_user_with_accounts(userId)
+    return UserDetail.of(found.user, found.accounts)
 
 
 @_user_route(

@@ -30,8 +30,8 @@ class SessionInfo(CamelModel):
     issued_at: IsoDateTime | None
     expires_at: IsoDateTime
     session_id: str | None = None
-    # Set when an admin impersonates the user (Better-Auth's impersonate-user session);
-    # a JWT carries no session, so it is always null for one.
+    # Set when an admin impersonates the user (Better-Auth's impersonate-user session), for
+    # that session's token and for a JWT whose `sid` names it; null for a JWT without `sid`.
     impersonated_by: str | None = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
@@ -42,6 +43,53 @@ class UserRead(CamelModel):
     banned: bool | None
     ban_reason: str | None
     ban_expires: IsoDateTime | None
+
+
+class LinkedAccountRead(CamelModel):
+    """One way the user signs in: a row of Better-Auth's ``account`` table, never its tokens,
+    secrets or password hash."""
+
+    provider_id: str = Field(
+        description="`credential` for email and password, else the OAuth provider's id "
+        "(`google`, `github`, the OIDC provider's id)",
+        examples=["google"],
+    )
+    account_id: str = Field(
+        description="The user's id at the provider (OpenID Connect: `sub`); "
+        "for `credential`, the user's own id",
+        examples=["109876543210987654321"],
+    )
+    created_at: IsoDateTime = Field(description="When the account was linked")
+
+
+class UserDetail(UserRead):
+    """One user with the accounts they sign in with (the user list leaves them out)."""
+
+    model_config = examples(
+        {
+            **USER_EXAMPLE,
+            "accounts": [
+                {
+                    "providerId": "credential",
+                    "accountId": USER_EXAMPLE["id"],
+                    "createdAt": "2026-11-26T17:46:11.446Z",
+                },
+                {
+                    "providerId": "google",
+                    "accountId": "109876543210987654321",
+                    "createdAt": "2026-11-28T09:12:40.031Z",
+                },
+            ],
+        }
+    )
+
+    accounts: list[LinkedAccountRead]
+
+    @classmethod
+    def of(cls, user: object, accounts: Iterable[object]) -> UserDetail:
+        """From a user row and its accounts (anything with the fields as attributes)."""
+        linked = [LinkedAccountRead.model_validate(account) for account in accounts]
+        return cls(**dict(UserRead.model_validate(user)), accounts=linked)
 
 
 class UserPage(CamelModel):

@@ -1,4 +1,4 @@
-"""URL arithmetic the settings need: Better-Auth's origin of a URL, and Neon's direct host."""
+"""URL arithmetic the settings need: Better-Auth's origin of a URL, Neon's direct host, Redis."""
 
 from __future__ import annotations
 
@@ -33,3 +33,11 @@ def direct_endpoint_url(database_url: str) -> str:
     # Only the host part changes (a user name may well look like the host).
     netloc = userinfo + at + hostport.replace(host, direct_host, 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def checked_redis_url(value: str) -> str:
+    """A Redis URL as redis-py takes it (``redis://``, ``rediss://``, ``unix://``), or empty."""
+    value = value.strip()
+    if value and urlsplit(value).scheme.lower() not in {"redis", "rediss", "unix"}:
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return value

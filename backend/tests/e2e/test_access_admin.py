@@ -283,7 +283,7 @@ class TestCreateAndSetPassword:
 def test_impersonation_made_by_better_auth(stack: Stack) -> None:
     """Better-Auth's impersonate-user session acts as the user on the API, says who
     impersonates, is recorded in the audit rows, and is hidden from the user's own list on both
-    servers (the admin's view shows it)."""
+    servers (the admin's view shows it); a JWT of that session does the same."""
     admin_id, moderator_id = _new_id(), _new_id()
     admin_token = signed_in(stack, "admin", admin_id)
     moderator_token = signed_in(stack, "moderator", moderator_id)
@@ -324,5 +324,23 @@ def test_impersonation_made_by_better_auth(stack: Stack) -> None:
         """SELECT "actorId", detail->>'impersonatedBy' AS by FROM audit_event
            WHERE "targetId" = $1 AND action = 'user.ban'""",
         target,
+    )
+    assert (row["actorId"], row["by"]) == (moderator_id, admin_id)
+
+    # The same session's JWT (Better-Auth's /token; its sid names the session): the same
+    # answer, and the same audit rows (issue 22).
+    jwt = stack.better_auth.token(impersonating)
+    info = stack.api_get("/api/v1/auth/session", token=jwt)
+    assert info.status_code == 200, info.text
+    assert (info.json()["tokenType"], info.json()["impersonatedBy"]) == ("jwt", admin_id)
+    other = _target(stack)
+    banned = stack.api_request(
+        "POST", f"{USERS}/{other}/ban", token=jwt, json_body={"banReason": "x"}
+    )
+    assert banned.status_code == 200, banned.text
+    (row,) = stack.database.fetch(
+        """SELECT "actorId", detail->>'impersonatedBy' AS by FROM audit_event
+           WHERE "targetId" = $1 AND action = 'user.ban'""",
+        other,
     )
     assert (row["actorId"], row["by"]) == (moderator_id, admin_id)

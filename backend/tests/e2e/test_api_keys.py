@@ -36,12 +36,15 @@ await database.close();
 """
 
 
-def server_calls(stack: Stack, secret: str, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
+def server_calls(
+    stack: Stack, secret: str, *calls: tuple[str, dict[str, Any]], **settings: str
+) -> list[Any]:
     env = auth_server_environment(
         stack.database.dsn,
         secret,
         BETTER_AUTH_URL=stack.auth.url,
         BAB_CALLS=json.dumps([{"method": m, "body": b} for m, b in calls]),
+        **settings,
     )
     completed = run_command(
         ["node", "--import", "tsx", "--input-type=module", "-e", SERVER_CALLS],
@@ -179,3 +182,113 @@ def test_rate_limit_agrees(stack: Stack, e2e: Environment) -> None:
     response = with_key(stack, key)
     assert (response.status_code, error_code(response)) == (429, "RATE_LIMITED")
     assert 1 <= int(response.headers["retry-after"]) <= 60
+
+
+def test_rate_limit_setting_is_the_plugins(stack: Stack, e2e: Environment) -> None:
+    """``API_KEY_RATE_LIMIT_ENABLED=false`` on the auth server is the plugin's
+    ``rateLimit.enabled: false`` (keys it creates are not rate limited); the API's own
+    setting of that name is tested in tests/test_api_keys.py."""
+    owner = stack.better_auth.sign_up()
+    (created,) = server_calls(
+        stack,
+        e2e.secret,
+        ("createApiKey", {"userId": owner.user_id, "rateLimitMax": 1}),
+        API_KEY_RATE_LIMIT_ENABLED="false",
+    )
+    assert created["rateLimitEnabled"] is False
+    verified = server_calls(
+        stack,
+        e2e.secret,
+        *[("verifyApiKey", {"key": created["key"]})] * 3,
+        API_KEY_RATE_LIMIT_ENABLED="false",
+    )
+    assert [answer["valid"] for answer in verified] == [True, True, True]
+    assert with_key(stack, created["key"]).status_code == 200
+
+
+def on_better_auth(stack: Stack, method: str, path: str, **kw: Any) -> httpx.Response:
+    with httpx.Client(base_url=stack.better_auth.base_url, timeout=10, trust_env=False) as http:
+        return http.request(method, path, **kw)
+
+
+def admin_owner(stack: Stack) -> SignedIn:
+    owner = stack.better_auth.sign_up(unique_email("key-admin"))
+    stack.database.execute("""UPDATE "user" SET role = 'admin' WHERE id = $1""", owner.user_id)
+    return stack.better_auth.sign_in(owner.email)
+
+
+def test_keys_never_pass_more_than_better_auth_gives_owner_and_key(
+    stack: Stack, e2e: Environment
+) -> None:
+    """Issue 22, against Better-Auth's own answers for the same owners and keys:
+
+    - its admin endpoints refuse every key (401: the admin middleware re-reads an authoritative
+      session from the cookie, which a key request has none of), whatever the owner or scope;
+    - so the API's rule is checked against its two halves: a key passes here exactly where the
+      owner's own session passes there (``/admin/has-permission``, ``/admin/list-users``) and,
+      for a key with permissions, ``verifyApiKey({key, permissions})`` is valid there.
+    """
+    owners = {"admin": admin_owner(stack), "user": stack.better_auth.sign_up()}
+    scopes: dict[str, dict[str, list[str]] | None] = {
+        "full": None,
+        "list": {"user": ["list"]},
+        "empty": {},
+    }
+    cases = [(owner, scope) for owner in owners for scope in scopes]
+    created = server_calls(
+        stack,
+        e2e.secret,
+        *(
+            (
+                "createApiKey",
+                {"userId": owners[owner].user_id, "rateLimitEnabled": False}
+                | ({} if scopes[scope] is None else {"permissions": scopes[scope]}),
+            )
+            for owner, scope in cases
+        ),
+    )
+    keys = {case: row["key"] for case, row in zip(cases, created, strict=True)}
+    checks = {"list": {"user": ["list"]}, "ban": {"user": ["ban"]}}
+    verified = server_calls(
+        stack,
+        e2e.secret,
+        *(
+            ("verifyApiKey", {"key": keys[case], "permissions": permissions})
+            for case in cases
+            for permissions in checks.values()
+        ),
+    )
+    key_valid = dict(
+        zip(
+            [(case, check) for case in cases for check in checks],
+            [answer["valid"] for answer in verified],
+            strict=True,
+        )
+    )
+    for (owner, scope), key in keys.items():
+        session = owners[owner].session_token
+        there = on_better_auth(
+            stack, "GET", "/api/auth/admin/list-users", headers={"x-api-key": key}
+        )
+        assert there.status_code == 401, there.text
+        for check, permissions in checks.items():
+            owner_has = stack.better_auth.request(
+                "POST",
+                "/api/auth/admin/has-permission",
+                token=session,
+                json_body={"permissions": permissions},
+            ).json()["success"]
+            expected = owner_has and (scopes[scope] is None or key_valid[((owner, scope), check)])
+            answer = stack.http.post(
+                "/api/v1/users/has-permission",
+                json={"permissions": permissions},
+                headers={"x-api-key": key},
+            )
+            assert answer.json()["success"] is expected, (owner, scope, check)
+            if check == "list":
+                owner_lists = stack.better_auth.request(
+                    "GET", "/api/auth/admin/list-users", token=session
+                ).is_success
+                assert owner_lists is owner_has
+                here = stack.http.get("/api/v1/users", headers={"x-api-key": key})
+                assert here.status_code == (200 if expected else 403), (owner, scope, here.text)

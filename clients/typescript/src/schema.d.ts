@@ -54,7 +54,7 @@ export interface paths {
         put?: never;
         /**
          * Does the caller hold these permissions?
-         * @description Better-Auth's `/admin/has-permission` for the signed-in caller: every action on every resource, granted by any one of their roles (`ADMIN_USER_IDS` always pass).
+         * @description Better-Auth's `/admin/has-permission` for the signed-in caller: every action on every resource, granted by any one of their roles (`ADMIN_USER_IDS` always pass); with an API key that has `permissions`, granted by the key too.
          */
         post: operations["users-has_permission"];
         delete?: never;
@@ -70,7 +70,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One user (user:get, or the user themself) */
+        /**
+         * One user, with their linked accounts (user:get, or the user themself)
+         * @description The user and the accounts they sign in with (`providerId` `credential` for email and password, else the OAuth provider's id), oldest first. Never the accounts' tokens, secrets or password hash. The user list leaves accounts out.
+         */
         get: operations["users-read_user"];
         put?: never;
         post?: never;
@@ -179,7 +182,7 @@ export interface paths {
         };
         /**
          * What the caller may do
-         * @description Every action the caller's roles grant, per resource of the access control (`[]` when none), for a frontend to render its menus. Each action passes `POST /users/has-permission` on its own; a request combining actions granted by two different roles does not (Better-Auth: any *one* role must grant all of a request).
+         * @description Every action the caller's roles grant, per resource of the access control (`[]` when none), for a frontend to render its menus; with an API key that has `permissions`, only those the key grants too. Each action passes `POST /users/has-permission` on its own; a request combining actions granted by two different roles does not (Better-Auth: any *one* role must grant all of a request).
          */
         get: operations["auth-permissions"];
         put?: never;
@@ -611,6 +614,30 @@ export interface components {
             /** Sessionid */
             sessionId?: string | null;
         };
+        /**
+         * LinkedAccountRead
+         * @description One way the user signs in: a row of Better-Auth's ``account`` table, never its tokens,
+         *     secrets or password hash.
+         */
+        LinkedAccountRead: {
+            /**
+             * Providerid
+             * @description `credential` for email and password, else the OAuth provider's id (`google`, `github`, the OIDC provider's id)
+             * @example google
+             */
+            providerId: string;
+            /**
+             * Accountid
+             * @description The user's id at the provider (OpenID Connect: `sub`); for `credential`, the user's own id
+             * @example 109876543210987654321
+             */
+            accountId: string;
+            /**
+             * Createdat
+             * @description When the account was linked
+             */
+            createdAt: string;
+        };
         /** LiveStatus */
         LiveStatus: {
             /**
@@ -1021,6 +1048,58 @@ export interface components {
             banReason?: string | null;
             /** Banexpires */
             banExpires?: string | null;
+        };
+        /**
+         * UserDetail
+         * @description One user with the accounts they sign in with (the user list leaves them out).
+         * @example {
+         *       "accounts": [
+         *         {
+         *           "accountId": "7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs",
+         *           "createdAt": "2026-11-26T17:46:11.446Z",
+         *           "providerId": "credential"
+         *         },
+         *         {
+         *           "accountId": "109876543210987654321",
+         *           "createdAt": "2026-11-28T09:12:40.031Z",
+         *           "providerId": "google"
+         *         }
+         *       ],
+         *       "banned": false,
+         *       "createdAt": "2026-11-26T17:46:11.446Z",
+         *       "email": "ada@example.com",
+         *       "emailVerified": true,
+         *       "id": "7OIM7IlAIeKRiVaQCSsLFqMUuy1wgJjs",
+         *       "name": "Ada Lovelace",
+         *       "role": "user",
+         *       "updatedAt": "2026-11-26T17:46:11.446Z"
+         *     }
+         */
+        UserDetail: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Email */
+            email: string;
+            /** Emailverified */
+            emailVerified: boolean;
+            /** Image */
+            image: string | null;
+            /** Createdat */
+            createdAt: string;
+            /** Updatedat */
+            updatedAt: string;
+            /** Role */
+            role: string | null;
+            /** Banned */
+            banned: boolean | null;
+            /** Banreason */
+            banReason: string | null;
+            /** Banexpires */
+            banExpires: string | null;
+            /** Accounts */
+            accounts: components["schemas"]["LinkedAccountRead"][];
         };
         /**
          * UserPage
@@ -1508,7 +1587,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserRead"];
+                    "application/json": components["schemas"]["UserDetail"];
                 };
             };
             /** @description Missing, invalid or expired credentials (see `WWW-Authenticate`) */

@@ -1,9 +1,14 @@
-"""Refusals with Better-Auth's codes: the one place a permission check turns into a 403."""
+"""Refusals with Better-Auth's codes: the one place a permission check turns into a 403.
+
+Every check takes the caller's scope (an API key's own permissions, ``app.services.access.scope``):
+it passes only when the user's roles and the scope both grant it.
+"""
 
 from __future__ import annotations
 
-from app.services.access.control import AccessControl, Permissions, Role
+from app.services.access.control import AccessControl, Permissions
 from app.services.access.requirements import REQUIREMENTS_BY_ACTION, Requirement
+from app.services.access.scope import Scope, scope_grants
 from app.utils.errors import Forbidden
 
 # The code of a refusal for a permission no Better-Auth endpoint names (an app's own resources).
@@ -22,26 +27,26 @@ def requirement_for(permissions: Permissions) -> Requirement:
     return Requirement(permissions, INSUFFICIENT_PERMISSION, f"requires the permission {wanted}")
 
 
-def ensure(access: AccessControl, user_id: str, role: str | None, requirement: Requirement) -> None:
-    """Raise Better-Auth's 403 unless the user holds ``requirement``."""
-    if not access.has_permission(user_id, role, requirement.permissions):
+def permits(
+    access: AccessControl,
+    user_id: str | None,
+    role: str | None,
+    permissions: Permissions,
+    scope: Scope = None,
+) -> bool:
+    """The admin plugin's ``hasPermission`` for the user, narrowed by ``scope``."""
+    return access.has_permission(user_id, role, permissions) and scope_grants(scope, permissions)
+
+
+def ensure(
+    access: AccessControl,
+    user_id: str,
+    role: str | None,
+    requirement: Requirement,
+    scope: Scope = None,
+) -> None:
+    """Raise Better-Auth's 403 unless the user (narrowed by ``scope``) holds ``requirement``.
+    An API key refused for its scope gets the same 403 as its owner would: the key is valid
+    (the plugin's verify answers 401 ``KEY_NOT_FOUND`` instead)."""
+    if not permits(access, user_id, role, requirement.permissions, scope):
         raise Forbidden(requirement.message, code=requirement.code)
-
-
-def ensure_api_key(key_permissions: Permissions, requirement: Requirement) -> None:
-    """An API key's own permissions decide, as the api-key plugin's verify does
-    (``role(apiKey.permissions).authorize(permissions)``); a key without permissions holds none.
-    The plugin's verify answers 401 ``KEY_NOT_FOUND`` here; the API answers 403 with the
-    requirement's code, since the key itself is valid."""
-    if not key_grants(key_permissions, requirement.permissions):
-        raise Forbidden(requirement.message, code=requirement.code)
-
-
-def key_grants(key_permissions: Permissions, request: Permissions) -> bool:
-    """``role(apiKey.permissions).authorize(request).success``."""
-    statements = {
-        resource: frozenset(actions)
-        for resource, actions in key_permissions.items()
-        if not isinstance(actions, str)
-    }
-    return Role("api-key", statements).authorize(request).success

@@ -1,4 +1,5 @@
-"""An API key caller as a :class:`Principal`: the key's owner, with the key's permissions.
+"""An API key caller as a :class:`Principal`: the key's owner, narrowed by the key's permissions
+(its scope: ``app.services.access.scope``), or acting as the owner when the key has none.
 
 The owner is checked after the key (as the plugin's session hook does: the use is counted
 first): a deleted owner -> 401 ``INVALID_REFERENCE_ID_FROM_API_KEY`` (the plugin's code); a
@@ -38,5 +39,5 @@ async def authenticate_api_key(
         issued_at=None,
         expires_at=verified.key.expires_at or now + DEFAULT_EXPIRY,
         api_key_id=verified.key.id,
-        api_key_permissions=verified.key.permissions or {},
+        api_key_scope=verified.key.permissions,
     )

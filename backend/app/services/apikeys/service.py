@@ -55,12 +55,14 @@ class ApiKeyService:
         *,
         min_length: int,
         max_length: int,
+        rate_limit_enabled: bool = True,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessions = sessions
         self._cache = cache
         self._min_length = min_length
         self._max_length = max_length
+        self._rate_limit_enabled = rate_limit_enabled
         self._now = now
 
     def is_cached(self, key: str) -> bool:
@@ -89,7 +91,11 @@ class ApiKeyService:
             self._check_static(snapshot, now)
             for _ in range(ATTEMPTS):
                 now = self._now()
-                claimed = (await db.execute(claim_usage(snapshot.id, now))).scalar_one_or_none()
+                claimed = (
+                    await db.execute(
+                        claim_usage(snapshot.id, now, rate_limit_enabled=self._rate_limit_enabled)
+                    )
+                ).scalar_one_or_none()
                 if claimed is not None:
                     await db.commit()
                     fresh = ApiKeySnapshot.of(claimed)
@@ -134,7 +140,8 @@ class ApiKeyService:
                 return errors.usage_exceeded(_seconds_until(wait))
         window, limit = row.rate_limit_time_window, row.rate_limit_max
         if (
-            row.rate_limit_enabled is not False
+            self._rate_limit_enabled
+            and row.rate_limit_enabled is not False
             and window is not None
             and limit is not None
             and row.last_request is not None

@@ -25,20 +25,28 @@ Permissions = dict[str, list[str]]
 
 
 def parse_permissions(raw: str | None) -> Permissions | None:
-    """The plugin's ``safeJSONParse``: anything that is not a JSON object of string lists is
-    treated as no permissions at all."""
+    """The key's scope (``app.services.access.scope``), from the column as the plugin writes it.
+
+    ``None``, the key has no permissions and acts with its owner's roles: a NULL or empty
+    column, or the JSON ``null`` that update-api-key writes for ``permissions: null``. Anything
+    else that is not a JSON object of string lists is an empty scope, which grants nothing: a
+    row the plugin cannot read either (its ``safeJSONParse`` fails, and its verify then refuses
+    every permission) must not act with the owner's full roles.
+    """
     if not raw:
         return None
     try:
         value = json.loads(raw)
     except ValueError:
+        return {}
+    if value is None:
         return None
     if not isinstance(value, dict):
-        return None
+        return {}
     parsed: Permissions = {}
     for resource, actions in value.items():
         if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
-            return None
+            return {}
         parsed[str(resource)] = list(actions)
     return parsed
 

@@ -11,6 +11,8 @@ number of replicas cannot take ``remaining`` below zero nor ``requestCount`` pas
   after ``lastRequest`` (or the first) starts a new window with ``requestCount = 1``; otherwise
   it counts only while ``requestCount < rateLimitMax``; ``lastRequest = now`` either way.
   With ``rateLimitEnabled = false`` only ``lastRequest`` moves; with no window/max nothing.
+  The plugin's ``rateLimit.enabled: false`` (``API_KEY_RATE_LIMIT_ENABLED``) treats every key
+  as ``rateLimitEnabled = false`` (``evaluateRateLimit``'s first check).
 - the row must still be enabled and unexpired, so a key disabled in Better-Auth is refused on
   the very next request whatever a cache holds.
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal, not_, or_, update
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, not_, or_, true, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.expression import FunctionElement
@@ -71,12 +73,16 @@ def refill_due(now: ColumnElement[datetime]) -> ColumnElement[bool]:
     )
 
 
-def claim_usage(key_id: str, now_value: datetime) -> ReturningUpdate[ApiKey]:
-    """The UPDATE; it returns the whole row after the change, or nothing when refused."""
+def claim_usage(
+    key_id: str, now_value: datetime, *, rate_limit_enabled: bool = True
+) -> ReturningUpdate[ApiKey]:
+    """The UPDATE; it returns the whole row after the change, or nothing when refused.
+    ``rate_limit_enabled``: the plugin's ``rateLimit.enabled`` (false: no key is limited)."""
     now = literal(now_value, UtcDateTime())
     due = refill_due(now)
+    rl_off = ApiKey.rate_limit_enabled.is_(false()) if rate_limit_enabled else true()
     rl_unconfigured = or_(ApiKey.rate_limit_time_window.is_(None), ApiKey.rate_limit_max.is_(None))
-    rl_applies = and_(ApiKey.rate_limit_enabled.is_not(false()), not_(rl_unconfigured))
+    rl_applies = and_(not_(rl_off), not_(rl_unconfigured))
     rl_fresh = or_(
         ApiKey.last_request.is_(None),
         ApiKey.last_request < minus_millis(now, ApiKey.rate_limit_time_window),
@@ -105,7 +111,7 @@ def claim_usage(key_id: str, now_value: datetime) -> ReturningUpdate[ApiKey]:
                     (not_(rl_applies), ApiKey.request_count), (rl_fresh, 1), else_=count + 1
                 ),
                 ApiKey.last_request: case(
-                    (ApiKey.rate_limit_enabled.is_(false()), now),
+                    (rl_off, now),
                     (rl_unconfigured, ApiKey.last_request),
                     else_=now,
                 ),

@@ -3,7 +3,9 @@
 Two credentials are accepted, as Better-Auth issues them:
 - a JWT from the jwt plugin (``/api/auth/token``, ``set-auth-jwt``), verified against the JWKS;
 - an opaque session token (bearer plugin ``set-auth-token`` or the session cookie), bare or
-  ``TOKEN.SIGNATURE``, looked up in the ``session`` table.
+  ``TOKEN.SIGNATURE``, looked up in the ``session`` table, or in Better-Auth's secondary storage
+  (Redis) when it keeps sessions there (``secondary``; the table is then read only in its
+  ``storeSessionInDatabase`` fallback mode, never for rows it preserves for audit).
 
 Either way the user row is read fresh: the database, not the token, decides role and ban state,
 because a JWT lives 15 minutes and a ban or demotion must bite on the very next request.
@@ -12,6 +14,8 @@ A JWT that names its session (a ``sid`` claim, added with the jwt plugin's ``def
 is refused once that session is gone: sign-out and revocation reach it. A JWT without one
 outlives its session until ``exp``, unless ``require_live_session`` (``JWT_REQUIRE_LIVE_SESSION``)
 asks that its user still have some live session. Both read the NOTIFY-invalidated cache.
+The session a ``sid`` names also tells whether an admin impersonates the user
+(``impersonatedBy``): the JWT acts as that session does, at no extra cost.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from app.models.session import AuthSession
 from app.models.user import User
 from app.services.auth.failures import UnknownTokenCache
 from app.services.auth.identity_cache import IdentityCache
-from app.services.auth.jose.ecdsa import canonical_ecdsa_token
+from app.services.auth.secondary import SecondarySessions
 from app.services.auth.session_tokens import jwt_header, verify_session_token_signature
 from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
 from app.services.auth.token_cache import Verifier, token_digest
@@ -56,10 +60,11 @@ class Principal:
     claims: dict[str, object] | None = None
     # The admin acting as this user (a session made by Better-Auth's impersonate-user).
     impersonated_by: str | None = None
-    # An API key caller (``@better-auth/api-key``): the key's id, and its own permissions,
-    # which ``require_permission`` checks instead of the owner's role.
+    # An API key caller (``@better-auth/api-key``): the key's id, and its own permissions when
+    # it has some: a scope that narrows every check of the owner's roles, never widens one
+    # (``app.services.access.scope``). None for a key without permissions: it acts as the owner.
     api_key_id: str | None = None
-    api_key_permissions: Mapping[str, Sequence[str]] | None = None
+    api_key_scope: Mapping[str, Sequence[str]] | None = None
 
     @property
     def user_id(self) -> str:
@@ -95,6 +100,7 @@ class IdentityService:
         cache: IdentityCache | None = None,
         require_live_session: bool = False,
         unknown_tokens: UnknownTokenCache | None = None,
+        secondary: SecondarySessions | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         # Opened only when the caches cannot answer, and closed right after the read.
@@ -109,6 +115,10 @@ class IdentityService:
         )
         self._now = now
         self._require_live_session = require_live_session
+        self._secondary = secondary
+        # Better-Auth reads the session table only without secondary storage, or in its
+        # storeSessionInDatabase fallback mode; preserved rows authenticate no one.
+        self._database_sessions = secondary is None or secondary.mode.database_fallback
 
     async def authenticate(self, credential: str) -> Principal:
         """A bearer value: a JWT when it looks like one, else a Better-Auth session token."""
@@ -120,24 +130,6 @@ class IdentityService:
         if header is not None:
             return await self.authenticate_jwt(credential, header)
         return await self.authenticate_session_token(credential)
-
-    def is_cached(self, credential: str, *, from_cookie: bool = False) -> bool:
-        """Whether ``credential`` was verified before and is still held: a JWT in the token
-        cache (under a key still published), a session token in the session cache. Answered
-        without I/O; a guessed credential is never one."""
-        if not from_cookie:
-            header = jwt_header(credential)
-            if header is not None:
-                # An ES token is cached under its low-s spelling (jose.ecdsa).
-                canonical = canonical_ecdsa_token(credential, header.get("alg"))
-                return self._verifier.cached(canonical) is not None
-        try:
-            token = verify_session_token_signature(
-                credential, self._secret, allow_unsigned=not from_cookie
-            )
-        except Unauthorized:
-            return False
-        return self._cache.get_session(token_digest(token)) is not None
 
     async def authenticate_jwt(
         self, token: str, header: Mapping[str, Any] | None = None
@@ -151,9 +143,13 @@ class IdentityService:
         if session_id is not None:
             if not isinstance(session_id, str) or not session_id:
                 raise Unauthorized("token sid claim is not a session id", code="TOKEN_INVALID")
-            await self._ensure_session_live(session_id, user.id)
-        elif self._require_live_session:
-            await self._ensure_any_session_live(user.id)
+            # The session, looked up (cached) for the sid check anyway, also says who
+            # impersonates: a JWT of an impersonation session acts as it, audited as it.
+            impersonated_by = (await self._live_session(session_id, user.id)).impersonated_by
+        else:
+            impersonated_by = None
+            if self._require_live_session:
+                await self._ensure_any_session_live(user.id)
         return Principal(
             user=user,
             token_type="jwt",
@@ -161,11 +157,19 @@ class IdentityService:
             expires_at=_from_timestamp(verified.expires_at),
             session_id=session_id,
             claims=verified.claims,
+            impersonated_by=impersonated_by,
         )
 
-    async def _ensure_session_live(self, session_id: str, user_id: str) -> None:
-        """The JWT's own session still exists, is the subject's, and has not expired."""
-        session = self._cache.get_session_by_id(session_id)
+    async def _live_session(self, session_id: str, user_id: str) -> SessionSnapshot:
+        """The JWT's own session, if it still exists, is the subject's, and has not expired."""
+        stored = await self._secondary.by_id(session_id, user_id) if self._secondary else None
+        session: SessionSnapshot | Literal[False] | None = None
+        if stored is not None:
+            session = stored.snapshot()
+        elif not self._database_sessions:
+            session = False
+        if session is None:
+            session = self._cache.get_session_by_id(session_id)
         if session is None:
             generation = self._cache.begin_read()
 
@@ -180,10 +184,17 @@ class IdentityService:
             raise Unauthorized("the token's session has ended", code="SESSION_INVALID")
         if session.expires_at <= self._now():
             raise Unauthorized("session has expired", code="SESSION_EXPIRED")
+        return session
 
     async def _ensure_any_session_live(self, user_id: str) -> None:
         """Strict mode for JWTs without ``sid``: the user has at least one live session."""
         now = self._now()
+        if self._secondary is not None:
+            stored = await self._secondary.live_session_of(user_id)
+            if stored is not None and stored.expires_at > now:
+                return
+            if not self._database_sessions:
+                raise Unauthorized("the user has no live session", code="SESSION_INVALID")
         session = self._cache.get_live_session_of(user_id)
         if session is not None and session.expires_at > now:
             return
@@ -224,6 +235,15 @@ class IdentityService:
 
     async def _load_session(self, token: str) -> SessionSnapshot:
         digest = token_digest(token)
+        if self._secondary is not None:
+            if digest in self._unknown_tokens:
+                raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
+            stored = await self._secondary.by_token(token)
+            if stored is not None:
+                return stored.snapshot()
+            if not self._database_sessions:
+                self._unknown_tokens.add(digest)
+                raise Unauthorized("session not found or revoked", code="SESSION_INVALID")
         cached = self._cache.get_session(digest)
         if cached is not None:
             return cached

@@ -12,6 +12,7 @@ from app.models.member import Member
 from app.models.organization import Organization
 from app.models.session import AuthSession
 from app.services.auth.identity import DbSessionFactory
+from app.services.auth.secondary import SecondarySessions
 from app.services.organizations.cache import OrganizationCache
 from app.services.organizations.snapshots import Membership, MemberSnapshot, OrganizationSnapshot
 
@@ -31,9 +32,16 @@ def _memberships(user_id: str, *where: ColumnElement[bool]) -> Select[Member, Or
 
 
 class MembershipResolver:
-    def __init__(self, sessions: DbSessionFactory, cache: OrganizationCache) -> None:
+    def __init__(
+        self,
+        sessions: DbSessionFactory,
+        cache: OrganizationCache,
+        secondary: SecondarySessions | None = None,
+    ) -> None:
         self._sessions = sessions
         self.cache = cache
+        # Sessions in Better-Auth's secondary storage: the active organization is read there.
+        self._secondary = secondary
 
     async def membership(self, user_id: str, organization_id: str) -> Membership | None:
         """The user's membership of the organization; None for a non-member and for an
@@ -61,8 +69,14 @@ class MembershipResolver:
         self.cache.put_memberships(user_id, found, generation)
         return found
 
-    async def active_organization(self, session_id: str) -> str | None:
-        """``session.activeOrganizationId`` (None: unset, or no such session)."""
+    async def active_organization(self, session_id: str, user_id: str) -> str | None:
+        """``session.activeOrganizationId`` (None: unset, or no such session of the user)."""
+        if self._secondary is not None and not self._secondary.mode.database_fallback:
+            return await self._secondary.active_organization(session_id, user_id)
+        if self._secondary is not None:
+            stored = await self._secondary.by_id(session_id, user_id)
+            if stored is not None:
+                return stored.active_organization_id
         cached = self.cache.get_active_organization(session_id)
         if cached is not None:
             return cached.value

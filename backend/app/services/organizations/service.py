@@ -22,6 +22,7 @@ from app.models.team import Team
 from app.models.team_member import TeamMember
 from app.models.user import User
 from app.services.audit.service import AuditContext, AuditService
+from app.services.auth.secondary import SecondarySessions
 from app.services.organizations.access import OrgAccessControl, join_roles, parse_role_list
 from app.services.organizations.cache import OrganizationCache
 from app.services.organizations.rules import (
@@ -47,11 +48,17 @@ class MemberListQuery:
 
 class OrganizationService:
     def __init__(
-        self, db: AsyncSession, *, access: OrgAccessControl, cache: OrganizationCache
+        self,
+        db: AsyncSession,
+        *,
+        access: OrgAccessControl,
+        cache: OrganizationCache,
+        secondary: SecondarySessions | None = None,
     ) -> None:
         self._db = db
         self._access = access
         self._cache = cache
+        self._secondary = secondary  # sessions in Better-Auth's secondary storage
         self._audit = AuditService(db)
 
     # --- reads ---
@@ -168,16 +175,7 @@ class OrganizationService:
             )
         await self._db.execute(delete(Member).where(Member.id == target.id))
         if actor_session_id is not None and target.user_id == context.actor_id:
-            # As Better-Auth does when members remove themselves: the session forgets the org.
-            await self._db.execute(
-                update(AuthSession)
-                .where(
-                    AuthSession.id == actor_session_id,
-                    AuthSession.active_organization_id == organization_id,
-                )
-                .values(active_organization_id=None)
-            )
-            self._cache.evict_session(actor_session_id)
+            await self._leave_active(actor_session_id, target.user_id, organization_id)
         self._audit.record(
             context,
             "organization.member.remove",
@@ -192,6 +190,27 @@ class OrganizationService:
         await self._commit(target.user_id)
 
     # --- helpers ---
+
+    async def _leave_active(self, session_id: str, user_id: str, organization_id: str) -> None:
+        """As Better-Auth does when members remove themselves: the session forgets the org
+        (``updateSession``: in its secondary storage, and in the table when it keeps rows)."""
+        if self._secondary is not None:
+            stored = await self._secondary.storage.find_by_id(user_id, session_id)
+            if stored is not None and stored.active_organization_id == organization_id:
+                changes = {"activeOrganizationId": None}
+                await self._secondary.storage.update_session(stored.token, changes)
+                self._secondary.forget_user(user_id)
+            if not self._secondary.mode.store_in_database:
+                return
+        await self._db.execute(
+            update(AuthSession)
+            .where(
+                AuthSession.id == session_id,
+                AuthSession.active_organization_id == organization_id,
+            )
+            .values(active_organization_id=None)
+        )
+        self._cache.evict_session(session_id)
 
     async def _lock(self, organization_id: str, user_id: str) -> Member:
         """Lock the organization and return the actor's membership, read under the lock (the

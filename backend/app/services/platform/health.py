@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.services.auth.heartbeat import MISSING_TRIGGERS_SQL, trigger_query_params
 from app.services.auth.invalidation import InvalidationListener
 from app.services.auth.keys.cache import JwksCache
+from app.services.auth.secondary import SessionStorage
+from app.utils.errors import ServiceUnavailable
 
 DATABASE_CHECK_TIMEOUT_SECONDS = 2.0
 KEY_CHECK_WAIT_SECONDS = 1.0
@@ -37,8 +39,10 @@ class HealthService:
         *,
         listener: InvalidationListener | None = None,
         cache_enabled: bool = False,
+        session_storage: SessionStorage | None = None,
     ) -> None:
         self._engine = engine
+        self._session_storage = session_storage
         self._key_cache = key_cache
         self._listener = listener
         self._cache_enabled = cache_enabled
@@ -57,6 +61,18 @@ class HealthService:
             return CheckResult(status="unavailable", detail="database did not answer in time")
         except Exception as error:  # any driver error means "not ready", never a 500
             return CheckResult(status="unavailable", detail=type(error).__name__)
+        return CheckResult(status="ok")
+
+    async def check_session_storage(self) -> CheckResult | None:
+        """Better-Auth's secondary storage (Redis), when sessions live there: ``degraded`` when
+        it does not answer (session tokens then get 503; JWTs without ``sid`` still work)."""
+        if self._session_storage is None:
+            return None
+        try:
+            async with asyncio.timeout(DATABASE_CHECK_TIMEOUT_SECONDS):
+                await self._session_storage.ping()
+        except (TimeoutError, ServiceUnavailable):
+            return CheckResult(status="degraded", detail="session storage did not answer")
         return CheckResult(status="ok")
 
     def _pool_busy(self) -> dict[str, Any] | None:

@@ -9,15 +9,14 @@ with Better-Auth's codes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.database import run_read
-from app.models.session import AuthSession
 from app.models.user import User
 from app.services.access import AccessControl, parse_access_control
 from app.services.access.requirements import (
@@ -35,6 +34,7 @@ from app.services.auth.snapshots import UserSnapshot
 from app.services.users.guard import AdminGuard, load_user
 from app.services.users.query import UserListQuery, read_page
 from app.services.users.roles import join_roles, parse_roles
+from app.services.users.sessions import DatabaseUserSessions, SessionView, UserSessions
 from app.utils.errors import Conflict, Forbidden, NotFound, invalid_field
 from app.utils.timefmt import format_iso_utc
 
@@ -68,9 +68,12 @@ class UserService:
         known_roles: Iterable[str],
         access: AccessControl | None = None,
         cache: IdentityCache | None = None,
+        sessions: UserSessions | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._db = session
+        # Where Better-Auth keeps sessions: the table, or its secondary storage.
+        self._sessions = sessions or DatabaseUserSessions(session)
         # Evicted after each commit so this process sees its own writes on the next request;
         # other processes learn of them through the database's NOTIFY feed.
         self._cache = cache
@@ -101,18 +104,11 @@ class UserService:
 
     async def list_sessions(
         self, user_id: str, *, hide_impersonation: bool = False
-    ) -> list[AuthSession]:
+    ) -> Sequence[SessionView]:
         """``hide_impersonation``: a user's own list, where Better-Auth's ``/list-sessions``
         drops the sessions an admin opened as them."""
         await self.get_user(user_id)
-        statement = (
-            select(AuthSession)
-            .where(AuthSession.user_id == user_id)
-            .order_by(AuthSession.created_at.desc(), AuthSession.id)
-        )
-        if hide_impersonation:
-            statement = statement.where(AuthSession.impersonated_by.is_(None))
-        return list((await self._db.scalars(statement)).all())
+        return await self._sessions.list(user_id, hide_impersonation=hide_impersonation)
 
     # --- writes a user may make about themself ---
 
@@ -120,7 +116,7 @@ class UserService:
         user = await self.get_user(user_id, for_update=True)
         for field, value in changes.items():
             setattr(user, field, value)
-        await self._commit(users=[user.id])
+        await self._commit(refresh=user, users=[user.id])
         return user
 
     # --- admin writes ---
@@ -159,10 +155,10 @@ class UserService:
         detail: dict[str, Any] = {"before": before, "after": _snapshot(user, changed)}
         if banning:
             # As Better-Auth's update-user: banned=true revokes every session.
-            detail["sessionsRevoked"] = await self._delete_sessions(AuthSession.user_id == user.id)
+            detail["sessionsRevoked"] = await self._sessions.revoke_all(user.id)
         if changed:
             self._audit.record(context, "user.update", user.id, detail)
-        await self._commit(users=[user.id], sessions_of=user.id if banning else None)
+        await self._commit(refresh=user, users=[user.id], sessions_of=user.id if banning else None)
         return user
 
     async def set_role(
@@ -184,7 +180,7 @@ class UserService:
         self._audit.record(
             context, "user.role.set", user.id, {"before": before, "after": {"role": stored}}
         )
-        await self._commit(users=[user.id])
+        await self._commit(refresh=user, users=[user.id])
         return user
 
     async def ban(
@@ -206,7 +202,7 @@ class UserService:
         user.ban_reason = reason or DEFAULT_BAN_REASON
         user.ban_expires = self._now() + timedelta(seconds=expires_in) if expires_in else None
         # Better-Auth's banUser revokes every session; so do we, in the same transaction.
-        revoked = await self._delete_sessions(AuthSession.user_id == user.id)
+        revoked = await self._sessions.revoke_all(user.id)
         self._audit.record(
             context,
             "user.ban",
@@ -226,15 +222,12 @@ class UserService:
         self._audit.record(
             context, "user.unban", user.id, {"before": before, "after": _snapshot(user, fields)}
         )
-        await self._commit(users=[user.id])
+        await self._commit(refresh=user, users=[user.id])
         return user
 
     async def revoke_session(self, context: AuditContext, user_id: str, session_id: str) -> None:
         await self.get_user(user_id)
-        revoked = await self._delete_sessions(
-            and_(AuthSession.id == session_id, AuthSession.user_id == user_id)
-        )
-        if revoked == 0:
+        if not await self._sessions.revoke(user_id, session_id):
             # Also for a session of another user: its existence is not revealed.
             raise NotFound("no such session", code="SESSION_NOT_FOUND")
         if context.actor_id != user_id:
@@ -243,7 +236,7 @@ class UserService:
 
     async def revoke_sessions(self, context: AuditContext, user_id: str) -> int:
         await self.get_user(user_id)
-        revoked = await self._delete_sessions(AuthSession.user_id == user_id)
+        revoked = await self._sessions.revoke_all(user_id)
         if context.actor_id != user_id:
             self._audit.record(context, "session.revoke_all", user_id, {"sessionsRevoked": revoked})
         await self._commit(sessions_of=user_id)
@@ -257,6 +250,7 @@ class UserService:
         user = await self._guard.lock_target(context, user_id, "removed", DELETE_USER)
         detail = {"before": {"email": user.email, "name": user.name, "role": user.role}}
         # Sessions and accounts go with the user (ON DELETE CASCADE); audit rows stay.
+        await self._sessions.user_removed(user.id)
         await self._db.execute(delete(User).where(User.id == user.id))
         self._audit.record(context, "user.remove", user.id, detail)
         await self._commit(users=[user.id], sessions_of=user.id)
@@ -264,11 +258,15 @@ class UserService:
     async def _commit(
         self,
         *,
+        refresh: User | None = None,
         users: Iterable[str] = (),
         sessions: Iterable[str] = (),
         sessions_of: str | None = None,
     ) -> None:
         await self._db.commit()
+        if refresh is not None:
+            # Better-Auth's updateUser refreshes the copy kept with each stored session.
+            await self._sessions.user_changed(refresh)
         if self._cache is None:
             return
         for user_id in users:
@@ -294,7 +292,3 @@ class UserService:
     def _cannot_ban_yourself() -> Forbidden:
         code, message = YOU_CANNOT_BAN_YOURSELF
         return Forbidden(message, code=code)
-
-    async def _delete_sessions(self, condition: Any) -> int:
-        result = await self._db.execute(delete(AuthSession).where(condition))
-        return int(getattr(result, "rowcount", 0) or 0)
