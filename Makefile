@@ -50,8 +50,15 @@ test-postgres: install ## Test suite on PostgreSQL (TEST_DATABASE_URL or the loc
 test-sqlite: install ## The database tests on a temporary SQLite file (the rest do not depend on the dialect: test-postgres runs them)
 	cd $(BACKEND) && TEST_DB=sqlite $(UV) run --frozen pytest -m "not e2e" -q -p no:cacheprovider --sqlite-pass
 
+# What the suite needs besides uv: Chromium (installed from the system's packages when root or
+# sudo needs no password), Node.js and npm. Missing and not installable: one line, nothing run.
+CHROMIUM ?= chromium
+.PHONY: test-prerequisites
+test-prerequisites: ## Check (and when it can, install) what `make test` needs: Chromium, Node.js, npm
+	@CHROMIUM='$(CHROMIUM)' ./scripts/test-prerequisites.sh >/dev/null
+
 .PHONY: test
-test: lint test-postgres test-sqlite test-e2e ## Everything CI runs: lint, types, tests on PostgreSQL and SQLite, end-to-end
+test: test-prerequisites lint test-postgres test-sqlite docs test-e2e ## Everything CI runs: prerequisites, lint, types, tests on PostgreSQL and SQLite, the documentation site, end-to-end
 
 .PHONY: requirements
 requirements: uv ## Re-export requirements*.txt from uv.lock
@@ -94,7 +101,24 @@ client: $(TS_CLIENT_INSTALLED) ## Regenerate clients/typescript/src/schema.d.ts 
 
 .PHONY: test-e2e
 test-e2e: install $(AUTH_SERVER_INSTALLED) $(OIDC_PROVIDER_INSTALLED) $(TS_CLIENT_INSTALLED) ## End-to-end tests: real Better-Auth server + API processes on PostgreSQL, browser, TypeScript client, OpenID provider
-	cd $(BACKEND) && E2E_REQUIRED=1 $(UV) run --frozen pytest tests/e2e -m e2e -q -p no:cacheprovider
+	chromium=$$(CHROMIUM='$(CHROMIUM)' ./scripts/test-prerequisites.sh) && cd $(BACKEND) && \
+		CHROMIUM_PATH="$$chromium" E2E_REQUIRED=1 $(UV) run --frozen pytest tests/e2e -m e2e -q -p no:cacheprovider
+
+# The documentation site: mkdocs.yml, pages under docs/; built into site/ (git-ignored).
+DOCS_PORT ?= 8001
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(UV) run --frozen --project $(BACKEND) --only-group docs mkdocs
+
+.PHONY: docs
+docs: uv ## Build the documentation site into site/ (--strict: a broken link, anchor or unlisted page fails)
+	$(MKDOCS) build --strict
+
+.PHONY: docs-serve
+docs-serve: uv ## Serve the documentation site on http://127.0.0.1:8001 (DOCS_PORT), rebuilt on every change
+	$(MKDOCS) serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+.PHONY: docs-reference
+docs-reference: install ## Regenerate docs/reference/{settings,endpoints,error-codes}.md from the code and the contract
+	cd $(BACKEND) && $(UV) run --frozen python -m scripts.docs_reference
 
 .PHONY: openapi
 openapi: install ## Regenerate specs/003-fastapi-better-auth/contracts/openapi.yaml from the app

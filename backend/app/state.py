@@ -19,7 +19,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import state_sessions
-from app.config import JwksSource, Settings
+from app.config import Settings
+from app.config_types import JwksSource
 from app.database import read_connection, resolve_database_target
 from app.services.access import AccessControl, AccessControlError, load_access_control
 from app.services.apikeys.service import ApiKeyService

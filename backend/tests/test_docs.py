@@ -1,37 +1,43 @@
 """The documentation, checked where a machine can check it.
 
-- every ``Settings`` field is in ``.env.example`` and in README's settings table (with its default);
-- every route of the app is in the committed OpenAPI contract and in README's endpoint table;
-- every relative link in the Markdown files resolves;
-- every ``make`` target, environment variable, API path and Better-Auth endpoint the documents name
-  exists (the quickstart's Better-Auth calls are the ones the E2E suite makes).
+- every ``Settings`` field has a description and is in ``.env.example``;
+- the generated reference pages (docs/reference/: settings, endpoints, error codes) are what the
+  code gives now (``make docs-reference``), and list every setting, route and expected code;
+- every route of the app is in the committed OpenAPI contract;
+- every relative link in the Markdown files resolves (the site's strict build checks anchors);
+- every ``make`` target, environment variable, error code, API path and Better-Auth endpoint the
+  documents name exists (the Better-Auth calls in their commands are ones the E2E suite makes).
 
 Files only: no database, no server (the conftest fixtures are lazy and none is requested here).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
-from enum import Enum
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 import pytest
 import yaml
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from pydantic_core import PydanticUndefined
 
 from app.config import Settings
 from app.main import create_app
+from scripts.docs_reference import COMMAND, PAGES, REFERENCE
+from scripts.reference.error_scan import scan
+from scripts.reference.settings_page import rendered_default as default_of
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKEND = ROOT / "backend"
 README = ROOT / "README.md"
 SPECS = ROOT / "specs" / "003-fastapi-better-auth"
 QUICKSTART = SPECS / "quickstart.md"
+DOCS = ROOT / "docs"
+TUTORIAL_PAGE = DOCS / "guides" / "your-own-endpoint.md"
+TUTORIAL_ROUTER = BACKEND / "tutorial" / "app" / "routers" / "projects.py"
 CONTRACT = SPECS / "contracts" / "openapi.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
 MAKEFILE = ROOT / "Makefile"
@@ -61,6 +67,10 @@ _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 _LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _REF_LINK = re.compile(r"^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+\"[^\"]*\")?\s*$", re.MULTILINE)
 _IDENTIFIER = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+# A code a test expects: body["code"] == "X", {"code": "X"}, code="X".
+_EXPECTED_CODE = re.compile(r"code[\"']?\]?\s*(?:==|:|=)\s*[\"']([A-Z][A-Z0-9_]+)[\"']")
+# A module-level constant of the app (API_PREFIX = ...), which a page may show in code.
+_CONSTANT = re.compile(r"^([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\s*(?::[^=\n]*)?=", re.MULTILINE)
 _QUOTED_IDENTIFIER = re.compile(r"[\"']([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)[\"']")
 
 
@@ -68,9 +78,22 @@ _QUOTED_IDENTIFIER = re.compile(r"[\"']([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)[\"']")
 
 
 def markdown_files() -> list[Path]:
-    files = [README, ROOT / "SECURITY.md", ROOT / "auth-server" / "README.md"]
-    files += sorted(SPECS.rglob("*.md")) + sorted((ROOT / "docs").rglob("*.md"))
+    """Every Markdown file the documentation site shows (some through a page that includes it)."""
+    files = [
+        README,
+        ROOT / "SECURITY.md",
+        ROOT / "CHANGELOG.md",
+        ROOT / "auth-server" / "README.md",
+    ]
+    files += [ROOT / "clients" / "typescript" / "README.md"]
+    files += sorted(SPECS.rglob("*.md")) + sorted(DOCS.rglob("*.md"))
     return [path for path in files if path.is_file()]
+
+
+def site_pages() -> list[Path]:
+    """README and the pages written for the site (not the benchmark's generated reports)."""
+    pages = [README, QUICKSTART, *sorted(DOCS.rglob("*.md"))]
+    return [page for page in pages if DOCS / "benchmarks" not in page.parents]
 
 
 def without_code(text: str) -> str:
@@ -88,7 +111,7 @@ def code_of(text: str) -> list[str]:
 def section(text: str, title: str) -> str:
     """The body of the ``## title`` section (up to the next heading of level 1 or 2)."""
     match = re.search(rf"^## {re.escape(title)}[ \t]*\n(.*?)(?=^#{{1,2}} |\Z)", text, re.M | re.S)
-    assert match, f"README has no '## {title}' section"
+    assert match, f"no '## {title}' section"
     return match.group(1)
 
 
@@ -117,22 +140,8 @@ def env_names() -> dict[str, str]:
 
 
 def rendered_default(field_name: str) -> str:
-    """A field's default as it is written in an environment variable."""
-    field = Settings.model_fields[field_name]
-    value: Any = field.default
-    if value is PydanticUndefined and field.default_factory is not None:
-        value = field.default_factory()  # type: ignore[call-arg]
-    if value is None:
-        return ""  # unset, as an empty variable leaves it
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Enum):
-        return str(value.value)
-    if isinstance(value, list):
-        return ",".join(str(item) for item in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    """A setting's default as written in an environment variable (empty: unset or derived)."""
+    return default_of(Settings.model_fields[field_name])
 
 
 def env_example_names() -> set[str]:
@@ -199,24 +208,38 @@ def test_env_example_names_only_real_variables() -> None:
     assert not unknown, f".env.example names variables nothing reads: {unknown}"
 
 
-def test_readme_settings_table_is_settings(readme: str) -> None:
-    rows = table_rows(section(readme, "Settings"))
+def test_every_setting_has_a_description() -> None:
+    missing = sorted(name.upper() for name, f in Settings.model_fields.items() if not f.description)
+    assert not missing, (
+        f"settings without a description: {missing}; write it as a docstring under the field in "
+        f"backend/app/config.py, then run {COMMAND}"
+    )
+
+
+@pytest.mark.parametrize("page", sorted(PAGES), ids=str)
+def test_reference_page_is_current(page: str) -> None:
+    committed = REFERENCE / page
+    assert committed.is_file(), f"docs/reference/{page} is missing: run {COMMAND}"
+    assert committed.read_text() == PAGES[page](), (
+        f"docs/reference/{page} is stale (the code changed since it was generated): run {COMMAND}"
+    )
+
+
+def test_settings_page_lists_every_setting_with_its_default() -> None:
     documented: dict[str, list[str]] = {}
-    for cells in rows:
+    for cells in table_rows((REFERENCE / "settings.md").read_text()):
         name = first_code_span(cells[0])
-        if name and re.fullmatch(r"[A-Z][A-Z0-9_]*", name):  # not the URL tables' rows
+        if name and re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
             assert name not in documented, f"{name} is listed twice"
             documented[name] = cells
     names = env_names()
-    assert sorted(set(names) - set(documented)) == [], "settings missing from README's table"
-    assert sorted(set(documented) - set(names)) == [], "README's table lists unknown settings"
+    assert sorted(set(names) - set(documented)) == [], f"settings missing: run {COMMAND}"
+    assert sorted(set(documented) - set(names)) == [], f"unknown settings listed: run {COMMAND}"
     for env_name, field_name in names.items():
         default = rendered_default(field_name)
-        if not default:
-            continue  # empty or derived: the cell explains it in words
-        cell = documented[env_name][1]
-        assert first_code_span(cell) == default, (
-            f"README: default of {env_name} is `{default}`, the table says {cell!r}"
+        cell = documented[env_name][2]
+        assert (first_code_span(cell) or "") == default, (
+            f"default of {env_name} is `{default}`, the page says {cell!r}: run {COMMAND}"
         )
 
 
@@ -235,23 +258,48 @@ def test_every_route_is_in_the_contract(routes: set[tuple[str, str]]) -> None:
     assert sorted(contract - routes) == [], "contracts/openapi.yaml lists routes the app lacks"
 
 
-def test_readme_endpoint_table_lists_every_route(readme: str, routes: set[tuple[str, str]]) -> None:
+def test_endpoints_page_lists_every_route(routes: set[tuple[str, str]]) -> None:
     listed = set()
-    for cells in table_rows(section(readme, "Endpoints")):
+    for cells in table_rows((REFERENCE / "endpoints.md").read_text()):
         method, path = cells[0].strip("` "), first_code_span(cells[1])
         if method in HTTP_METHODS and path:
             listed.add((method, path))
-    assert sorted(routes - listed) == [], "routes missing from README's endpoint table"
-    assert sorted(listed - routes) == [], "README's endpoint table lists routes the app lacks"
+    assert sorted(routes - listed) == [], f"routes missing from the endpoints page: run {COMMAND}"
+    assert sorted(listed - routes) == [], f"the endpoints page lists unknown routes: run {COMMAND}"
+
+
+def test_error_codes_page_names_every_code_the_tests_expect() -> None:
+    """The page is read from the code; the tests say which codes the app really answers with."""
+    page = (REFERENCE / "error-codes.md").read_text()
+    listed = {first_code_span(cells[0]) for cells in table_rows(page)}
+    expected = set()
+    for source in (BACKEND / "tests").rglob("*.py"):
+        expected |= set(
+            re.findall(
+                r"code[\"']?\]?\s*(?:==|:|=)\s*[\"']([A-Z][A-Z0-9_]+)[\"']", source.read_text()
+            )
+        )
+    foreign = FOREIGN_IDENTIFIERS | {"PROJECT_NOT_FOUND"}  # Better-Auth's own; the tutorial's
+    missing = sorted(expected - listed - foreign)
+    assert not missing, f"codes the tests expect but the error-codes page lacks: {missing}"
+
+
+def tutorial_paths() -> list[str]:
+    """The tutorial's own routes: its page names them, the app (rightly) has none."""
+    return [
+        f"/api/v1{path}"
+        for path in re.findall(r'@router\.\w+\(\s*"([^"]+)"', TUTORIAL_ROUTER.read_text())
+    ]
 
 
 def test_api_paths_named_in_documents_exist(routes: set[tuple[str, str]]) -> None:
-    patterns = [path_pattern(path) for _, path in routes]
-    prefixes = [path for _, path in routes]
+    app_prefixes = [path for _, path in routes]
     bad = []
     for document in markdown_files():
         if document.parent == ROOT / "auth-server":
             continue
+        prefixes = app_prefixes + (tutorial_paths() if document == TUTORIAL_PAGE else [])
+        patterns = [path_pattern(path) for path in prefixes]
         for found in re.findall(r"(/api/v1/[^\s`'\")|?#,;]*|/health/\w+)", document.read_text()):
             path = found.rstrip(".:")
             path = re.sub(r"\$\{?\w+\}?|…", "x", path)
@@ -317,30 +365,40 @@ def test_quickstart_api_settings_are_settings() -> None:
     assert sorted(named - set(env_names())) == [], "the API settings table names unknown settings"
 
 
-def known_identifiers() -> set[str]:
+@functools.cache
+def known_identifiers() -> frozenset[str]:
     """Environment variables some part of the repository reads, and the codes it emits."""
     known = set(env_names()) | env_example_names() | FOREIGN_IDENTIFIERS
     for path in ENV_READERS:
         if path.is_file():
             known |= set(_IDENTIFIER.findall(path.read_text()))
-    for folder in ("app", "tests", "bench", "scripts", "alembic"):
+    for folder in ("app", "tests", "bench", "scripts", "alembic", "tutorial"):
         for source in (BACKEND / folder).rglob("*.py"):
-            known |= set(_QUOTED_IDENTIFIER.findall(source.read_text()))
-    return known
+            text = source.read_text()
+            known |= set(_QUOTED_IDENTIFIER.findall(text)) | set(_CONSTANT.findall(text))
+    return frozenset(known | set(scan()))  # every code the app raises, however it spells it
 
 
-@pytest.mark.parametrize("document", [QUICKSTART, README], ids=lambda path: path.name)
+@pytest.mark.parametrize("document", site_pages(), ids=lambda path: str(path.relative_to(ROOT)))
 def test_variables_and_codes_named_exist(document: Path) -> None:
     known = known_identifiers()
     unknown = sorted(set(_IDENTIFIER.findall(document.read_text())) - known)
     assert not unknown, f"{document.name} names what nothing in the repository knows: {unknown}"
 
 
-def test_quickstart_better_auth_calls_are_made_by_the_e2e_suite() -> None:
+def test_better_auth_calls_in_commands_are_made_by_the_e2e_suite() -> None:
+    """A Better-Auth endpoint a document tells the reader to call (a ``curl`` line of its code) is
+    one the end-to-end suite calls on the real server, so the command works with the pinned
+    version. (Redirect URIs and other mentions are not calls.)"""
     e2e = "\n".join(path.read_text() for path in (BACKEND / "tests" / "e2e").glob("*.py"))
-    calls = set(re.findall(r"/api/auth/[a-z][a-z0-9/-]*", QUICKSTART.read_text()))
-    assert {"/api/auth/sign-up/email", "/api/auth/token"} <= calls
-    missing = sorted(call for call in calls if f'"{call}"' not in e2e)
-    assert not missing, (
-        f"quickstart calls Better-Auth endpoints the E2E suite never calls: {missing}"
+    missing = []
+    for document in site_pages():
+        code = "\n".join(code_of(document.read_text()))
+        commands = "\n".join(line for line in code.splitlines() if "curl " in line)
+        for call in sorted(set(re.findall(r"/api/auth/[a-z][a-z0-9/-]*", commands))):
+            if f'"{call}"' not in e2e:
+                missing.append(f"{document.relative_to(ROOT)}: {call}")
+    assert {"/api/auth/sign-up/email", "/api/auth/token"} <= set(
+        re.findall(r"/api/auth/[a-z][a-z0-9/-]*", QUICKSTART.read_text())
     )
+    assert not missing, f"documents call Better-Auth endpoints the E2E suite never calls: {missing}"

@@ -4,39 +4,23 @@ real Better-Auth in its "Authorize" dialog, and "Try it out" on ``GET /api/v1/us
 200 with the user's e-mail; ReDoc renders the same contract. No page may report a Content
 Security Policy violation.
 
-On failure a screenshot of the page is kept in ``backend/test-artifacts/`` (git-ignored); with
-``E2E_SCREENSHOTS=always`` it is kept on success too.
+On failure a screenshot of the page is kept in ``backend/test-artifacts/`` (``tests/e2e/browser``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from devstack.processes import BACKEND_DIR
 from tests.e2e.better_auth import SignedIn
+from tests.e2e.browser import BrowserPage, chromium_or_fail, open_page
 from tests.e2e.stack import Environment, Stack
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = BACKEND_DIR / "test-artifacts"
-TIMEOUT_MS = 30_000
 # ReDoc's "API docs by Redocly" footer logo: an image from its CDN, which the policy refuses;
 # ReDoc removes the image when it fails to load. Every other refusal fails the test.
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
@@ -44,12 +28,7 @@ REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
-        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
-        if os.environ.get("E2E_REQUIRED", "").strip().lower() in {"1", "true", "yes", "on"}:
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
+    return chromium_or_fail()
 
 
 @pytest.fixture(scope="module")
@@ -63,56 +42,18 @@ def user(stack: Stack) -> SignedIn:
     return stack.better_auth.sign_up(name="Docs Reader")
 
 
-@dataclass
-class BrowserPage:
-    """A fresh browser page and every line its console printed."""
-
-    page: Page
-    console: list[str]
-    name: str
-
-    def screenshot(self) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        target = ARTIFACTS / f"{self.name}.png"
-        self.page.screenshot(path=str(target), full_page=True)
-        return target
-
-    @contextmanager
-    def evidence(self) -> Iterator[Page]:
-        """The page; when the block fails, a screenshot is kept and named in the failure."""
-        try:
-            yield self.page
-        except BaseException as error:
-            target = self.screenshot()
-            error.add_note(f"screenshot: {target}\nbrowser console:\n" + "\n".join(self.console))
-            raise
-        if os.environ.get("E2E_SCREENSHOTS") == "always":
-            self.screenshot()
-
-    def csp_violations(self) -> list[str]:
-        return [
-            line
-            for line in self.console
-            if "Content Security Policy" in line and REDOC_LOGO not in line
-        ]
+def csp_violations(browser: BrowserPage) -> list[str]:
+    return [
+        line
+        for line in browser.console
+        if "Content Security Policy" in line and REDOC_LOGO not in line
+    ]
 
 
 @pytest.fixture
 def browser(chromium: Path, request: pytest.FixtureRequest) -> Iterator[BrowserPage]:
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
-        )
-        context = instance.new_context(viewport={"width": 1280, "height": 1600})
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        console: list[str] = []
-        page.on("console", lambda message: console.append(message.text))
-        try:
-            yield BrowserPage(page, console, request.node.name)
-        finally:
-            context.close()
-            instance.close()
+    with open_page(chromium, request.node.name) as opened:
+        yield opened
 
 
 def test_swagger_ui_authorizes_with_a_better_auth_jwt_and_calls_the_api(
@@ -121,7 +62,7 @@ def test_swagger_ui_authorizes_with_a_better_auth_jwt_and_calls_the_api(
     jwt = stack.better_auth.token(user.session_token)
     with browser.evidence() as page:
         swagger_ui_calls_users_me(stack.api.url, page, jwt, user.email)
-    assert browser.csp_violations() == []
+    assert csp_violations(browser) == []
 
 
 def swagger_ui_calls_users_me(api_url: str, page: Page, jwt: str, email: str) -> None:
@@ -157,4 +98,4 @@ def test_redoc_renders_the_contract(stack: Stack, browser: BrowserPage) -> None:
         page.goto(f"{stack.api.url}/redoc")
         page.get_by_role("heading", name="FastAPI Better-Auth backend").first.wait_for()
         page.get_by_text("/api/v1/users/me").first.wait_for(state="attached")
-    assert browser.csp_violations() == []
+    assert csp_violations(browser) == []
