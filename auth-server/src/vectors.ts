@@ -7,6 +7,7 @@
  *
  * Better-Auth runs in this process (auth.handler on Request objects, no port), each time on a fresh
  * temporary database:
+ *   - origins.json: Better-Auth's answer to its origin check for a corpus of patterns and origins;
  *   - one SQLite file per JWT algorithm: sign-up, session token, JWT, JWKS (tokens.json); on the EdDSA
  *     one also an organization, a team, an invitation and an API key (rows-sqlite.json, api_key);
  *   - when DATABASE_URL names a PostgreSQL server: a temporary database on it (created, then dropped)
@@ -26,6 +27,7 @@ import { getMigrations } from "better-auth/db/migration";
 import pg from "pg";
 
 import { createAuth, openDatabase, type DatabaseHandle } from "./auth.ts";
+import { writeOriginVectors } from "./origin-vectors.ts";
 import { ConfigError, JWT_ALGORITHMS, PACKAGE_DIR, parseDatabaseUrl, type Config, type JwtAlgorithm } from "./config.ts";
 
 // Not a secret: published with the vectors so that tests can check session-token signatures.
@@ -305,6 +307,7 @@ async function main(): Promise<void> {
       },
     });
     writeJson(path.join(out, "rows-sqlite.json"), primary.rows);
+    await writeOriginVectors(path.join(out, "origins.json"), SECRET, versions, betterAuthVersion());
     writeFileSync(path.join(out, "schema-sqlite.sql"), sqlFile(sqliteDdl, "SQLite (better-sqlite3)", versions));
 
     if (pgTarget?.kind === "postgres") {

@@ -20,9 +20,11 @@ from app.config_types import (
     CsvList,
     DatabaseUrl,
     Environment,
+    ExactOrigins,
     HttpUrlText,
     JwksSource,
     Networks,
+    OriginPatterns,
     Roles,
     blank_is_none,
 )
@@ -55,13 +57,13 @@ class Settings(BaseSettings):
     """The lowest level logged."""
     log_format: Literal["json", "console"] = "json"
     """`json` (one object per line) or `console` (for a terminal)."""
-    cors_origins: CsvList = Field(default_factory=list)
-    """Browser origins allowed with credentials (CORS), matched exactly; empty: no CORS. `make run`
-    and Docker Compose set it from `FRONTEND_ORIGIN` when it is empty."""
-    trusted_origins: CsvList = Field(default_factory=list)
+    cors_origins: ExactOrigins = Field(default_factory=list)
+    """Browser origins allowed with credentials (CORS), matched exactly (`*`, `null`: refused);
+    empty: no CORS. `make run` and Compose set it from `FRONTEND_ORIGIN` when it is empty."""
+    trusted_origins: OriginPatterns = Field(default_factory=list)
     """More origins (besides `BETTER_AUTH_URL`'s and `CORS_ORIGINS`) whose cookie-authenticated
     writes are accepted, in Better-Auth's `trustedOrigins` syntax (`https://*.example.com`,
-    `myapp://`)."""
+    `myapp://`; one naming no host, such as `*`, is refused)."""
     docs_enabled: bool = True
     """Serve Swagger UI at `/docs`, ReDoc at `/redoc` and the schema at `/openapi.json`."""
     admin_console_enabled: bool = True
@@ -128,7 +130,7 @@ class Settings(BaseSettings):
     jwt_max_lifetime_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
     """A JWT whose `exp - iat` is longer is refused (Better-Auth's JWTs live 15 minutes)."""
     jwks_cache_ttl_seconds: int = Field(default=300, ge=1, le=86400)
-    """Key-set lifetime: the upper bound for the JWKS response's `Cache-Control: max-age`."""
+    """Key-set lifetime (caps `Cache-Control: max-age`): also how long a withdrawn key verifies."""
     jwks_min_ttl_seconds: int = Field(default=30, ge=0, le=86400)
     """The lower bound for the JWKS response's `Cache-Control: max-age`."""
     # A rate, not a penalty: the fetches a flood of unknown kids can cause.

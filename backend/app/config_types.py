@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_settings import NoDecode
 
+from app.utils.origins import exact_origins, origin_patterns
+
 # The algorithms Better-Auth's jwt plugin can mint (keyPairConfig.alg). HMAC is never allowed:
 # a verifier holding only public keys must not accept symmetric signatures.
 BETTER_AUTH_ALGORITHMS = ("EdDSA", "RS256", "PS256", "ES256", "ES512")
@@ -96,4 +98,7 @@ DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 Algorithms = Annotated[CsvList, AfterValidator(_algorithms)]
 Networks = Annotated[CsvList, AfterValidator(_networks)]
 Roles = Annotated[CsvList, AfterValidator(_roles)]
+# `*`, `null` and patterns that name no host are refused (they would trust every page).
+ExactOrigins = Annotated[CsvList, AfterValidator(exact_origins)]
+OriginPatterns = Annotated[CsvList, AfterValidator(origin_patterns)]
 CacheSize = Annotated[int, Field(ge=1, le=1_000_000)]

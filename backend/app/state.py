@@ -8,7 +8,6 @@ dependency providers in ``app.routers.deps`` call: no router builds a service it
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -77,7 +76,6 @@ class AppState:
     unknown_tokens: UnknownTokenCache = field(default_factory=UnknownTokenCache)
     listener: InvalidationListener | None = None
     secondary_sessions: SecondarySessions | None = None
-    background: set[asyncio.Task[None]] = field(default_factory=set)
     # Sessions for reads outside a request's own session (authentication on a cache miss);
     # tests point it at their rolled-back transaction.
     side_sessions_override: DbSessionFactory | None = None
@@ -95,11 +93,9 @@ class AppState:
         return read_connection(self.engine)
 
     def start(self) -> None:
-        """Background work of a serving process: warm the keys (start-up never waits for the
-        auth server) and listen for cache invalidations."""
-        task = asyncio.create_task(self.key_cache.warm())
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        """Background work of a serving process: fetch the keys and keep them fresh (start-up
+        never waits for the auth server) and listen for cache invalidations."""
+        self.key_cache.start()
         if self.listener is not None:
             self.listener.start()
 
@@ -164,10 +160,6 @@ class AppState:
     async def aclose(self) -> None:
         if self.listener is not None:
             await self.listener.aclose()
-        for task in list(self.background):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         await self.key_cache.aclose()
         await state_sessions.close_secondary_sessions(self.secondary_sessions)
         await self.http_client.aclose()
@@ -222,6 +214,7 @@ def build_verifier(settings: Settings, key_cache: JwksCache) -> Verifier:
         max_entries=settings.token_cache_size,
         leeway_seconds=settings.jwt_leeway_seconds,
         clock=time.time,
+        keys=key_cache,  # a withdrawn key takes its cached tokens with it
     )
 
 

@@ -193,7 +193,10 @@ async def _run(iterations: int) -> list[Timing]:
     distinct = [issuer.token(_user_id(i), i, now) for i in range(iterations + 400)]
     one = distinct[0]
 
-    cached = CachedTokenVerifier(verifier, max_entries=100_000, leeway_seconds=5, clock=time.time)
+    # As the app wires it (state.build_verifier): each hit checks that its key is still held.
+    cached = CachedTokenVerifier(
+        verifier, max_entries=100_000, leeway_seconds=5, clock=time.time, keys=keys
+    )
     await cached.verify(one)
 
     cache = IdentityCache(max_entries=100_000, fallback_ttl=0)

@@ -79,6 +79,40 @@ class TestValidation:
         assert fragment in message
         assert "\n" not in message
 
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("CORS_ORIGINS", "*"),
+            ("CORS_ORIGINS", "https://app.example.com, null"),
+            ("TRUSTED_ORIGINS", "*"),
+            ("TRUSTED_ORIGINS", "**"),
+            ("TRUSTED_ORIGINS", "https://*"),
+            ("TRUSTED_ORIGINS", "https://*.*"),
+            ("TRUSTED_ORIGINS", "*://*"),
+            ("TRUSTED_ORIGINS", "http*://*:*/"),
+            ("TRUSTED_ORIGINS", "myapp://, null"),
+        ],
+    )
+    def test_an_origin_setting_that_trusts_everyone_is_refused(
+        self, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+    ) -> None:
+        """Issue 22: with credentials allowed, ``*`` echoes every origin (CORS) and passes every
+        cookie write (the CSRF check). One line naming the variable, like any bad setting."""
+        monkeypatch.setenv(name, value)
+        with pytest.raises(SettingsError) as caught:
+            load_settings()
+        message = str(caught.value)
+        assert message.startswith(f"invalid setting {name}: ")
+        assert "would" in message
+        assert "\n" not in message
+
+    @pytest.mark.parametrize(
+        "value",
+        ["https://*.example.com", "*.example.com", "myapp://", "exp://*", "http://10.*", "*.com"],
+    )
+    def test_patterns_that_name_a_host_are_accepted(self, value: str) -> None:
+        assert settings(trusted_origins=value).trusted_origins == [value]
+
     def test_validation_error_is_raised_directly_too(self) -> None:
         with pytest.raises(ValidationError):
             settings(jwt_leeway_seconds=-1)

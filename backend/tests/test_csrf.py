@@ -4,6 +4,7 @@ Real signed cookies, real sessions on the test database."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
@@ -162,6 +163,52 @@ class TestCookieWrites:
         http.cookies.set(COOKIE, quote(sign_session_token("x" * 32, TEST_SECRET), safe=""))
         response = await http.post("/api/v1/users/u/unban", headers={"Origin": EVIL})
         assert response.json()["code"] == "INVALID_ORIGIN"
+
+
+class TestHostileOrigin:
+    """Issue 22: an unauthenticated POST with a junk cookie and a long Origin made the old matcher
+    backtrack: 2 s of event loop at 8,000 labels with two wildcards (the review's measurement),
+    and with three 10 s at 1,000 labels, growing with the cube of the length. Now linear, and a
+    value over 4,096 characters is refused unparsed."""
+
+    # Far above what the linear matcher needs (milliseconds), far below what backtracking took.
+    GENEROUS_SECONDS = 2.0
+
+    @staticmethod
+    async def hostile(app_factory: AppFactory, pattern: str) -> httpx.AsyncClient:
+        app = await app_factory(trusted_origins=[pattern], rate_limit_enabled=False)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        client = httpx.AsyncClient(transport=transport, base_url="http://test")
+        client.cookies.set(COOKIE, "junk")
+        return client
+
+    @pytest.mark.parametrize(
+        ("pattern", "labels"),
+        [
+            ("https://*.*.*.example.com", 1_500),  # 3,009 characters, under the bound
+            ("https://*.*.example.com", 8_000),  # 16,009 characters, over it
+        ],
+    )
+    async def test_many_labels_answer_at_once(
+        self, app_factory: AppFactory, pattern: str, labels: int
+    ) -> None:
+        origin = "https://" + "a." * labels + "x"
+        async with await self.hostile(app_factory, pattern) as client:
+            started = time.perf_counter()
+            response = await client.post("/api/v1/users/u/unban", headers={"Origin": origin})
+            elapsed = time.perf_counter() - started
+        assert response.status_code == 403
+        assert response.json()["code"] == "INVALID_ORIGIN"
+        assert elapsed < self.GENEROUS_SECONDS
+
+    async def test_a_matching_origin_still_passes_the_check(self, app_factory: AppFactory) -> None:
+        # The junk cookie then fails as a session, after the origin check let it through.
+        async with await self.hostile(app_factory, "https://*.*.*.example.com") as client:
+            response = await client.post(
+                "/api/v1/users/u/unban", headers={"Origin": "https://a.b.c.example.com"}
+            )
+        assert response.status_code == 401
+        assert response.json()["code"] == "SESSION_INVALID"
 
 
 class TestOriginMatching:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from app.routers.credentials import verified_before
 from app.routers.deps import (
     AccessControlDep,
+    AppStateDep,
     CurrentPrincipal,
     IdentityDep,
+    client_ip,
     rate_limit_ip,
     rate_limit_user,
 )
@@ -77,15 +80,25 @@ async def permissions(
     description=(
         "For other services: is this JWT or session token one this API would accept right now "
         "(signature, claims, user exists and is not banned)? Answers `active: false` with a "
-        "reason code otherwise; 503 when the answer depends on an unreachable key source."
+        "reason code otherwise; 503 when the answer depends on an unreachable key source. "
+        "An inactive token counts as a failed authentication of the calling address, as on any "
+        "other route: past `RATE_LIMIT_AUTH_FAILURES_PER_IP`, 429 `AUTH_FAILURES_RATE_LIMITED` "
+        "(a token this API has already verified is still answered)."
     ),
     response_model=IntrospectionResponse,
     response_model_exclude_none=True,
     responses=problem_responses(422, 503),
 )
-async def verify(body: IntrospectionRequest, identity: IdentityDep) -> IntrospectionResponse:
-    answer = await introspect(identity, body.token)
+async def verify(
+    request: Request, body: IntrospectionRequest, identity: IdentityDep, state: AppStateDep
+) -> IntrospectionResponse:
+    address = client_ip(request)
+    token = body.token.strip()
+    state.auth_failures.check(address, vouched=lambda: verified_before(state, token))
+    answer = await introspect(identity, token)
     if answer.principal is None:
+        if answer.failed:
+            await state.auth_failures.record_failure(address)
         return IntrospectionResponse(active=False, code=answer.code)
     return _active(answer.principal)
 

@@ -1,5 +1,7 @@
 """Where a request's credentials are read from: the ``Authorization: Bearer`` header, the
-API key header and Better-Auth's session cookie, plus their OpenAPI security schemes.
+API key header and Better-Auth's session cookie, plus their OpenAPI security schemes; and
+whether the one presented was already verified (what an address over its failure budget may
+still use, ``presents_verified``).
 
 Only parsing lives here; which credential wins, and what is done with it, is ``get_principal``'s
 business in ``app.routers.deps``.
@@ -8,13 +10,17 @@ business in ``app.routers.deps``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple
 
 from fastapi import Request
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 
 from app.config import Settings
-from app.utils.errors import Unauthorized
+from app.services.auth.vouching import holds_verified
+from app.utils.errors import AppError, Unauthorized
+
+if TYPE_CHECKING:
+    from app.state import AppState
 
 SECURE_COOKIE_PREFIX = "__Secure-"
 
@@ -102,3 +108,46 @@ def session_cookie(request: Request, settings: Settings) -> str | None:
     if settings.better_auth_url.startswith("https://") or request.scope.get("scheme") == "https":
         return None
     return cookies.get(name)
+
+
+class Presented(NamedTuple):
+    kind: Literal["api_key", "bearer", "cookie"]
+    value: str
+
+
+def presented_credential(request: Request, settings: Settings) -> Presented | None:
+    """The credential ``get_principal`` would use (an API key, else the bearer, else the
+    cookie), or None when there is none or its header is malformed."""
+    authorization, api_keys = credential_headers(request.scope["headers"], settings.api_key_header)
+    try:
+        api_key = api_key_from_header(api_keys)
+        if api_key is not None:
+            return Presented("api_key", api_key)
+        bearer = bearer_from_header(authorization)
+    except AppError:
+        return None
+    if bearer is not None:
+        return Presented("bearer", bearer)
+    cookie = session_cookie(request, settings)
+    return Presented("cookie", cookie) if cookie is not None else None
+
+
+def verified_before(state: AppState, credential: str, *, from_cookie: bool = False) -> bool:
+    """A JWT or session token this process verified before and still holds (no I/O)."""
+    return holds_verified(
+        credential,
+        verifier=state.verifier,
+        cache=state.identity_cache,
+        secret=state.settings.session_secret,
+        from_cookie=from_cookie,
+    )
+
+
+def presents_verified(request: Request, state: AppState) -> bool:
+    """Whether the credential ``get_principal`` would use is one already verified and cached."""
+    presented = presented_credential(request, state.settings)
+    if presented is None:
+        return False
+    if presented.kind == "api_key":
+        return state.api_key_service(state.side_sessions).is_cached(presented.value)
+    return verified_before(state, presented.value, from_cookie=presented.kind == "cookie")

@@ -24,6 +24,7 @@ from app.routers.credentials import (
     api_key_from_header,
     bearer_from_header,
     credential_headers,
+    presents_verified,
     session_cookie,
 )
 from app.services.access import AccessControl, Permissions, Requirement
@@ -116,10 +117,12 @@ async def get_principal(request: Request) -> Principal:
         return known
     state = app_state(request)
     address = client_ip(request)
-    # An address over its budget of failures is refused before any token is looked at.
-    state.auth_failures.check(address)
     sessions = state.side_sessions
     identity = state.identity_service(sessions)
+    # An address over its budget of failures is refused before any credential is checked,
+    # unless it presents one already verified (a guesser cannot; its neighbours behind the
+    # same NAT can).
+    state.auth_failures.check(address, vouched=lambda: presents_verified(request, state))
     try:
         # An API key wins over every other credential, as in the plugin's hook (it runs before
         # Better-Auth resolves the session).

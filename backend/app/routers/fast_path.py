@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.database import run_connection_read
-from app.routers.credentials import bearer_from_header, credential_headers
+from app.routers.credentials import bearer_from_header, credential_headers, verified_before
 from app.routers.deps import PRINCIPAL_SCOPE_KEY, ensure_caller
 from app.routers.render import render_user, render_user_page
 from app.routers.user_params import plain_list_query
@@ -126,7 +126,10 @@ class FastPaths:
                 return None
             state: AppState = scope["app"].state.services
             client = scope.get("client")
-            state.auth_failures.check(client[0] if client else "unknown")
+            # As get_principal: a blocked address passes only with a credential verified before.
+            state.auth_failures.check(
+                client[0] if client else "unknown", vouched=lambda: verified_before(state, bearer)
+            )
             return await state.identity_service(state.side_sessions).authenticate(bearer)
         except AppError as error:
             if error.status >= 500:

@@ -6,74 +6,120 @@ authenticates with the cookie must come from a trusted origin: its ``Origin`` he
 ``Referer``, must match one of the trusted patterns. Bearer requests are not affected: a foreign
 page cannot make a browser attach an ``Authorization`` header.
 
-The matching is Better-Auth's ``matchesOriginPattern`` (``auth/trusted-origins.ts``) and its
-``validateOrigin`` (``api/middlewares/origin-check.ts``), with the same error codes:
+The matching is Better-Auth 1.7.25's ``matchesOriginPattern`` (``auth/trusted-origins.ts``) and
+its ``validateOrigin`` (``api/middlewares/origin-check.ts``), with the same error codes; URLs are
+parsed by Ada (``ada_url``), the WHATWG parser behind Node's ``new URL()``:
 - a pattern without ``*`` or ``?`` equals the URL's origin (``new URL(url).origin``);
 - a pattern with wildcards and ``://`` is matched against the whole origin
   (``https://*.example.com``), one without ``://`` against the host (``*.example.com``);
-  ``*`` matches any run of characters but ``/`` and ``\\``, ``?`` exactly one such character;
+  ``*`` matches any run of characters but ``/`` and ``\\``, ``?`` exactly one such character
+  (``app.utils.wildcard``, linear time); a host pattern made of digits, dots and wildcards
+  (``192.168.*.*``) admits IPv4 addresses only;
 - a custom scheme (``myapp://``, ``exp://host``) matches by scheme and, when the pattern names
-  one, by authority and path prefix;
+  them, by authority and path (a prefix, or a wildcard pattern), after ``..`` and
+  percent-escapes are resolved;
 - no ``Origin``/``Referer``, or ``null``: 403 ``MISSING_OR_NULL_ORIGIN``; an untrusted one:
-  403 ``INVALID_ORIGIN``.
+  403 ``INVALID_ORIGIN``. So is one longer than ``MAX_ORIGIN_LENGTH`` (Better-Auth has no
+  bound; browsers send at most 4,096 characters of ``Referer`` and far less of ``Origin``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
-from typing import Final
-from urllib.parse import unquote, urlsplit
+from typing import Final, NamedTuple
+
+from ada_url import URL
 
 from app.utils.errors import Forbidden
+from app.utils.wildcard import wildcard
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
-# Schemes whose URLs have an origin (WHATWG "special" schemes, file aside).
-_ORIGIN_SCHEMES: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
+MAX_ORIGIN_LENGTH: Final = 4096
+_CONTROL_CHARACTER: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
+_IP_WILDCARD_HOST: Final = re.compile(r"(?=.*[0-9])[0-9*?.]+")
+_OCTET: Final = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_IPV4: Final = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")  # zod's z.ipv4()
+_WEB_SCHEMES: Final = frozenset({"http", "https", "ws", "wss"})
 
-# --- the pieces of a URL that Better-Auth reads through `new URL()` --------------------------
+# --- what Better-Auth reads through `new URL()` ------------------------------------------------
+
+
+def _parsed(url: str) -> URL | None:
+    try:
+        return URL(url)
+    except ValueError:
+        return None
 
 
 def _protocol(url: str) -> str | None:
-    scheme, colon, _ = url.partition(":")
-    if not colon or not _SCHEME.fullmatch(scheme):
-        return None
-    return scheme.lower()
+    parsed = _parsed(url)
+    return parsed.protocol if parsed is not None else None
 
 
 def _host(url: str) -> str | None:
-    """``new URL(url).host``: lower-case host, with the port unless it is the default."""
-    scheme = _protocol(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
+    """``new URL(url).host`` (with the port unless it is the scheme's default), or None."""
+    parsed = _parsed(url)
+    if parsed is None:
         return None
-    host = (parts.hostname or "").lower()
-    if not host or scheme is None:
-        return None
-    if ":" in host:
-        host = f"[{host}]"
-    if port is not None and port != _ORIGIN_SCHEMES.get(scheme):
-        return f"{host}:{port}"
-    return host
+    host: str = parsed.host
+    return host or None
 
 
 def url_origin_or_none(url: str) -> str | None:
-    """``new URL(url).origin``, or ``None`` when it has none (custom schemes, not a URL)."""
-    scheme = _protocol(url)
-    if scheme not in _ORIGIN_SCHEMES:
+    """Better-Auth's ``getOrigin``: ``new URL(url).origin``, None for an opaque one."""
+    parsed = _parsed(url)
+    if parsed is None or parsed.origin == "null":
         return None
-    host = _host(url)
-    return f"{scheme}://{host}" if host else None
+    origin: str = parsed.origin
+    return origin
+
+
+def _allowed_ipv4_host(pattern_authority: str, authority: str) -> bool:
+    """A wildcard host of digits, dots and wildcards (``192.168.*.*``) names an address range:
+    it admits an IPv4 address only, not ``192.168.attacker.com``."""
+    if not _IP_WILDCARD_HOST.fullmatch(pattern_authority.split(":", maxsplit=1)[0]):
+        return True
+    return _IPV4.fullmatch(authority.split(":", maxsplit=1)[0]) is not None
+
+
+# --- custom schemes, read with string operations as Better-Auth does ----------------------------
+
+
+class _CustomSchemeUrl(NamedTuple):
+    scheme: str
+    authority: str
+    path: str
+
+
+def _decode_uri_component(text: str) -> str | None:
+    """JavaScript's ``decodeURIComponent``, or None where it throws (a bad escape, bad UTF-8)."""
+    if "%" not in text:
+        return text
+    decoded = bytearray()
+    position = 0
+    while position < len(text):
+        char = text[position]
+        if char == "%":
+            escape = text[position + 1 : position + 3]
+            if len(escape) != 2 or not all(c in "0123456789abcdefABCDEF" for c in escape):
+                return None
+            decoded.append(int(escape, 16))
+            position += 3
+            continue
+        decoded += char.encode("utf-8", "surrogatepass")
+        position += 1
+    try:
+        return decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _normalize_path(path: str) -> str:
-    decoded = unquote(path)
+    """Percent-decoded, ``.`` and ``..`` resolved: ``/cb/../evil`` is ``/evil``."""
+    decoded = _decode_uri_component(path)
     segments: list[str] = []
-    for segment in decoded.split("/"):
+    for segment in (path if decoded is None else decoded).split("/"):
         if segment == "..":
             if segments:
                 segments.pop()
@@ -82,113 +128,94 @@ def _normalize_path(path: str) -> str:
     return "/" + "/".join(segments) if segments else ""
 
 
-def _custom_scheme_parts(value: str) -> tuple[str, str, str] | None:
+def _custom_scheme_parts(value: str, *, wildcard_pattern: bool = False) -> _CustomSchemeUrl | None:
+    if _CONTROL_CHARACTER.search(value):
+        return None
     scheme_end = value.find(":")
     if scheme_end <= 0:
         return None
-    scheme = value[:scheme_end].lower()
     rest = value[scheme_end + 1 :]
     authority = ""
+    # A wildcard pattern may hold "?" in its authority and path: only "#" ends them there.
+    authority_end = "/#" if wildcard_pattern else "/?#"
+    path_end = "#" if wildcard_pattern else "?#"
     if rest.startswith("//"):
         rest = rest[2:]
-        match = re.search(r"[/?#]", rest)
-        if match is None:
-            authority, rest = rest, ""
-        else:
-            authority, rest = rest[: match.start()], rest[match.start() :]
-    path = _normalize_path(re.sub(r"[?#].*$", "", rest, flags=re.DOTALL))
-    return scheme, authority.lower(), path
+        end = next((i for i, c in enumerate(rest) if c in authority_end), len(rest))
+        authority, rest = rest[:end], rest[end:]
+    end = next((i for i, c in enumerate(rest) if c in path_end), len(rest))
+    return _CustomSchemeUrl(
+        value[:scheme_end].lower(), authority.lower(), _normalize_path(rest[:end])
+    )
 
 
-# --- wildcard-match (the library Better-Auth vendors), with "/" as the separator -------------
-
-_WILDCARD: Final = r"[^/\\]"
-_REQUIRED_SEPARATOR: Final = r"[/\\]+?"
-_OPTIONAL_SEPARATOR: Final = r"[/\\]*?"
-
-
-@lru_cache(maxsize=256)
-def _wildcard_regex(pattern: str) -> re.Pattern[str]:
-    segments = pattern.split("/")
-    result = ""
-    for index, segment in enumerate(segments):
-        if not segment and index > 0:
-            continue
-        next_segment = segments[index + 1] if index + 1 < len(segments) else None
-        if index == len(segments) - 1:
-            separator = _OPTIONAL_SEPARATOR
-        elif next_segment != "**":
-            separator = _REQUIRED_SEPARATOR
-        else:
-            separator = ""
-        if segment == "**":
-            if separator:
-                result += "" if index == 0 else separator
-                result += f"(?:{_WILDCARD}*?{separator})*?"
-            continue
-        result += _segment_regex(segment) + separator
-    return re.compile(f"^{result}$", re.DOTALL)
+def _matches_custom_scheme(url: str, pattern: str, *, has_wildcard: bool) -> bool:
+    """``myapp://`` trusts every URL of the scheme; ``myapp://host/cb`` that authority and that
+    path (or below it); with wildcards, the authority and path as patterns."""
+    parsed = _custom_scheme_parts(url)
+    wanted = _custom_scheme_parts(pattern, wildcard_pattern=has_wildcard)
+    if parsed is None or wanted is None or parsed.scheme != wanted.scheme:
+        return False
+    if has_wildcard:
+        return _matches_custom_wildcards(parsed, wanted)
+    if wanted.authority and parsed.authority != wanted.authority:
+        return False
+    if not wanted.path:
+        return True
+    return parsed.path == wanted.path or parsed.path.startswith(wanted.path + "/")
 
 
-def _segment_regex(segment: str) -> str:
-    result = ""
-    position = 0
-    while position < len(segment):
-        char = segment[position]
-        if char == "\\":
-            if position < len(segment) - 1:
-                result += re.escape(segment[position + 1])
-                position += 1
-        elif char == "?":
-            result += _WILDCARD
-        elif char == "*":
-            result += f"{_WILDCARD}*?"
-        else:
-            result += re.escape(char)
-        position += 1
-    return result
+def _matches_custom_wildcards(parsed: _CustomSchemeUrl, wanted: _CustomSchemeUrl) -> bool:
+    if "@" in parsed.authority:
+        return False
+    if wanted.authority and not (
+        wildcard(wanted.authority).matches(parsed.authority)
+        and _allowed_ipv4_host(wanted.authority, parsed.authority)
+    ):
+        return False
+    return not wanted.path or wildcard(wanted.path).matches(parsed.path or "/")
 
 
 def matches_origin_pattern(url: str, pattern: str) -> bool:
     """Better-Auth's ``matchesOriginPattern(url, pattern)`` for an ``Origin``/``Referer``."""
     if url.startswith("/"):
         return False  # relative paths are never an origin
-    if "*" in pattern or "?" in pattern:
-        if "://" in pattern:
-            return bool(_wildcard_regex(pattern).match(url_origin_or_none(url) or url))
+    has_wildcard = "*" in pattern or "?" in pattern
+    if has_wildcard and "://" not in pattern:
         host = _host(url)
-        return host is not None and bool(_wildcard_regex(pattern).match(host))
+        return (
+            host is not None
+            and wildcard(pattern).matches(host)
+            and _allowed_ipv4_host(pattern, host)
+        )
     protocol = _protocol(url)
-    if protocol in {"http", "https"} or protocol is None:
-        return pattern == url_origin_or_none(url)
-    return _matches_custom_scheme(url, pattern)
-
-
-def _matches_custom_scheme(url: str, pattern: str) -> bool:
-    """``myapp://`` trusts every host of the scheme; ``myapp://host/cb`` that authority and
-    that path (or below it), after ``..`` and percent-escapes are resolved."""
-    parsed, parsed_pattern = _custom_scheme_parts(url), _custom_scheme_parts(pattern)
-    if parsed is None or parsed_pattern is None or parsed[0] != parsed_pattern[0]:
-        return False
-    if parsed_pattern[1] and parsed[1] != parsed_pattern[1]:
-        return False
-    if not parsed_pattern[2]:
-        return True
-    return parsed[2] == parsed_pattern[2] or parsed[2].startswith(parsed_pattern[2] + "/")
+    if protocol in {"http:", "https:"} or protocol is None:
+        origin = url_origin_or_none(url)
+        if not has_wildcard:
+            return pattern == origin
+        if origin is None or not wildcard(pattern).matches(origin):
+            return False
+        pattern_authority = pattern[pattern.index("://") + 3 :]
+        return _allowed_ipv4_host(pattern_authority, origin[origin.index("://") + 3 :])
+    return _matches_custom_scheme(url, pattern, has_wildcard=has_wildcard)
 
 
 class OriginPolicy:
     """The trusted origins of a deployment, and the check for cookie-authenticated writes."""
 
     def __init__(self, patterns: Iterable[str]) -> None:
-        # Order kept, duplicates dropped; exact origins are looked up in a set first.
+        # Order kept, duplicates dropped.
         self.patterns: tuple[str, ...] = tuple(dict.fromkeys(p for p in patterns if p))
-        self._exact = frozenset(p for p in self.patterns if "*" not in p and "?" not in p)
+        # Patterns that are an origin as new URL() spells it: an Origin header equal to one
+        # is trusted without parsing (it is its own origin). Better-Auth compares a pattern
+        # with the *parsed* origin, so a pattern spelt otherwise never matches an exact one.
+        self._canonical = frozenset(p for p in self.patterns if url_origin_or_none(p) == p)
 
     def is_trusted(self, url: str) -> bool:
-        origin = url_origin_or_none(url)
-        if origin is not None and origin in self._exact:
+        if url in self._canonical:
             return True
+        if len(url) > MAX_ORIGIN_LENGTH:
+            return False
         return any(matches_origin_pattern(url, pattern) for pattern in self.patterns)
 
     def check(self, method: str, headers: Mapping[str, str]) -> None:
@@ -200,3 +227,42 @@ class OriginPolicy:
             raise Forbidden("Missing or null Origin", code="MISSING_OR_NULL_ORIGIN")
         if not self.is_trusted(origin):
             raise Forbidden("Invalid origin", code="INVALID_ORIGIN")
+
+
+# --- settings: patterns that would trust everyone are refused at start ------------------------
+
+
+def exact_origins(origins: list[str]) -> list[str]:
+    """``CORS_ORIGINS``: answered with ``Access-Control-Allow-Credentials: true``, ``*`` (which
+    Starlette then answers with the caller's own origin) or ``null`` (sandboxed frames,
+    ``file:`` pages) would let any page read the signed-in user's data."""
+    for origin in origins:
+        if origin in {"*", "null"}:
+            raise ValueError(
+                f"{origin!r} would let any page make credentialed requests; "
+                "list the exact browser origins (https://app.example.com)"
+            )
+    return origins
+
+
+def origin_patterns(patterns: list[str]) -> list[str]:
+    """``TRUSTED_ORIGINS``: a pattern must name some host. ``*``, ``https://*`` or ``*.*`` would
+    make the cookie CSRF check pass every page. A custom scheme alone (``myapp://``) is fine:
+    only an app registered for it sends it."""
+    for pattern in patterns:
+        if pattern == "null" or _trusts_every_host(pattern):
+            raise ValueError(
+                f"{pattern!r} would trust every origin; name the hosts "
+                "(https://app.example.com, https://*.preview.example.com, myapp://)"
+            )
+    return patterns
+
+
+def _trusts_every_host(pattern: str) -> bool:
+    scheme, separator, rest = pattern.partition("://")
+    if not separator:
+        rest = pattern
+    elif scheme.lower() not in _WEB_SCHEMES and "*" not in scheme and "?" not in scheme:
+        return False  # a custom scheme: its own app's links
+    host = rest.split("/", 1)[0]
+    return not host.strip("*?.:")

@@ -4,9 +4,10 @@
 temporary folder, on SQLite and on a temporary PostgreSQL database. Ids, keys, tokens and times
 are random; everything else must be identical to the committed copy: the DDL on both dialects,
 the JWT header fields, the claim names and value types, the JWK fields, the row columns and value
-types, the session credential forms. A Better-Auth upgrade (or a changed plugin option) then
-fails here with the difference, instead of drifting silently. Refresh the fixtures with
-``npm run vectors`` (with DATABASE_URL pointing at a PostgreSQL server) and review the diff.
+types, the session credential forms, the origin check's answers. A Better-Auth upgrade (or a
+changed plugin option) then fails here with the difference, instead of drifting silently.
+Refresh the fixtures with ``npm run vectors`` (with DATABASE_URL pointing at a PostgreSQL server)
+and review the diff.
 """
 
 from __future__ import annotations
@@ -119,3 +120,9 @@ def test_rows_have_the_same_columns_and_value_types(regenerated: Path, name: str
     for table in committed:
         assert list(fresh[table]) == list(committed[table]), table
         assert _shape(fresh[table]) == _shape(committed[table]), table
+
+
+def test_origin_check_answers_are_unchanged(regenerated: Path) -> None:
+    """The origin corpus is deterministic: every answer, byte for byte (app/utils/origins.py is
+    held to these by tests/unit/test_origin_matching.py)."""
+    assert (regenerated / "origins.json").read_text() == (VECTORS_DIR / "origins.json").read_text()

@@ -2,7 +2,9 @@
 
 ``down()`` closes the listening socket and cuts every relayed connection (what the app sees when
 the database host goes away: resets, then "connection refused"); ``up()`` listens again on the
-same port. Runs on the test's event loop.
+same port. With ``stalling`` set, new connections are accepted and then left unanswered (a host
+that black-holes traffic: a connect hangs until the client's own timeout); ``stalled`` counts
+them. Runs on the test's event loop.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.stalling = False
+        self.stalled = 0
 
     async def up(self) -> None:
         self._server = await asyncio.start_server(
@@ -42,6 +46,10 @@ class TcpProxy:
     async def _accept(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
+        if self.stalling:
+            self.stalled += 1
+            self._writers.add(client_writer)  # cut by down(), never answered before
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(
                 self.target_host, self.target_port

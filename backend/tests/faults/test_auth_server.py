@@ -1,6 +1,7 @@
 """The auth server's JWKS endpoint misbehaving, seen through the whole app over real HTTP.
 
-For each fault (down, slower than the fetch timeout, HTTP 500, invalid JSON, empty key set):
+For each fault (down, slower than the fetch timeout, HTTP 500, invalid JSON; an empty key set is
+an answer, not a fault: tests/test_key_withdrawal.py):
 tokens signed with keys already held keep working; a token with a new ``kid`` gets 503
 ``KEY_SOURCE_UNAVAILABLE`` with ``Retry-After`` (never 500, never longer than the fetch timeout);
 a storm of such tokens reaches the JWKS server no more often than the refetch cooldown allows;
@@ -47,7 +48,6 @@ REASONS = {
     "slow": "timed out",
     "error": "HTTP 500",
     "invalid_json": "not valid JSON",
-    "empty": "no usable key",
 }
 
 

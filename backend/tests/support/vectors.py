@@ -8,6 +8,8 @@ outside the repository.
   key, as better-sqlite3 reads them back (booleans 0/1, dates as ISO text).
 - ``rows-postgres.json``: the same scenario on PostgreSQL (``row_to_json``), other ids.
 - ``schema-postgres.sql``, ``schema-sqlite.sql``: the DDL Better-Auth runs on an empty database.
+- ``origins.json``: its origin check's answer (trusted or not) for each pair of a corpus of
+  trusted-origin patterns and ``Origin`` values.
 """
 
 from __future__ import annotations
@@ -32,3 +34,10 @@ def load_rows(dialect: str) -> dict[str, dict[str, Any]]:
     name = "rows-sqlite.json" if dialect == "sqlite" else "rows-postgres.json"
     data: dict[str, dict[str, Any]] = json.loads((VECTORS_DIR / name).read_text())
     return data
+
+
+@cache
+def load_origin_cases() -> list[tuple[str, str, bool]]:
+    """``(origin, pattern, trusted)``: Better-Auth's ``isTrustedOrigin`` with that one pattern."""
+    data = json.loads((VECTORS_DIR / "origins.json").read_text())
+    return [(origin, pattern, trusted) for origin, pattern, trusted in data["cases"]]

@@ -138,11 +138,11 @@ async def not_found(cache: JwksCache, kid: str | None) -> None:
     assert error.value.code == "KEY_NOT_FOUND"
 
 
+# What a source that does not answer looks like. An empty set is an answer (TestWithdrawal).
 FAILURES: list[Mode] = [
     "error",
     "invalid_json",
     "not_object",
-    "empty",
     "redirect",
     "oversized",
     "oversized_stream",
@@ -168,7 +168,7 @@ class TestHttpKeySource:
         server.mode = "empty"
         assert (await source_for(http, server).fetch()).keys == []
 
-    @pytest.mark.parametrize("mode", [m for m in FAILURES if m != "empty"])
+    @pytest.mark.parametrize("mode", FAILURES)
     async def test_failures(self, http: httpx.AsyncClient, server: JwksServer, mode: Mode) -> None:
         server.mode = mode
         with pytest.raises(KeySourceError):
@@ -290,14 +290,15 @@ class TestLookup:
         assert len(warnings) == 4
         assert all("skipped" in message for message in warnings)
 
-    async def test_a_set_without_usable_keys_is_a_failure(
+    async def test_a_set_without_usable_keys_is_an_answer(
         self, cache: JwksCache, server: JwksServer
     ) -> None:
+        """The source answered: it publishes no key we can verify with (401, not 503)."""
         server.set_keys([{"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}])
         await cache.warm()
-        assert cache.status()["state"] == "unavailable"
-        assert cache.status()["last_error"] == "JWKS holds no usable key"
-        await unavailable(cache, "hmac")
+        assert cache.status()["state"] == "empty"
+        assert cache.status()["last_error"] is None
+        await not_found(cache, "hmac")
 
     async def test_static_source_and_from_settings(self, key_a: TestKey) -> None:
         config = Settings(_env_file=None)
@@ -611,8 +612,10 @@ class TestCancellation:
         waiter = asyncio.create_task(cache.get_key(key_a.kid))
         await asyncio.sleep(0.05)
         await cache.aclose()
-        with pytest.raises(asyncio.CancelledError):
+        # The request that waited is answered (no key held: 503), not cancelled with the fetch.
+        with pytest.raises(ServiceUnavailable) as refused:
             await waiter
+        assert refused.value.code == "KEY_SOURCE_UNAVAILABLE"
         await cache.aclose()  # idempotent
 
 
@@ -648,9 +651,10 @@ class TestColdStartAndReadiness:
             clock=clock,
             sleep=clock.sleep,
         )
-        with pytest.raises(ServiceUnavailable) as caught:
+        # The source answered "no keys": 401. A key it publishes next is found within a second.
+        with pytest.raises(Unauthorized) as caught:
             await cache.get_key(key_a.kid)
-        assert caught.value.headers["Retry-After"] == "1"
+        assert caught.value.code == "KEY_NOT_FOUND"
         source.keys = [key_a.public_jwk()]
         clock.advance(0.5)
         assert (await cache.get_key(key_a.kid)).kid == key_a.kid  # waited for the 1 s retry

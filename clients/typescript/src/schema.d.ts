@@ -204,7 +204,7 @@ export interface paths {
         put?: never;
         /**
          * Introspect a token
-         * @description For other services: is this JWT or session token one this API would accept right now (signature, claims, user exists and is not banned)? Answers `active: false` with a reason code otherwise; 503 when the answer depends on an unreachable key source.
+         * @description For other services: is this JWT or session token one this API would accept right now (signature, claims, user exists and is not banned)? Answers `active: false` with a reason code otherwise; 503 when the answer depends on an unreachable key source. An inactive token counts as a failed authentication of the calling address, as on any other route: past `RATE_LIMIT_AUTH_FAILURES_PER_IP`, 429 `AUTH_FAILURES_RATE_LIMITED` (a token this API has already verified is still answered).
          */
         post: operations["auth-verify"];
         delete?: never;

@@ -65,6 +65,12 @@ class ApiKeyService:
         self._rate_limit_enabled = rate_limit_enabled
         self._now = now
 
+    def is_cached(self, key: str) -> bool:
+        """Whether ``key`` was verified before and its row is still cached (no I/O)."""
+        if not self._min_length <= len(key) <= self._max_length:
+            return False
+        return self._cache.get(hash_api_key(key)) is not None
+
     async def verify(self, key: str) -> VerifiedApiKey:
         if not self._min_length <= len(key) <= self._max_length:
             # Not something the plugin could have issued: refused before any hashing or query.

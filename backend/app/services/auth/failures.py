@@ -7,9 +7,12 @@ Two guards, both in front of the database:
   dictionary lookup, not a query. Safe because Better-Auth's session tokens are 32 random
   characters created together with their row: a token that was unknown a moment ago cannot
   become a live session (no one could have presented it before Better-Auth made it).
-- :class:`FailedAuthLimiter` counts failed authentications (any 401) per client address
-  (``RATE_LIMIT_AUTH_FAILURES_PER_IP``). Once an address is over budget, its requests are
-  answered 429 before any token is looked at, until the window ends. The block is kept in
+- :class:`FailedAuthLimiter` counts failed authentications (any 401, ``POST /auth/verify``'s
+  included) per client address (``RATE_LIMIT_AUTH_FAILURES_PER_IP``). Once an address is over
+  budget, its requests are answered 429 until the window ends, before any database read or
+  signature check: only a credential this process has already verified and still holds (a
+  token-cache or session-cache hit, a cached API key) goes through. A guesser cannot present
+  one, while the valid users behind the same NAT or proxy keep working. The block is kept in
   process memory, so checking it costs no round trip even with Redis (which only shares the
   counting): the steady-state request path stays free of I/O.
 """
@@ -79,14 +82,18 @@ class FailedAuthLimiter:
         self._max_blocked = max_blocked
         self._clock = clock
 
-    def check(self, address: str) -> None:
-        """429 when ``address`` used up its budget of failures; no I/O."""
+    def check(self, address: str, *, vouched: Callable[[], bool] | None = None) -> None:
+        """429 when ``address`` used up its budget of failures, unless ``vouched()`` says the
+        request carries a credential already verified (asked only for a blocked address);
+        no I/O."""
         until = self._blocked.get(address)
         if until is None:
             return
         remaining = until - self._clock()
         if remaining <= 0:
             del self._blocked[address]
+            return
+        if vouched is not None and vouched():
             return
         raise TooManyRequests(
             "too many failed authentications from this address",

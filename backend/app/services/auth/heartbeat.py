@@ -5,6 +5,8 @@ the feed's path end to end. ``InvalidationListener`` runs them; readiness reuses
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import asyncpg
@@ -91,3 +93,26 @@ async def open_connection(target: DatabaseTarget) -> asyncpg.Connection:
         timeout=args.pop("timeout", 5.0),
         **args,
     )
+
+
+async def close_connection(connection: asyncpg.Connection | None, *, within: float = 2.0) -> None:
+    """Close a feed connection, at most ``within`` seconds, never raising but on cancellation.
+    ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` returns normally when a
+    cancellation arrives as the close completes, and the listener's loop would carry on."""
+    if connection is None or connection.is_closed():
+        return
+    try:
+        async with asyncio.timeout(within):
+            await connection.close()
+    except Exception:  # a server that does not answer the goodbye: drop the socket
+        connection.terminate()
+
+
+async def forget_beat(connection: asyncpg.Connection | None, beat_id: str) -> None:
+    """Delete this process's heartbeat row at shutdown; best effort (a beat may be in flight on
+    that connection, or the connection gone)."""
+    if connection is None or connection.is_closed():
+        return
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(2.0):
+            await connection.execute(HEARTBEAT_FORGET_SQL, beat_id)

@@ -40,19 +40,22 @@ import asyncpg
 from app.database import DatabaseTarget
 from app.services.auth.heartbeat import (
     HEARTBEAT_BEAT_SQL,
-    HEARTBEAT_FORGET_SQL,
     HEARTBEAT_INSERT_SQL,
     HEARTBEAT_PREFIX,
     HEARTBEAT_SWEEP_SQL,
     HeartbeatLost,
+    close_connection,
     fetch_missing_triggers,
+    forget_beat,
     open_connection,
 )
 from app.services.auth.identity_cache import IdentityCache
+from app.utils.tasks import stop_task
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "bab_identity"
+STOP_SECONDS = 5.0
 
 
 class NoticeSubscriber(Protocol):
@@ -90,6 +93,7 @@ class InvalidationListener:
         self._max_backoff = max_backoff_seconds
         self._beat_id = f"{HEARTBEAT_PREFIX}{uuid.uuid4().hex}"
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._connection: asyncpg.Connection | None = None
         self._beat_connection: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
@@ -132,17 +136,19 @@ class InvalidationListener:
         self._task = asyncio.create_task(self._run(), name="invalidation-listener")
 
     async def aclose(self) -> None:
-        await self._forget_beat_row()  # best effort: a beat may be in flight
+        """Stop within a bound, whatever the loop is doing (a reconnect included)."""
+        self._stopping = True
+        await forget_beat(self._beat_connection, self._beat_id)  # best effort
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task, within=STOP_SECONDS)
         await self._disconnect()
 
     async def _run(self) -> None:
         backoff = 0.2
         failures = 0
-        while True:
+        # Not ``while True``: a cancellation swallowed below (see app.utils.tasks) must not
+        # send a stopping listener round to reconnect again.
+        while not self._stopping:
             try:
                 await self._connect()
                 await self._prove()
@@ -248,20 +254,11 @@ class InvalidationListener:
                     await self._connection.fetchval("SELECT 1")
                 self.last_alive = time.monotonic()
 
-    async def _forget_beat_row(self) -> None:
-        beat = self._beat_connection
-        if beat is not None and not beat.is_closed():
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2.0):
-                    await beat.execute(HEARTBEAT_FORGET_SQL, self._beat_id)
-
     async def _disconnect(self) -> None:
         for name in ("_connection", "_beat_connection"):
             connection: asyncpg.Connection | None = getattr(self, name)
             setattr(self, name, None)
-            if connection is not None and not connection.is_closed():
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(connection.close(), timeout=2.0)
+            await close_connection(connection)
 
     def _feed_up(self) -> None:
         self._cache.feed_up()

@@ -7,6 +7,12 @@ plus the same leeway, on the same clock), so a cached token is refused at the ve
 uncached one would be; the verifier's lifetime cap (``JWT_MAX_LIFETIME_SECONDS``) thus bounds
 every entry too. Only successful verifications are cached.
 
+An entry also stands only while the key that verified it is still published: each remembers its
+key, and a hit asks the key cache (``KeyTrust.trusts``, an identity check in a dict, O(1))
+whether it still holds that very key. A key the source withdraws (a leak, the end of its grace
+period, an emergency purge) takes its tokens with it at their next use, on every process, as
+soon as that process's key set is refreshed (``keys.refresher``: within one TTL).
+
 The cache is bounded and least-recently-used: a hit moves its entry to the newest end, and a miss
 at capacity drops exactly one entry, the least recently used, in O(1) (``OrderedDict.popitem``).
 Expired entries are dropped lazily, when looked up or when they reach the old end; nothing ever
@@ -22,10 +28,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from app.services.auth.jose import read_header
+from app.services.auth.jose import VerificationKey, read_header
 from app.services.auth.jose.ecdsa import canonical_ecdsa_token
 from app.services.auth.verifier import VerifiedToken
 from app.utils.errors import Unauthorized
+
+
+class KeyTrust(Protocol):
+    def trusts(self, key: VerificationKey) -> bool:
+        """Whether a verification made with ``key`` may still be relied on (no I/O)."""
+        ...
 
 
 class Verifier(Protocol):
@@ -59,8 +71,11 @@ class CachedTokenVerifier:
         max_entries: int,
         leeway_seconds: float,
         clock: Callable[[], float],
+        keys: KeyTrust | None = None,
     ) -> None:
         self._verifier = verifier
+        # Bound once: a hit calls it, and attribute lookups are a fair share of a hit's cost.
+        self._trusts = keys.trusts if keys is not None else None
         self._max_entries = max_entries
         self._leeway = leeway_seconds
         self._clock = clock
@@ -93,7 +108,10 @@ class CachedTokenVerifier:
         cached = self._entries.get(digest)
         if cached is None:
             return None
-        if self._clock() - self._leeway < cached.expires_at:
+        trusts = self._trusts
+        if self._clock() - self._leeway < cached.expires_at and (
+            trusts is None or cached.key is None or trusts(cached.key)
+        ):
             self.hits += 1
             self._entries.move_to_end(digest)
             return cached

@@ -12,7 +12,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from app.services.auth.jose import (
@@ -59,6 +59,9 @@ class VerifiedToken:
     not_before: float | None
     kid: str | None
     alg: str
+    # The key object that verified it: a cached verification stands only while the key cache
+    # still holds this very key (``JwksCache.trusts``).
+    key: VerificationKey | None = field(default=None, repr=False, compare=False)
 
 
 def with_rfc9864_alias(algorithms: Iterable[str]) -> list[str]:
@@ -162,6 +165,7 @@ class TokenVerifier:
             not_before=not_before,
             kid=key.kid,
             alg=alg,
+            key=key,
         )
 
     def _check_header(self, header: Mapping[str, Any]) -> str:

@@ -12,7 +12,14 @@ when to fetch again:
   request arrived: if the last one is older, the request waits for the next, shared, fetch when
   it is due within a second, rather than refuse a token whose key has just been published;
 - source down: keys already held keep working up to ``max_stale`` past their expiry
-  (stale-if-error); the failure is logged once per 10 s, not once per request.
+  (stale-if-error); the failure is logged once per 10 s, not once per request;
+- every answer of a reachable source is the truth, an empty one included: a key it no longer
+  publishes (withdrawn after a leak, past its grace period, purged) is dropped at once, and
+  ``trusts`` tells the token cache so that tokens verified with it stop passing too. With no key
+  at all, a token is refused 401 ``KEY_NOT_FOUND`` (the source answered: there is no such key),
+  never 503, which stays for a source that does not answer;
+- ``start`` keeps the set fresh in the background (``keys.refresher``), so that a withdrawal
+  reaches a process that only serves cached tokens within one TTL.
 """
 
 from __future__ import annotations
@@ -23,11 +30,12 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING
 
 from app.services.auth.jose import VerificationKey
 from app.services.auth.keys.keyset import KeySet, build_key_set
-from app.services.auth.keys.schedule import FetchSchedule
+from app.services.auth.keys.refresher import KeyRefresher
+from app.services.auth.keys.schedule import CacheStatus, FetchSchedule
 from app.services.auth.keys.sources import KeySource, KeySourceError
 from app.utils.errors import ServiceUnavailable, Unauthorized
 
@@ -43,17 +51,6 @@ _MIN_EFFECTIVE_TTL = 1.0
 # published a moment after this process's last fetch is then accepted, not refused until the
 # interval ends (two workers warming up, a rotation).
 _MAX_REFUSAL_WAIT = 1.0
-
-
-class CacheStatus(TypedDict):
-    """Readiness snapshot. ``state``: ``ok`` fresh keys; ``stale`` keys past their TTL but
-    still served (the next request refetches; or the source is failing); ``unavailable`` no
-    usable keys after a failure or past ``max_stale``; ``empty`` nothing fetched yet."""
-
-    state: Literal["ok", "stale", "unavailable", "empty"]
-    keys: int
-    last_success_age: float | None
-    last_error: str | None
 
 
 class JwksCache:
@@ -86,6 +83,8 @@ class JwksCache:
         self._fresh_until = -math.inf
         self._schedule = FetchSchedule(refetch_cooldown)
         self._inflight: asyncio.Future[None] | None = None
+        self._closed = False  # after aclose: no new fetch (a request still running gets 503)
+        self._refresher = KeyRefresher(self, sleep=sleep, logger=self._log)
         self.fetches = 0
         self.fetch_failures = 0  # read by the metrics collector
 
@@ -145,7 +144,29 @@ class JwksCache:
         if now < self._fresh_until or self._next_fetch_in(now) > 0:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._refresh()), timeout=wait)
+            async with asyncio.timeout(wait):  # not wait_for: it can swallow a cancellation
+                await self._refresh()
+
+    def trusts(self, key: VerificationKey) -> bool:
+        """Whether ``key`` (the object a verification used) is still held and usable. O(1)."""
+        kid = key.kid
+        held = self._keys.by_kid.get(kid) is key if kid is not None else self._keys.holds(key)
+        return held and self._clock() <= self._fresh_until + self._max_stale
+
+    def start(self) -> None:
+        """Fetch now and keep the set fresh in the background until ``aclose``."""
+        self._refresher.start()
+
+    def refresh_due_in(self) -> float:
+        """Seconds until the set goes stale, or until the next fetch may start if it is."""
+        return max(self._fresh_until - self._clock(), self._next_fetch_in(self._clock()), 0.0)
+
+    @property
+    def last_fetch_failed(self) -> bool:
+        return self._schedule.last_failed
+
+    async def refresh(self) -> None:
+        await self._refresh()  # the refresher's: join the fetch in flight or start one
 
     async def warm(self) -> None:
         """Fetch once at start-up. Never raises: the app starts even if the source is down."""
@@ -156,27 +177,12 @@ class JwksCache:
 
     def status(self) -> CacheStatus:
         now = self._clock()
-        count = len(self._keys.all)
-        state: Literal["ok", "stale", "unavailable", "empty"]
-        if count == 0:
-            state = "unavailable" if self._schedule.last_failed else "empty"
-        elif now < self._fresh_until:
-            state = "ok"
-        elif now <= self._fresh_until + self._max_stale:
-            state = "stale"
-        else:
-            state = "unavailable"
-        last_success = self._schedule.last_success
-        age = None if last_success is None else max(0.0, now - last_success)
-        return {
-            "state": state,
-            "keys": count,
-            "last_success_age": age,
-            "last_error": self._schedule.last_error if self._schedule.last_failed else None,
-        }
+        return self._schedule.status(now, len(self._keys.all), self._fresh_until, self._max_stale)
 
     async def aclose(self) -> None:
-        """Cancel a fetch in flight (shutdown)."""
+        """Stop the refresher and cancel a fetch in flight (shutdown)."""
+        self._closed = True
+        await self._refresher.aclose()
         inflight = self._inflight
         if inflight is not None and not inflight.done():
             inflight.cancel()
@@ -200,6 +206,11 @@ class JwksCache:
         """Keys held, fresh or within ``max_stale``."""
         return bool(self._keys.all) and now <= self._fresh_until + self._max_stale
 
+    def _answered(self, now: float) -> bool:
+        """The source answered (with keys or none), fresh or within ``max_stale``."""
+        last_success = self._schedule.last_success
+        return last_success is not None and now <= self._fresh_until + self._max_stale
+
     def _usable_key(self, kid: str | None) -> VerificationKey | None:
         return self._pick(kid) if self._usable(self._clock()) else None
 
@@ -209,7 +220,7 @@ class JwksCache:
         if key is not None:
             return key
         now = self._clock()
-        if not self._usable(now) or self._schedule.source_failing(now):
+        if self._closed or not self._answered(now) or self._schedule.source_failing(now):
             raise ServiceUnavailable(
                 "signing keys are unavailable",
                 code="KEY_SOURCE_UNAVAILABLE",
@@ -230,13 +241,21 @@ class JwksCache:
     async def _refresh(self) -> None:
         """Join the fetch in flight (or due) or start one, as soon as the interval since the
         last allows. Never raises (except cancellation)."""
+        if self._closed:
+            return
         if self._inflight is None:
             now = self._clock()
             delay = self._next_fetch_in(now)
             self._schedule.next_at = now + delay
             self._inflight = asyncio.ensure_future(self._fetch_and_store(delay))
         # shield: a caller that gives up (client gone) must not cancel the others' fetch.
-        await asyncio.shield(self._inflight)
+        try:
+            await asyncio.shield(self._inflight)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # this caller was cancelled
+            # The fetch was (shutdown, ``aclose``): the caller answers from what is held.
 
     async def _fetch_and_store(self, delay: float) -> None:
         try:
@@ -246,7 +265,7 @@ class JwksCache:
             self.fetches += 1
             try:
                 fetched = await self._source.fetch()
-                keys = build_key_set(fetched.keys, self._log)
+                keys = build_key_set(fetched.keys, self._log, self._keys)
             except KeySourceError as error:
                 self._on_failure(str(error))
                 return
@@ -263,6 +282,12 @@ class JwksCache:
         ttl = self._ttl if max_age is None else min(max(max_age, self._min_ttl), self._ttl)
         if self._schedule.succeeded(now):
             self._log.info("JWKS source recovered (%d keys)", len(keys.all))
+        withdrawn = keys.withdrawn_from(self._keys)
+        if withdrawn:
+            # Tokens verified with these stop passing now (``trusts``), cached or not.
+            self._log.warning("JWKS: key(s) withdrawn by the source: %s", ", ".join(withdrawn))
+        if not keys.all and self._keys.all:
+            self._log.warning("JWKS: the source publishes no usable key; every JWT is refused")
         self._keys = keys
         self._fresh_until = now + max(ttl, _MIN_EFFECTIVE_TTL)
 

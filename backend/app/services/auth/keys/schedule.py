@@ -8,11 +8,24 @@ cache's clock.
 from __future__ import annotations
 
 import math
+from typing import Literal, TypedDict
 
 # Holding no key at all, a fetch may start this soon after the last, whatever the interval.
 _EMPTY_SET_COOLDOWN = 1.0
 # An outage is logged once per this long, not once per (one-second) retry.
 _FAILURE_LOG_INTERVAL = 10.0
+
+
+class CacheStatus(TypedDict):
+    """Readiness snapshot. ``state``: ``ok`` fresh keys; ``stale`` keys past their TTL but
+    still served (the next request refetches; or the source is failing); ``unavailable`` no
+    usable keys after a failure or past ``max_stale``; ``empty`` no key: nothing fetched yet,
+    or the source publishes none."""
+
+    state: Literal["ok", "stale", "unavailable", "empty"]
+    keys: int
+    last_success_age: float | None
+    last_error: str | None
 
 
 class FetchSchedule:
@@ -66,3 +79,22 @@ class FetchSchedule:
             return False
         self._last_error_logged = now
         return True
+
+    def status(self, now: float, keys: int, fresh_until: float, max_stale: float) -> CacheStatus:
+        """Readiness snapshot of a cache holding ``keys`` keys fresh until ``fresh_until``."""
+        state: Literal["ok", "stale", "unavailable", "empty"]
+        if keys == 0:
+            state = "unavailable" if self.last_failed else "empty"
+        elif now < fresh_until:
+            state = "ok"
+        elif now <= fresh_until + max_stale:
+            state = "stale"
+        else:
+            state = "unavailable"
+        age = None if self.last_success is None else max(0.0, now - self.last_success)
+        return {
+            "state": state,
+            "keys": keys,
+            "last_success_age": age,
+            "last_error": self.last_error if self.last_failed else None,
+        }
