@@ -34,8 +34,15 @@ from app.utils.urls import checked_redis_url, direct_endpoint_url, url_origin
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BACKEND_DIR.parent
 DEFAULT_SQLITE_PATH = PROJECT_DIR / "data" / "app.db"
-# `npm run build` in admin-console/ writes the console here (make run / make test-e2e do).
-DEFAULT_ADMIN_CONSOLE_DIR = PROJECT_DIR / "admin-console" / "dist"
+# In a checkout, `npm run build` in admin-console/ writes the console there (make run / make
+# test-e2e do); the image (backend/Dockerfile) has no admin-console/ beside its code and copies the
+# built files to /app/admin-console. A blank ADMIN_CONSOLE_DIR (as in .env.example, which an
+# operator's .env starts from) then still finds them.
+DEFAULT_ADMIN_CONSOLE_DIR = (
+    PROJECT_DIR / "admin-console" / "dist"
+    if (PROJECT_DIR / "admin-console").is_dir()
+    else BACKEND_DIR / "admin-console"
+)
 
 
 class Settings(BaseSettings):
