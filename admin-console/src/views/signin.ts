@@ -27,7 +27,8 @@ export function signInView(
     providers && form ? h("p", { className: "divider" }, "or with your email and password") : null,
     form,
   );
-  const first = main.querySelector<HTMLElement>(".signin input, .providers button");
+  // Where typing starts: the email field, or the first provider when there is no form.
+  const first = main.querySelector<HTMLElement>(".signin input") ?? main.querySelector<HTMLElement>(".providers button");
   first?.focus();
 }
 
