@@ -286,6 +286,36 @@ def test_an_admin_signs_in_through_the_oidc_provider_and_lands_in_the_console(
     assert tab.problems() == []
 
 
+@pytest.fixture
+def providers_only(stack: Stack) -> Iterator[None]:
+    """The API restarted for an auth server without email and password, and with a button for
+    a provider the auth server does not have (github); as it was afterwards."""
+    before = stack.api.env["ADMIN_CONSOLE_SIGN_IN_PROVIDERS"]
+    stack.api.restart(
+        ADMIN_CONSOLE_PASSWORD_SIGN_IN="false",
+        ADMIN_CONSOLE_SIGN_IN_PROVIDERS=f"{before},github",
+    )
+    yield
+    stack.api.restart(ADMIN_CONSOLE_PASSWORD_SIGN_IN=None, ADMIN_CONSOLE_SIGN_IN_PROVIDERS=before)
+
+
+@pytest.mark.usefixtures("providers_only")
+def test_without_email_and_password_only_the_providers_are_offered(
+    stack: Stack, tab: ConsolePage
+) -> None:
+    page = tab.page
+    page.goto(f"{stack.api.url}/admin/")
+    tab.heading("Sign in")
+    expect(page.get_by_label("Email")).to_have_count(0)
+    expect(page.get_by_role("button", name=PROVIDER_BUTTON)).to_be_focused()
+    tab.check("sign-in-providers-only")
+    # A provider the auth server does not have: Better-Auth's refusal, in its words.
+    page.get_by_role("button", name="Continue with GitHub").click()
+    expect(page.get_by_role("alert")).to_contain_text("Provider not found")
+    expect(page).to_have_url(f"{stack.api.url}/admin/")
+    assert tab.problems(frozenset({404})) == []
+
+
 def test_refusals_show_better_auth_s_message_and_sign_out_ends_the_session(
     stack: Stack, tab: ConsolePage, admin: Account
 ) -> None:
