@@ -62,7 +62,7 @@ export class Session {
    * Sign in through an OAuth provider: Better-Auth answers with the provider's authorization URL
    * and its client navigates there (a navigation, not a connection: the page's policy allows it).
    * The provider sends the browser back to Better-Auth's callback, which sets the session cookie
-   * and redirects to `callbackURL`, or to `errorCallbackURL?error=<code>` (`oauthError`). Only a
+   * and redirects to `callbackURL`, or to `errorCallbackURL?error=<code>` (views/signin.ts reads it). Only a
    * refusal before leaving (an unknown provider, an untrusted callback URL) comes back here.
    * Generic OAuth providers are social providers in Better-Auth 1.7 (the genericOAuth plugin
    * adds them to `socialProviders`), so one endpoint serves them all.

@@ -87,10 +87,11 @@ export function takeSignInError(): string | undefined {
   return signInErrorText(code);
 }
 
-const SIGN_IN_ERRORS: Record<string, string> = {
+// A Map, not an object: a code such as "constructor" must not find what Object.prototype holds.
+const SIGN_IN_ERRORS = new Map<string, string>(Object.entries({
   access_denied: "The sign-in was cancelled at the provider.",
   account_not_linked:
-    "An account with this email already exists, and its email is not verified, so Better-Auth did not link the provider to it. Sign in with email and password, or verify the email first.",
+    "A user with this email already exists. Better-Auth links a provider to it only when both the provider and the user have the email verified: sign in the way that user does.",
   account_already_linked_to_different_user: "This provider account is already linked to another user.",
   unable_to_link_account: "Better-Auth could not link this provider account to the existing user.",
   signup_disabled: "No account exists for this user, and the auth server does not create accounts on sign-in.",
@@ -100,10 +101,10 @@ const SIGN_IN_ERRORS: Record<string, string> = {
   state_mismatch: "The sign-in could not be finished in this browser (it was started elsewhere, or already used). Try again.",
   state_not_found: "The sign-in could not be finished in this browser (it expired). Try again.",
   please_restart_the_process: "The sign-in expired. Try again.",
-};
+}));
 
 function signInErrorText(code: string): string {
-  const known = SIGN_IN_ERRORS[code];
+  const known = SIGN_IN_ERRORS.get(code);
   if (known) return known;
   const shown = /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? ` (${code})` : "";
   return `The auth server could not complete the sign-in${shown}. Try again, or use another way to sign in.`;

@@ -241,6 +241,17 @@ def test_an_admin_signs_in_through_the_oidc_provider_and_lands_in_the_console(
     ``signIn.social``, the provider's sign-in and consent, Better-Auth's callback, and back to the
     console's screen the admin had open, signed in. A refusal on the way comes back in words."""
     page = tab.page
+    # A link with Better-Auth's ?error= made by anyone: the console words the code itself and
+    # never shows the description that came with it; the URL is cleaned.
+    page.goto(f"{stack.api.url}/admin/?error=constructor&error_description=Call+0800+now#/users")
+    tab.heading("Sign in")
+    expect(page.get_by_role("alert")).to_have_text(
+        "The auth server could not complete the sign-in (constructor). "
+        "Try again, or use another way to sign in."
+    )
+    expect(page.get_by_text("0800")).to_have_count(0)
+    expect(page).to_have_url(f"{stack.api.url}/admin/#/users")
+
     tab.open(stack.api.url, f"users/{admin.id}")
     tab.heading("Sign in")
 
