@@ -26,6 +26,7 @@ from app.config_types import (
     Networks,
     OriginPatterns,
     Roles,
+    SignInProviders,
     blank_is_none,
 )
 from app.utils.auth_secrets import checked_secrets_env, signing_secret
@@ -79,6 +80,13 @@ class Settings(BaseSettings):
     admin_console_dir: Annotated[Path | None, BeforeValidator(blank_is_none)] = None
     """The console's built files (`index.html`, `assets/`). Empty: `admin-console/dist` of the
     repository (the Docker image sets its own)."""
+    admin_console_sign_in_providers: SignInProviders = Field(default_factory=list)
+    """The OAuth providers the auth server has enabled, as the console's sign-in buttons: their
+    Better-Auth ids (`google`, `github`, a genericOAuth `providerId`), each optionally `=Label`
+    (`google,github,corp-sso=Acme SSO`). Empty: email and password only."""
+    admin_console_password_sign_in: bool = True
+    """Offer email and password on the console's sign-in screen; `false` when the auth server
+    does not enable it (then `ADMIN_CONSOLE_SIGN_IN_PROVIDERS` must name a provider)."""
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     """Larger request bodies are refused with 413 `PAYLOAD_TOO_LARGE`."""
 
@@ -276,6 +284,12 @@ class Settings(BaseSettings):
             self.admin_console_dir = DEFAULT_ADMIN_CONSOLE_DIR
         if not self.database_listen_url:
             self.database_listen_url = direct_endpoint_url(self.database_url)
+        signs_in = self.admin_console_password_sign_in or self.admin_console_sign_in_providers
+        if self.admin_console_enabled and not signs_in:
+            raise ValueError(
+                "ADMIN_CONSOLE_PASSWORD_SIGN_IN=false leaves the console no way to sign in: "
+                "name the auth server's providers in ADMIN_CONSOLE_SIGN_IN_PROVIDERS"
+            )
         missing_admin = [role for role in self.admin_roles if role not in self.known_roles]
         if missing_admin:
             self.known_roles = [*self.known_roles, *missing_admin]
