@@ -115,7 +115,7 @@ async def list_members(
 @router.patch(
     "/{organizationId}/members/{memberId}",
     summary="Change a member's role (needs member: update)",
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 500),
 )
 async def update_member_role(
     organization_id: OrganizationId,
@@ -134,7 +134,7 @@ async def update_member_role(
 @router.delete(
     "/{organizationId}/members/{memberId}",
     summary="Remove a member (needs member: delete)",
-    **no_content(404, 409),
+    **no_content(404, 409, 500),
 )
 async def remove_member(
     organization_id: OrganizationId,
