@@ -40,10 +40,12 @@ logger = logging.getLogger(__name__)
 Statements = Mapping[str, Sequence[str]]
 
 
-class InvalidRolePermissions(
-    AppError, status=500, code="INVALID_ROLE_PERMISSIONS", title="Internal Server Error"
-):
-    """A stored ``organizationRole.permission`` that Better-Auth itself would refuse to use."""
+INVALID_ROLE_PERMISSIONS = "INVALID_ROLE_PERMISSIONS"
+
+
+class InvalidRolePermissions(AppError):
+    """A stored ``organizationRole.permission`` that Better-Auth itself would refuse to use
+    (status 500, as there: the data is wrong, not the request)."""
 
 
 def parse_permission(role: str, stored: str) -> Statements:
@@ -60,7 +62,9 @@ def parse_permission(role: str, stored: str) -> Statements:
     if not valid:
         # The row is Better-Auth's data, not the caller's input: logged for the operator.
         logger.error("organizationRole %r has invalid permissions", role)
-        raise InvalidRolePermissions(f"Invalid permissions for role {role}")
+        raise InvalidRolePermissions(
+            f"Invalid permissions for role {role}", code=INVALID_ROLE_PERMISSIONS
+        )
     return value  # type: ignore[no-any-return]
 
 
