@@ -200,6 +200,11 @@ class Settings(BaseSettings):
     auth server, read and checked at start. Empty: Better-Auth's default roles."""
     admin_user_ids: CsvList = Field(default_factory=list)
     """Better-Auth's `adminUserIds`: these user ids pass every permission check."""
+    organization_dynamic_roles: bool = False
+    """The organization plugin's `dynamicAccessControl.enabled`: honour the roles each
+    organization creates at run time (table `organizationRole`), merged with the static role of
+    the same name. Set it exactly when Better-Auth has it on (with an `ac`); the bundled auth
+    server reads this same variable."""
 
     # --- caches (authentication hot path) ---
     token_cache_enabled: bool = True
