@@ -15,7 +15,9 @@ not belong to exists, so probing ids reveals nothing.
 - a member lacking a permission: 403 with Better-Auth's code for that check (e.g.
   ``YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER``), else ``INSUFFICIENT_PERMISSION``.
 
-Memberships come from the organization cache: a steady-state request makes no query.
+Memberships come from the organization cache: a steady-state request makes no query. So do
+the organization's roles: Better-Auth's static ones, merged with the organization's dynamic
+ones (``organizationRole``) when ``ORGANIZATION_DYNAMIC_ROLES`` is on.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from fastapi import Depends, Header, Request
 from app.routers.deps import AppStateDep, CurrentPrincipal, DbSession, DbSessionFactoryDep
 from app.services.access.scope import scope_grants
 from app.services.auth.identity import Principal
+from app.services.organizations.dynamic_roles import OrgRoleResolver
 from app.services.organizations.memberships import MembershipResolver
 from app.services.organizations.rules import (
     no_active_organization,
@@ -37,7 +40,6 @@ from app.services.organizations.rules import (
 )
 from app.services.organizations.service import OrganizationService
 from app.services.organizations.snapshots import Membership
-from app.state import AppState
 from app.utils.errors import BadRequest
 
 ORGANIZATION_HEADER = "X-Organization-Id"
@@ -57,6 +59,13 @@ async def get_memberships(state: AppStateDep, sessions: DbSessionFactoryDep) -> 
 
 
 MembershipsDep = Annotated[MembershipResolver, Depends(get_memberships)]
+
+
+async def get_org_roles(state: AppStateDep, sessions: DbSessionFactoryDep) -> OrgRoleResolver:
+    return state.org_roles(sessions)
+
+
+OrgRolesDep = Annotated[OrgRoleResolver, Depends(get_org_roles)]
 
 
 async def _organization_id(
@@ -131,8 +140,11 @@ def require_org_permission(
     if not wanted or not all(wanted.values()):
         raise ValueError("require_org_permission needs at least one action per resource")
 
-    def check(membership: Membership, principal: Principal, state: AppState) -> Membership:
-        granted = state.org_access.has_permission(
+    async def check(
+        membership: Membership, principal: Principal, roles: OrgRoleResolver
+    ) -> Membership:
+        access = await roles.access_for(membership.organization.id)
+        granted = access.has_permission(
             membership.role, wanted, allow_creator_all=allow_creator_all
         )
         if not (granted and scope_grants(principal.api_key_scope, wanted)):
@@ -142,16 +154,16 @@ def require_org_permission(
     if from_path:
 
         async def path_dependency(
-            membership: PathOrgMember, principal: CurrentPrincipal, state: AppStateDep
+            membership: PathOrgMember, principal: CurrentPrincipal, roles: OrgRolesDep
         ) -> Membership:
-            return check(membership, principal, state)
+            return await check(membership, principal, roles)
 
         return path_dependency
 
     async def dependency(
-        membership: OrgMember, principal: CurrentPrincipal, state: AppStateDep
+        membership: OrgMember, principal: CurrentPrincipal, roles: OrgRolesDep
     ) -> Membership:
-        return check(membership, principal, state)
+        return await check(membership, principal, roles)
 
     return dependency
 
