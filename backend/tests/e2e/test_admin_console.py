@@ -6,10 +6,11 @@ roles (``ORGANIZATION_DYNAMIC_ROLES``) on both servers.
 
 Every screen is driven as an admin would: sign in (email and password, and through the OpenID
 provider), search, ban, roles, sessions, password, create, remove, organizations, audit log, the
-refusals (self-ban, self-demotion, self-removal, the last admin), what a ``support`` user is
-not shown, and the member controls a dynamic organization role grants. After each screen: no Content-Security-Policy report, no console error (but the refusals a test provokes),
-and no serious or critical axe-core finding. ``ADMIN_CONSOLE_SCREENSHOTS=docs`` writes each
-screen's picture into ``docs/guides/img/`` (the guide's); on failure a screenshot is kept in
+refusals (self-ban, self-demotion, self-removal, the last admin), what a ``support`` user is not
+shown, and the member controls a dynamic organization role grants. After each screen: no
+Content-Security-Policy report, no console error (but the refusals a test provokes), and no
+serious or critical axe-core finding. ``ADMIN_CONSOLE_SCREENSHOTS=docs`` writes each screen's
+picture into ``docs/guides/img/`` (the guide's); on failure a screenshot is kept in
 ``backend/test-artifacts/``.
 """
 
