@@ -1,7 +1,7 @@
-"""The API with "your own endpoint" added, as the tutorial adds one (``docs/guides/your-own-endpoint.md``):
-an ``APIRouter`` of ``async def`` handlers, guarded by the app's dependencies, included with the
-API's prefix. Served by ``bench.run --own`` beside ``bench.peers.bare_own`` (the same handler in a
-bare FastAPI app).
+"""The API with "your own endpoint" added, as the tutorial adds one
+(``docs/guides/your-own-endpoint.md``): an ``APIRouter`` of ``async def`` handlers, guarded by
+the app's dependencies, included with the API's prefix. Served by ``bench.run --own`` beside
+``bench.peers.bare_own`` (the same handler in a bare FastAPI app).
 
 Every handler answers ``{"id": ..., "items": [1, 2, 3]}``:
 
@@ -10,16 +10,20 @@ Every handler answers ``{"id": ..., "items": [1, 2, 3]}``:
 - ``/api/v1/own/permitted``: ``require_permission({"user": ["list"]})`` (the admin passes);
 - ``/api/v1/own/first``: no authentication, its router included *before* all of the API's
   routes (``/open``'s is included after all of them: the route matched last).
+
+``BENCH_FAST_PATHS=off`` takes ``FastPaths`` out: ``/api/v1/users/me`` is then routed.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
 from app.main import API_PREFIX, create_app
 from app.routers.deps import CurrentUser, require_permission
+from app.routers.fast_path import FastPaths
 from app.services.auth.snapshots import UserSnapshot
 
 ITEMS = [1, 2, 3]
@@ -58,6 +62,8 @@ def build() -> FastAPI:
     # Before all of them: included, then moved to the front of the app's route list.
     app.include_router(first_router, prefix=API_PREFIX)
     app.router.routes.insert(0, app.router.routes.pop())
+    if os.environ.get("BENCH_FAST_PATHS") == "off":
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPaths]
     return app
 
 
