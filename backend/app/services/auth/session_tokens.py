@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import re
+from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -46,6 +47,11 @@ _SESSION_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _SESSION_SIGNATURE: Final = re.compile(r"[A-Za-z0-9+/]{43}=")
 
 
+# Credentials whose signature was verified, with the secret that verified them: a client sends
+# the same one on every call, and the HMAC is the costliest step of a cached session lookup.
+VERIFIED_CACHE_SIZE: Final = 4096
+
+
 def verify_session_token_signature(value: str, secret: str, *, allow_unsigned: bool = True) -> str:
     """The bare session token of a Better-Auth session credential.
 
@@ -54,7 +60,15 @@ def verify_session_token_signature(value: str, secret: str, *, allow_unsigned: b
     (padded) of HMAC-SHA256(key=secret, msg=TOKEN), URL-encoded or not (cookie values carry
     ``%2F``/``%3D``). Raises ``Unauthorized(SESSION_INVALID)``. The session itself must still be
     looked up in the database.
+
+    A verified answer is remembered (by credential, secret and ``allow_unsigned``: the answer
+    is a pure function of the three); a refusal is not, so a guesser pays full price.
     """
+    return _verified_token(value, secret, allow_unsigned)
+
+
+@lru_cache(maxsize=VERIFIED_CACHE_SIZE)
+def _verified_token(value: str, secret: str, allow_unsigned: bool) -> str:
     try:
         # unquote, not unquote_plus: "+" is a base64 character and must stay one.
         decoded = unquote(value, errors="strict") if "%" in value else value
