@@ -9,9 +9,11 @@ time.
 ``RouteIndex`` is the app router's entry point instead. From FastAPI's own list of routes (the
 effective routes of every included router, in order) it indexes each route by the literal text
 before its first parameter: by its whole path when it has none (``/api/v1/users/me``), else by
-the path's static segments (``/api/v1/users`` for ``/api/v1/users/{userId}/sessions``). A
-request's candidates are the routes under its path and under each of its leading segments, in
-declaration order: a handful of dictionary lookups, whatever the number of routes. FastAPI's own
+the path's static segments and its number of segments (``/api/v1/users`` and 5 for
+``/api/v1/users/{userId}/sessions``; a parameter that may hold a ``/``, ``{rest:path}`` or a
+converter of unknown shape, by the static segments alone). A request's candidates are the routes
+under its path and under each of its leading segments, in declaration order: a handful of
+dictionary lookups, whatever the number of routes. FastAPI's own
 ``matches`` decides among them, so the first route that matches is the one FastAPI's scan would
 choose: every route that can match the path is a candidate (a route's literal prefix must begin
 the path), and their order is the declaration order.
@@ -32,6 +34,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIRouter
 from starlette._utils import get_route_path  # what routing matches: --root-path stripped
+from starlette.convertors import (
+    FloatConvertor,
+    IntegerConvertor,
+    StringConvertor,
+    UUIDConvertor,
+)
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -67,6 +75,8 @@ class Candidate:
 class _Index:
     signature: tuple[int, int]
     exact: dict[str, list[Candidate]] = field(default_factory=dict)
+    # (static segments, number of "/"): parameters that never hold a "/".
+    by_shape: dict[tuple[str, int], list[Candidate]] = field(default_factory=dict)
     by_prefix: dict[str, list[Candidate]] = field(default_factory=dict)
     anywhere: list[Candidate] = field(default_factory=list)
     # Every static path's merged candidates (exact, prefixes, anywhere), computed once.
@@ -80,11 +90,16 @@ class _Index:
 
     def collect(self, path: str) -> tuple[Candidate, ...]:
         lists = [self.exact.get(path, ()), self.anywhere]
-        by_prefix = self.by_prefix
+        by_shape, by_prefix = self.by_shape, self.by_prefix
+        depth = path.count("/")
         # Every leading segment: "", "/api", "/api/v1", ... (each followed by a "/").
         position = path.find("/")
         while position != -1:
-            found = by_prefix.get(path[:position])
+            leading = path[:position]
+            found = by_shape.get((leading, depth))
+            if found is not None:
+                lists.append(found)
+            found = by_prefix.get(leading)
             if found is not None:
                 lists.append(found)
             position = path.find("/", position + 1)
@@ -98,13 +113,21 @@ def _order(candidate: Candidate) -> int:
     return candidate.order
 
 
-def _index_key(path_format: str) -> tuple[bool, str]:
-    """(static, key): a path without parameters by itself, else its static segments."""
-    brace = path_format.find("{")
-    if brace == -1:
-        return True, path_format
-    literal = path_format[:brace]
-    return False, literal[: literal.rfind("/")] if "/" in literal else ""
+# Converters whose values never contain a "/": a route made of them has a fixed number of segments.
+_ONE_SEGMENT = (StringConvertor, IntegerConvertor, FloatConvertor, UUIDConvertor)
+
+
+def _static_segments(path_format: str) -> str:
+    """The text before the first parameter, up to its last "/" ("" for ``/{x}``)."""
+    literal = path_format[: path_format.find("{")]
+    return literal[: literal.rfind("/")] if "/" in literal else ""
+
+
+def _fixed_depth(route: Any) -> bool:
+    convertors = getattr(route, "param_convertors", None)
+    return isinstance(convertors, dict) and all(
+        type(convertor) in _ONE_SEGMENT for convertor in convertors.values()
+    )
 
 
 def _leaves(routes: list[BaseRoute], included: Any = None) -> Iterator[tuple[Any, Any]]:
@@ -144,8 +167,13 @@ def build_index(router: APIRouter) -> _Index:
         if not isinstance(path_format, str) or not path_format.startswith("/"):
             index.anywhere.append(candidate)  # a Host, or a route of unknown shape
             continue
-        static, key = _index_key(path_format)
-        (index.exact if static else index.by_prefix).setdefault(key, []).append(candidate)
+        if "{" not in path_format:
+            index.exact.setdefault(path_format, []).append(candidate)
+        elif _fixed_depth(route):
+            shape = (_static_segments(path_format), path_format.count("/"))
+            index.by_shape.setdefault(shape, []).append(candidate)
+        else:
+            index.by_prefix.setdefault(_static_segments(path_format), []).append(candidate)
     for path in index.exact:
         index.merged[path] = index.collect(path)
     return index
