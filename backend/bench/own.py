@@ -14,7 +14,11 @@ For each worker count (``--workers``, 1 and 2):
 3. ``GET /api/v1/users/me`` (JWT) answered by ``FastPaths``, then by its route (the same app
    restarted with ``BENCH_FAST_PATHS=off``): does the fast path still earn its place?
 
-Every share is this run's req/s over the bare app's req/s in the same run, same worker count.
+The bare app is measured first and again last (for each worker count): the shares are over the
+mean of the two, so that a machine that gets busier or quieter during the run tilts no row.
+Every share is this run's req/s over the bare app's req/s in the same run, same worker count;
+"share by CPU" is the bare app's server CPU per request over the row's (what the share would be
+with a core to itself: it hardly moves when other work shares the machine).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from bench.stack import Stack
 
 OWN_APP = "bench.own_app:app"
 BARE_OWN_KEY = "own-bare"
+BARE_AFTER_KEY = "own-bare-after"
+BARE_KEYS = (BARE_OWN_KEY, BARE_AFTER_KEY)
 OWN_PREFIX = "/api/v1/own"
 # Issue 25's targets: share of the bare app's req/s, p99 at most twice bare's, no errors.
 TARGET_SHARE = {
@@ -96,10 +102,13 @@ OWN_PHASES = (
 )
 
 
-def bare_phase(stack: Stack, workers: int) -> Phase:
+OWN_KEYS = frozenset({*BARE_KEYS, *(own.name for own in OWN_PHASES)})
+
+
+def bare_phase(stack: Stack, workers: int, *, after: bool = False) -> Phase:
     return Phase(
-        f"{BARE_OWN_KEY}@{stack.user_count}/w{workers}",
-        "bare FastAPI app, same handler",
+        f"{BARE_AFTER_KEY if after else BARE_OWN_KEY}@{stack.user_count}/w{workers}",
+        "bare FastAPI app, same handler" + (", again after the others" if after else ""),
         "peer",
         f"{OWN_PREFIX}/open",
         stack.token_dir / "none.txt",
@@ -129,13 +138,17 @@ def run_own(
     log: Callable[[str], None],
 ) -> None:
     """Every phase above, per worker count (``measure`` records each)."""
-    for workers in workers_list:
+
+    def bare(workers: int, *, after: bool) -> None:
         log(f"own endpoint: bare FastAPI app with --workers {workers}")
         start_bare(workers)
         try:
-            measure(bare_phase(stack, workers))
+            measure(bare_phase(stack, workers, after=after))
         finally:
             stop_bare()
+
+    for workers in workers_list:
+        bare(workers, after=False)
         for fast_paths in (True, False):
             settings = {} if fast_paths else {"BENCH_FAST_PATHS": "off"}
             log(f"own endpoint: this app with --workers {workers} {settings or ''}")
@@ -144,6 +157,10 @@ def run_own(
             for own in OWN_PHASES:
                 if own.fast_paths == fast_paths:
                     measure(own_phase(stack, workers, own))
+        if stack.api is not None:
+            stack.api.stop()  # its workers would compete with the bare app's
+            stack.api = None
+        bare(workers, after=True)
 
 
 # --- the report ---
@@ -157,6 +174,32 @@ def _cpu_us(m: Measurement) -> str:
     return f"{m.cpu_ms_per_request * 1000:.0f}"
 
 
+@dataclass(frozen=True)
+class Bare:
+    """The bare app's numbers a row is compared with: the mean of its measurements."""
+
+    rps: float
+    p99_ms: float
+    cpu_ms: float
+
+    @classmethod
+    def of(cls, by_name: dict[str, Measurement]) -> Bare | None:
+        runs = [by_name[key] for key in BARE_KEYS if key in by_name and by_name[key].result.rps]
+        if not runs:
+            return None
+        return cls(
+            rps=sum(m.result.rps for m in runs) / len(runs),
+            p99_ms=sum(m.ms("p99") for m in runs) / len(runs),
+            cpu_ms=sum(m.cpu_ms_per_request for m in runs) / len(runs),
+        )
+
+    def share(self, m: Measurement) -> float:
+        return m.result.rps / self.rps
+
+    def cpu_share(self, m: Measurement) -> float | None:
+        return self.cpu_ms / m.cpu_ms_per_request if m.cpu_ms_per_request else None
+
+
 @dataclass
 class OwnCheck:
     target: str
@@ -165,32 +208,39 @@ class OwnCheck:
 
 
 def _checks(workers: int, by_name: dict[str, Measurement]) -> list[OwnCheck]:
-    bare = by_name.get(BARE_OWN_KEY)
+    bare = Bare.of(by_name)
     checks: list[OwnCheck] = []
-    if bare is None or not bare.result.rps:
+    if bare is None:
         return checks
     for name, share_target in TARGET_SHARE.items():
         m = by_name.get(name)
         if m is None:
             continue
-        share = m.result.rps / bare.result.rps
-        p99_limit = TARGET_P99_FACTOR * bare.ms("p99")
+        share = bare.share(m)
+        cpu_share = bare.cpu_share(m)
+        by_cpu = "" if cpu_share is None else f" (by CPU {cpu_share:.0%})"
+        p99_limit = TARGET_P99_FACTOR * bare.p99_ms
         checks.append(
             OwnCheck(
                 f"{m.label}: >= {share_target:.0%} of bare, p99 <= {p99_limit:.1f} ms "
                 f"(2x bare), 0 errors ({workers} worker{'s' if workers > 1 else ''})",
-                f"{share:.0%}, p99 {m.ms('p99'):.1f} ms, {m.result.error_count} errors",
+                f"{share:.0%}{by_cpu}, p99 {m.ms('p99'):.1f} ms, {m.result.error_count} errors",
                 share >= share_target and m.ms("p99") <= p99_limit and m.result.error_count == 0,
             )
         )
     first, last = by_name.get("own-first"), by_name.get("own-open")
     if first is not None and last is not None and first.result.rps:
         ratio = last.result.rps / first.result.rps
+        cpu = (
+            f"; CPU {_cpu_us(last)} vs {_cpu_us(first)} µs per request"
+            if last.cpu_ms_per_request and first.cpu_ms_per_request
+            else ""
+        )
         checks.append(
             OwnCheck(
                 f"a route added last costs no more than one added first (req/s within "
                 f"{1 - TARGET_LAST_VS_FIRST:.0%}; {workers} worker{'s' if workers > 1 else ''})",
-                f"last/first {ratio:.0%} ({last.result.rps:,.0f} vs {first.result.rps:,.0f})",
+                f"last/first {ratio:.0%} ({last.result.rps:,.0f} vs {first.result.rps:,.0f}{cpu})",
                 ratio >= TARGET_LAST_VS_FIRST,
             )
         )
@@ -215,22 +265,25 @@ def _fast_path_line(by_name: dict[str, Measurement]) -> str:
 
 
 def own_table(workers: int, by_name: dict[str, Measurement]) -> str:
-    bare = by_name.get(BARE_OWN_KEY)
+    bare = Bare.of(by_name)
     lines = [
-        "| the handler | req/s | share of bare | p50 ms | p99 ms | p99 / bare's | errors | "
-        "answers by status | server CPU µs/req |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| the handler | req/s | share of bare | share by CPU | p50 ms | p99 ms | p99 / bare's | "
+        "errors | answers by status | server CPU µs/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
-    order = [BARE_OWN_KEY, *(own.name for own in OWN_PHASES)]
+    order = [BARE_OWN_KEY, *(own.name for own in OWN_PHASES), BARE_AFTER_KEY]
     for name in order:
         m = by_name.get(name)
         if m is None:
             continue
-        share = f"{m.result.rps / bare.result.rps:.0%}" if bare and bare.result.rps else "-"
-        p99_factor = f"{m.ms('p99') / bare.ms('p99'):.1f}x" if bare and bare.ms("p99") else "-"
+        share = f"{bare.share(m):.0%}" if bare else "-"
+        cpu_share = bare.cpu_share(m) if bare else None
+        by_cpu = "-" if cpu_share is None else f"{cpu_share:.0%}"
+        p99_factor = f"{m.ms('p99') / bare.p99_ms:.1f}x" if bare and bare.p99_ms else "-"
         lines.append(
-            f"| {m.label} | {m.rps_range} | {share} | {m.ms('p50'):.2f} | {m.ms('p99'):.2f} | "
-            f"{p99_factor} | {m.result.error_count} | {m.result.status_text} | {_cpu_us(m)} |"
+            f"| {m.label} | {m.rps_range} | {share} | {by_cpu} | {m.ms('p50'):.2f} | "
+            f"{m.ms('p99'):.2f} | {p99_factor} | {m.result.error_count} | "
+            f"{m.result.status_text} | {_cpu_us(m)} |"
         )
     return "\n".join(lines)
 
@@ -238,7 +291,7 @@ def own_table(workers: int, by_name: dict[str, Measurement]) -> str:
 def own_section(measurements: list[Measurement], settings: dict[str, Any]) -> str:
     """The "Your own endpoint" section: a table, the targets and the fast-path verdict per
     worker count. Empty when no own phase was measured."""
-    own = [m for m in measurements if _name(m) in {BARE_OWN_KEY} | {p.name for p in OWN_PHASES}]
+    own = [m for m in measurements if _name(m) in OWN_KEYS]
     if not own:
         return ""
     parts = []
@@ -285,12 +338,15 @@ FastAPI, uvicorn and flags. Measured {machine["date"]} with one command:
 
 ## How to read it
 
-- **share of bare**: this row's req/s over the bare app's, same run, same worker count. The
-  shares are what the targets are about; absolute req/s depend on the machine and on what
-  else runs on it (the load average is in `own-endpoint.json`).
-- **server CPU µs/req**: the CPU the server processes spent per answered request (all
-  workers). Unlike req/s it hardly moves when another process competes for the cores: on a
-  shared machine, compare these.
+- **share of bare**: this row's req/s over the bare app's, same run, same worker count (the bare
+  app is measured first and again last; the shares and "p99 / bare's" are over the mean of the
+  two). The shares are what the targets are about; absolute req/s depend on the machine and on
+  what else runs on it (the load average before each run is in `own-endpoint.json`).
+- **share by CPU**: the bare app's server CPU per request over this row's: what the share would
+  be with a core to itself. **server CPU µs/req** is the CPU the server processes spent per
+  answered request (all workers). Unlike req/s these hardly move when other work competes for
+  the cores: if the two shares disagree, the machine was busy, and the CPU one is the better
+  guide.
 - **added to this app, no auth** is included after every route of the project (health,
   metrics, documentation, admin console); **its router included before all others** is the
   same handler declared first. Equal numbers mean route matching does not depend on the number
@@ -321,11 +377,7 @@ users seeded as Better-Auth writes them; JWTs from the real Better-Auth server.
             {
                 "machine": machine,
                 "settings": {k: v for k, v in settings.items() if k != "search_matches"},
-                "measurements": [
-                    m.to_dict()
-                    for m in measurements
-                    if _name(m) in {BARE_OWN_KEY} | {p.name for p in OWN_PHASES}
-                ],
+                "measurements": [m.to_dict() for m in measurements if _name(m) in OWN_KEYS],
             },
             indent=2,
         )

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -82,7 +83,7 @@ class Runner:
         count, with 1 worker metrics off, the peers and the bare endpoint, and the searches
         again at the large size."""
         args, workers = self.args, len(self.args.workers)
-        own_planned = (1 + len(own.OWN_PHASES)) * workers
+        own_planned = (2 + len(own.OWN_PHASES)) * workers
         if args.own:
             return own_planned
         planned = 2 + 5 * workers + 1 + len(PEERS) + 1 + own_planned
@@ -555,6 +556,8 @@ def execute(args: argparse.Namespace, stack: Stack, wrk: str, command: str) -> i
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # httpx logs every request at INFO (the credential checks before each phase): progress only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.memory:
         report = ["--no-report"] if args.no_report else ["--out", str(args.out / "memory.md")]
         return memory.main(["--users", str(args.users), "--admin-url", args.admin_url, *report])
