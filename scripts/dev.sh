@@ -18,8 +18,10 @@
 # app on another origin, comma-separated) becomes the API's CORS_ORIGINS and the auth server's
 # TRUSTED_ORIGINS, unless those are set themselves. The admin console (admin-console/, at
 # http://localhost:$API_PORT/admin/) is built when its sources changed, and its origin (the API's)
-# is added to TRUSTED_ORIGINS: its page signs in on the auth server. ADMIN_CONSOLE_ENABLED=false
-# skips both.
+# is added to TRUSTED_ORIGINS: its page signs in on the auth server. Its sign-in buttons
+# (ADMIN_CONSOLE_SIGN_IN_PROVIDERS, unless set) are the providers the auth server is given here:
+# google, github, and OIDC_PROVIDER_ID (default oidc) when OIDC_DISCOVERY_URL is set.
+# ADMIN_CONSOLE_ENABLED=false skips all of it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -139,6 +141,14 @@ case "${ADMIN_CONSOLE_ENABLED:-true}" in
 esac
 if ((console)); then
     TRUSTED_ORIGINS="${TRUSTED_ORIGINS:+${TRUSTED_ORIGINS},}http://localhost:${API_PORT}"
+    if [[ -z "${ADMIN_CONSOLE_SIGN_IN_PROVIDERS:-}" ]]; then
+        providers=()
+        [[ -n "${GOOGLE_CLIENT_ID:-}" ]] && providers+=(google)
+        [[ -n "${GITHUB_CLIENT_ID:-}" ]] && providers+=(github)
+        [[ -n "${OIDC_DISCOVERY_URL:-}" ]] && providers+=("${OIDC_PROVIDER_ID:-oidc}")
+        ADMIN_CONSOLE_SIGN_IN_PROVIDERS="$(IFS=,; echo "${providers[*]}")"
+        export ADMIN_CONSOLE_SIGN_IN_PROVIDERS
+    fi
 fi
 
 mkdir -p data

@@ -89,7 +89,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 engine() {
-    "$ROOT/scripts/docker-engine.sh" up
+    # (Here and below, `|| return`: `phase` runs these in an `||` list, where `set -e` is off.)
+    "$ROOT/scripts/docker-engine.sh" up || return
     engine_up=true
     remove_leftovers  # an earlier run's, if it was killed before its clean-up
 }
@@ -106,13 +107,13 @@ base_images() {
 # index, branch and stash are not touched (only objects are written, as `git add` writes them).
 checkout() {
     local index="$work/index" tree commit
-    GIT_INDEX_FILE="$index" git add --all
-    tree="$(GIT_INDEX_FILE="$index" git write-tree)"
+    GIT_INDEX_FILE="$index" git add --all || return
+    tree="$(GIT_INDEX_FILE="$index" git write-tree)" || return
     commit="$(GIT_AUTHOR_NAME=test-compose GIT_AUTHOR_EMAIL=test-compose@localhost \
         GIT_COMMITTER_NAME=test-compose GIT_COMMITTER_EMAIL=test-compose@localhost \
-        git commit-tree "$tree" -p HEAD -m "make test-compose: the working tree")"
+        git commit-tree "$tree" -p HEAD -m "make test-compose: the working tree")" || return
     # --shared: the clone borrows this repository's objects, the commit above included.
-    git clone --quiet --shared --no-checkout --config core.autocrlf=true "$ROOT" "$work/src"
+    git clone --quiet --shared --no-checkout --config core.autocrlf=true "$ROOT" "$work/src" || return
     git -C "$work/src" checkout --quiet --detach "$commit"
 }
 
@@ -128,11 +129,13 @@ build() {
         set +a
         # Interpolation needs them; no image holds them.
         export BETTER_AUTH_SECRET=build-only POSTGRES_PASSWORD=build-only COMPOSE_PARALLEL_LIMIT=1
+        # `phase` calls this in an `||` list, where bash ignores `set -e`: every failure is
+        # returned by hand, or a failed build would go on to test the images of an earlier run.
         docker compose --project-name "${PREFIX}build" -f docker-compose.yml \
-            -f docker-compose.replicas.yml build --quiet
+            -f docker-compose.replicas.yml build --quiet || exit
         docker compose --project-name "${PREFIX}build" -f docker-compose.yml \
-            -f docker-compose.dev.yml build --quiet migrate
-    )
+            -f docker-compose.dev.yml build --quiet migrate || exit
+    ) || return
     # The images these builds replaced are no one's any more.
     local i
     for i in "${!OUR_IMAGES[@]}"; do

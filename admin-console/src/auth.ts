@@ -58,6 +58,20 @@ export class Session {
     return null;
   }
 
+  /**
+   * Sign in through an OAuth provider: Better-Auth answers with the provider's authorization URL
+   * and its client navigates there (a navigation, not a connection: the page's policy allows it).
+   * The provider sends the browser back to Better-Auth's callback, which sets the session cookie
+   * and redirects to `callbackURL`, or to `errorCallbackURL?error=<code>` (views/signin.ts reads it). Only a
+   * refusal before leaving (an unknown provider, an untrusted callback URL) comes back here.
+   * Generic OAuth providers are social providers in Better-Auth 1.7 (the genericOAuth plugin
+   * adds them to `socialProviders`), so one endpoint serves them all.
+   */
+  async signInWith(provider: string, callbackURL: string, errorCallbackURL: string): Promise<AuthError | null> {
+    const { error } = await this.client.signIn.social({ provider, callbackURL, errorCallbackURL });
+    return error ? toAuthError(error) : null;
+  }
+
   /** A JWT when Better-Auth has a session for this browser (a reload), else null. Asks
    * get-session first: it answers 200 `null` without a session, where /token would be a 401. */
   async resume(): Promise<string | null> {

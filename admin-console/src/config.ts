@@ -10,6 +10,17 @@ export interface ConsoleConfig {
   adminRoles: string[];
   /** The organization roles update-member-role accepts. */
   organizationRoles: string[];
+  /** ADMIN_CONSOLE_PASSWORD_SIGN_IN: whether the auth server signs in with email and password. */
+  passwordSignIn: boolean;
+  /** ADMIN_CONSOLE_SIGN_IN_PROVIDERS: the auth server's OAuth providers, a button each. */
+  signInProviders: SignInProvider[];
+}
+
+export interface SignInProvider {
+  /** Better-Auth's id: a `socialProviders` key or a genericOAuth `providerId`. */
+  id: string;
+  /** What its button says. */
+  name: string;
 }
 
 export async function loadConfig(): Promise<ConsoleConfig> {

@@ -11,7 +11,7 @@ import { errorBox, heading, loading, screenChanged } from "./ui";
 import { auditView } from "./views/audit";
 import { createUserView } from "./views/create-user";
 import { organizationView, organizationsView } from "./views/organizations";
-import { signInView } from "./views/signin";
+import { signInView, takeSignInError } from "./views/signin";
 import { userView } from "./views/user";
 import { usersView } from "./views/users";
 
@@ -34,13 +34,15 @@ async function start(): Promise<void> {
   const api = new Api(config.apiUrl, session);
   session.onEnded = (reason) => signedOut(session, api, config, `Your session ended: ${reason}`);
   window.addEventListener("hashchange", () => void render());
+  // Back from a provider with Better-Auth's ?error=: taken off the URL either way.
+  const refused = takeSignInError();
   let token: string | null = null;
   try {
     token = await session.resume();
   } catch {
     token = null; // the auth server is down: the sign-in form says so when it is used
   }
-  if (token === null) signedOut(session, api, config);
+  if (token === null) signedOut(session, api, config, refused);
   else await enter(session, api, config);
 }
 
@@ -49,7 +51,7 @@ function signedOut(session: Session, api: Api, config: ConsoleConfig, reason?: s
   nav.hidden = true;
   account.replaceChildren();
   document.title = "Sign in · Admin console";
-  signInView(session, main, () => enter(session, api, config), reason);
+  signInView(session, config, main, () => enter(session, api, config), reason);
 }
 
 /** Who the admin is and what they may do, asked once per sign-in (and on every reload). */

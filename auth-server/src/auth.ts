@@ -92,7 +92,8 @@ export function createAuth(config: Config, database: DatabaseHandle) {
       admin(adminAccessOptions(config)),
       bearer(),
       // Tables organization, member, invitation, team, teamMember; session.activeOrganizationId/activeTeamId.
-      // Custom organization roles from ACCESS_CONTROL_FILE's "organization" section (org-access.ts).
+      // Custom organization roles from ACCESS_CONTROL_FILE's "organization" section, and with
+      // ORGANIZATION_DYNAMIC_ROLES=true roles created per organization at run time (table organizationRole).
       organization({ teams: { enabled: true }, ...organizationAccessOptions(config) }),
       // Table apikey; keys sent in the x-api-key header. API_KEY_RATE_LIMIT_ENABLED=false turns the per-key
       // rate limit off (rateLimit.enabled: no key is counted, and new keys get rateLimitEnabled false),

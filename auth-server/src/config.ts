@@ -46,6 +46,11 @@ export interface Config {
   adminUserIds: string[];
   /** API_KEY_RATE_LIMIT_ENABLED: the api-key plugin's rateLimit.enabled (its default: true). */
   apiKeyRateLimitEnabled?: boolean;
+  /**
+   * ORGANIZATION_DYNAMIC_ROLES: the organization plugin's dynamicAccessControl.enabled (its default: false).
+   * The API reads the same variable, so both honour the organizationRole table or neither does.
+   */
+  organizationDynamicRoles: boolean;
   social: SocialConfig;
 }
 
@@ -205,6 +210,7 @@ export function loadConfig(env: Env = process.env): Config {
       .map((id) => id.trim())
       .filter(Boolean),
     apiKeyRateLimitEnabled: parseBoolean(env, "API_KEY_RATE_LIMIT_ENABLED"),
+    organizationDynamicRoles: parseBoolean(env, "ORGANIZATION_DYNAMIC_ROLES") ?? false,
     social: parseSocialConfig(env),
   };
 }

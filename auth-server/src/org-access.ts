@@ -9,6 +9,12 @@
  *   would drop them as soon as `roles` is given);
  * - every action a role grants must be in the merged statements.
  * The rules and messages match backend/app/services/organizations/access.py; a bad file stops the server.
+ *
+ * ORGANIZATION_DYNAMIC_ROLES=true adds `dynamicAccessControl: { enabled: true }`: roles created at run
+ * time per organization (/organization/create-role, ...) in the organizationRole table, each merged
+ * with the static role of the same name. Better-Auth honours them only when it is given an `ac`
+ * (without one it falls back to the static roles and create-role answers MISSING_AC_INSTANCE), so
+ * the defaults are then passed explicitly even without a file.
  */
 import { readFileSync } from "node:fs";
 import { createAccessControl, type Role } from "better-auth/plugins/access";
@@ -23,6 +29,7 @@ const SECTION_KEYS = ["statements", "roles"];
 export interface OrganizationAccessOptions {
   ac?: ReturnType<typeof createAccessControl>;
   roles?: Record<string, Role>;
+  dynamicAccessControl?: { enabled: boolean };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -80,20 +87,32 @@ export function parseOrganizationSection(section: unknown): { statements: Statem
   return { statements, roles };
 }
 
-/** `organization({ ...organizationAccessOptions(config) })`: nothing without an "organization" section. */
-export function organizationAccessOptions(config: Pick<Config, "accessControlFile">): OrganizationAccessOptions {
-  const file = config.accessControlFile;
-  if (!file) return {};
+/** The file's "organization" section; undefined without a file or without that section. */
+function readSection(file: string | undefined): unknown {
+  if (!file) return undefined;
   let section: unknown;
   try {
     section = (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>)?.organization;
   } catch (error) {
     throw new ConfigError(`ACCESS_CONTROL_FILE: ${file}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (section === undefined || section === null) return {};
+  return section === null ? undefined : section;
+}
+
+/**
+ * `organization({ ...organizationAccessOptions(config) })`: nothing without an "organization" section
+ * (Better-Auth's defaults), unless dynamic roles are on (then `ac` and the roles, defaults or not).
+ */
+export function organizationAccessOptions(
+  config: Pick<Config, "accessControlFile" | "organizationDynamicRoles">,
+): OrganizationAccessOptions {
+  const file = config.accessControlFile;
+  const section = readSection(file);
+  const dynamic = config.organizationDynamicRoles ? { dynamicAccessControl: { enabled: true } } : {};
+  if (section === undefined && !config.organizationDynamicRoles) return {};
   let parsed: ReturnType<typeof parseOrganizationSection>;
   try {
-    parsed = parseOrganizationSection(section);
+    parsed = parseOrganizationSection(section ?? {});
   } catch (error) {
     throw new ConfigError(`ACCESS_CONTROL_FILE: ${file}: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -104,5 +123,5 @@ export function organizationAccessOptions(config: Pick<Config, "accessControlFil
     ["member", memberAc],
   ]);
   for (const [role, grants] of Object.entries(parsed.roles)) roles[role] = ac.newRole(grants);
-  return { ac, roles };
+  return { ac, roles, ...dynamic };
 }

@@ -89,6 +89,8 @@ function configFor(jwtAlg: JwtAlgorithm, database: Config["database"]): Config {
     rateLimitEnabled: false,
     // Better-Auth's default roles, whatever the environment says: the vectors are the defaults'.
     adminUserIds: [],
+    // The schema our migrations create has organizationRole: the DDL is dynamic access control's.
+    organizationDynamicRoles: true,
     social: {}, // no OAuth provider: the vectors are email + password sign-in's
   };
 }

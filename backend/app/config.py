@@ -26,6 +26,7 @@ from app.config_types import (
     Networks,
     OriginPatterns,
     Roles,
+    SignInProviders,
     blank_is_none,
 )
 from app.utils.auth_secrets import checked_secrets_env, signing_secret
@@ -34,8 +35,15 @@ from app.utils.urls import checked_redis_url, direct_endpoint_url, url_origin
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BACKEND_DIR.parent
 DEFAULT_SQLITE_PATH = PROJECT_DIR / "data" / "app.db"
-# `npm run build` in admin-console/ writes the console here (make run / make test-e2e do).
-DEFAULT_ADMIN_CONSOLE_DIR = PROJECT_DIR / "admin-console" / "dist"
+# In a checkout, `npm run build` in admin-console/ writes the console there (make run / make
+# test-e2e do); the image (backend/Dockerfile) has no admin-console/ beside its code and copies the
+# built files to /app/admin-console. A blank ADMIN_CONSOLE_DIR (as in .env.example, which an
+# operator's .env starts from) then still finds them.
+DEFAULT_ADMIN_CONSOLE_DIR = (
+    PROJECT_DIR / "admin-console" / "dist"
+    if (PROJECT_DIR / "admin-console").is_dir()
+    else BACKEND_DIR / "admin-console"
+)
 
 
 class Settings(BaseSettings):
@@ -72,6 +80,13 @@ class Settings(BaseSettings):
     admin_console_dir: Annotated[Path | None, BeforeValidator(blank_is_none)] = None
     """The console's built files (`index.html`, `assets/`). Empty: `admin-console/dist` of the
     repository (the Docker image sets its own)."""
+    admin_console_sign_in_providers: SignInProviders = Field(default_factory=list)
+    """The OAuth providers the auth server has enabled, as the console's sign-in buttons: their
+    Better-Auth ids (`google`, `github`, a genericOAuth `providerId`), each optionally `=Label`
+    (`google,github,corp-sso=Acme SSO`). Empty: email and password only."""
+    admin_console_password_sign_in: bool = True
+    """Offer email and password on the console's sign-in screen; `false` when the auth server
+    does not enable it (then `ADMIN_CONSOLE_SIGN_IN_PROVIDERS` must name a provider)."""
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     """Larger request bodies are refused with 413 `PAYLOAD_TOO_LARGE`."""
 
@@ -185,6 +200,11 @@ class Settings(BaseSettings):
     auth server, read and checked at start. Empty: Better-Auth's default roles."""
     admin_user_ids: CsvList = Field(default_factory=list)
     """Better-Auth's `adminUserIds`: these user ids pass every permission check."""
+    organization_dynamic_roles: bool = False
+    """The organization plugin's `dynamicAccessControl.enabled`: honour the roles each
+    organization creates at run time (table `organizationRole`), merged with the static role of
+    the same name. Set it exactly when Better-Auth has it on (with an `ac`); the bundled auth
+    server reads this same variable."""
 
     # --- caches (authentication hot path) ---
     token_cache_enabled: bool = True
@@ -269,6 +289,12 @@ class Settings(BaseSettings):
             self.admin_console_dir = DEFAULT_ADMIN_CONSOLE_DIR
         if not self.database_listen_url:
             self.database_listen_url = direct_endpoint_url(self.database_url)
+        signs_in = self.admin_console_password_sign_in or self.admin_console_sign_in_providers
+        if self.admin_console_enabled and not signs_in:
+            raise ValueError(
+                "ADMIN_CONSOLE_PASSWORD_SIGN_IN=false leaves the console no way to sign in: "
+                "name the auth server's providers in ADMIN_CONSOLE_SIGN_IN_PROVIDERS"
+            )
         missing_admin = [role for role in self.admin_roles if role not in self.known_roles]
         if missing_admin:
             self.known_roles = [*self.known_roles, *missing_admin]

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from ipaddress import ip_network
 from typing import Annotated
@@ -91,6 +92,26 @@ def _roles(value: list[str]) -> list[str]:
     return value
 
 
+# A Better-Auth provider id (`socialProviders` keys, genericOAuth `providerId`s): what a URL path
+# segment (`/callback/<id>`) may hold without escaping.
+_PROVIDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _sign_in_providers(value: list[str]) -> list[str]:
+    """``id`` or ``id=Label`` each, ids unique; the label is what the sign-in button says."""
+    seen: set[str] = set()
+    for item in value:
+        provider_id, _, label = (part.strip() for part in item.partition("="))
+        if not _PROVIDER_ID.fullmatch(provider_id):
+            raise ValueError(f"{provider_id!r} is not a provider id (letters, digits, . _ -)")
+        if "=" in item and not label:
+            raise ValueError(f"{provider_id}= needs a label after the =")
+        if provider_id in seen:
+            raise ValueError(f"{provider_id} is listed twice")
+        seen.add(provider_id)
+    return value
+
+
 # A comma-separated environment value (``a, b``), read as a list.
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
 HttpUrlText = Annotated[str, AfterValidator(_http_url)]  # no trailing "/"
@@ -101,4 +122,5 @@ Roles = Annotated[CsvList, AfterValidator(_roles)]
 # `*`, `null` and patterns that name no host are refused (they would trust every page).
 ExactOrigins = Annotated[CsvList, AfterValidator(exact_origins)]
 OriginPatterns = Annotated[CsvList, AfterValidator(origin_patterns)]
+SignInProviders = Annotated[CsvList, AfterValidator(_sign_in_providers)]
 CacheSize = Annotated[int, Field(ge=1, le=1_000_000)]

@@ -38,6 +38,7 @@ from app.services.auth.token_cache import CachedTokenVerifier, Verifier
 from app.services.auth.verifier import TokenVerifier
 from app.services.organizations.access import OrgAccessControl, parse_org_access
 from app.services.organizations.cache import OrganizationCache
+from app.services.organizations.dynamic_roles import OrgRoleResolver
 from app.services.organizations.memberships import MembershipResolver
 from app.services.organizations.service import OrganizationService
 from app.services.platform.feed_cache import FeedCache
@@ -152,9 +153,22 @@ class AppState:
         """Cached memberships; ``sessions`` opens a database session only on a cache miss."""
         return MembershipResolver(sessions, self.org_cache, self.secondary_sessions)
 
+    def org_roles(self, sessions: DbSessionFactory) -> OrgRoleResolver:
+        """Each organization's roles (dynamic ones merged in when enabled), cached."""
+        return OrgRoleResolver(
+            sessions,
+            self.org_cache,
+            self.org_access,
+            dynamic=self.settings.organization_dynamic_roles,
+        )
+
     def organization_service(self, db: AsyncSession) -> OrganizationService:
         return OrganizationService(
-            db, access=self.org_access, cache=self.org_cache, secondary=self.secondary_sessions
+            db,
+            access=self.org_access,
+            cache=self.org_cache,
+            secondary=self.secondary_sessions,
+            dynamic_roles=self.settings.organization_dynamic_roles,
         )
 
     @staticmethod

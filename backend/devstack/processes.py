@@ -61,6 +61,7 @@ AUTH_SERVER_VARIABLES = frozenset(
         "ACCESS_CONTROL_FILE",
         "ADMIN_USER_IDS",
         "API_KEY_RATE_LIMIT_ENABLED",
+        "ORGANIZATION_DYNAMIC_ROLES",
         # OAuth sign-in (auth-server/src/social.ts)
         "GOOGLE_CLIENT_ID",
         "GOOGLE_CLIENT_SECRET",
@@ -446,12 +447,12 @@ def auth_server_migrate(database_url: str, secret: str, **env: str) -> str:
     return completed.stdout + completed.stderr
 
 
-def auth_server_migration_plan(database_url: str, secret: str) -> dict[str, Any]:
+def auth_server_migration_plan(database_url: str, secret: str, **env: str) -> dict[str, Any]:
     """``npm run -s migrate:check``: what Better-Auth would still create or add."""
     completed = run_command(
         ["npm", "run", "-s", "migrate:check"],
         cwd=AUTH_SERVER_DIR,
-        env=auth_server_environment(database_url, secret),
+        env=auth_server_environment(database_url, secret, **env),
     )
     lines = [line for line in completed.stdout.splitlines() if line.strip()]
     if len(lines) != 1:

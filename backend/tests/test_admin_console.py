@@ -100,7 +100,26 @@ class TestConfig:
             "roles": ["admin", "moderator", "support", "user"],
             "adminRoles": ["admin"],
             "organizationRoles": ["admin", "member", "owner"],
+            "passwordSignIn": True,
+            "signInProviders": [],
         }
+
+    async def test_the_sign_in_methods_the_auth_server_enables(
+        self, app_factory: AppFactory
+    ) -> None:
+        async with await client_for(
+            app_factory,
+            admin_console_sign_in_providers="google, github,local-oidc, corp-sso=Acme SSO",
+            admin_console_password_sign_in=False,
+        ) as client:
+            config = (await client.get("/admin/config.json")).json()
+        assert config["passwordSignIn"] is False
+        assert config["signInProviders"] == [
+            {"id": "google", "name": "Google"},
+            {"id": "github", "name": "GitHub"},
+            {"id": "local-oidc", "name": "local-oidc"},
+            {"id": "corp-sso", "name": "Acme SSO"},
+        ]
 
     async def test_behind_a_path_prefix(self, app_factory: AppFactory, built: Path) -> None:
         app = await app_factory(better_auth_url=AUTH_URL, admin_console_dir=str(built))

@@ -113,6 +113,37 @@ class TestValidation:
     def test_patterns_that_name_a_host_are_accepted(self, value: str) -> None:
         assert settings(trusted_origins=value).trusted_origins == [value]
 
+    @pytest.mark.parametrize(
+        ("value", "fragment"),
+        [
+            ("google,corp sso", "'corp sso' is not a provider id"),
+            ("google,=Acme", "'' is not a provider id"),
+            ("corp-sso=", "corp-sso= needs a label"),
+            ("google,github,google=Google", "google is listed twice"),
+        ],
+    )
+    def test_sign_in_providers_are_ids_with_optional_labels(
+        self, monkeypatch: pytest.MonkeyPatch, value: str, fragment: str
+    ) -> None:
+        monkeypatch.setenv("ADMIN_CONSOLE_SIGN_IN_PROVIDERS", value)
+        with pytest.raises(SettingsError) as caught:
+            load_settings()
+        message = str(caught.value)
+        assert message.startswith("invalid setting ADMIN_CONSOLE_SIGN_IN_PROVIDERS: ")
+        assert fragment in message
+
+    def test_a_console_with_no_way_to_sign_in_is_refused(self) -> None:
+        with pytest.raises(ValidationError, match="ADMIN_CONSOLE_SIGN_IN_PROVIDERS"):
+            settings(admin_console_password_sign_in=False)
+        only_sso = settings(
+            admin_console_password_sign_in=False, admin_console_sign_in_providers="sso"
+        )
+        assert only_sso.admin_console_sign_in_providers == ["sso"]
+        # No console, nothing to sign in to.
+        assert not settings(
+            admin_console_enabled=False, admin_console_password_sign_in=False
+        ).admin_console_enabled
+
     def test_validation_error_is_raised_directly_too(self) -> None:
         with pytest.raises(ValidationError):
             settings(jwt_leeway_seconds=-1)

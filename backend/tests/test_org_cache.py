@@ -4,8 +4,10 @@ as Better-Auth or an operator would), through the real NOTIFY feed."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select
@@ -249,3 +251,110 @@ class TestCacheUnit:
         off = OrganizationCache(max_entries=2, fallback_ttl=60, enabled=False)
         off.put_active_organization("a", None, off.begin_read())
         assert off.get_active_organization("a") is None
+
+
+class TestDynamicRoles:
+    """``ORGANIZATION_DYNAMIC_ROLES``: an organization's roles are cached like memberships, and
+    a role created, changed or deleted behind the apps' backs (plain SQL, as Better-Auth's
+    create-role, update-role and delete-role write) reaches two app instances through the feed."""
+
+    @staticmethod
+    async def ask(stack: Stack, organization_id: str, token: str) -> bool:
+        response = await stack.client.post(
+            f"{BASE}/{organization_id}/has-permission",
+            json={"permissions": {"invitation": ["create"]}},
+            headers=auth(token),
+        )
+        assert response.status_code == 200, response.text
+        return bool(response.json()["success"])
+
+    async def test_zero_queries_in_steady_state(
+        self,
+        engine: AsyncEngine,
+        jwks_server: JwksServer,  # noqa: F811
+        dialect: str,
+    ) -> None:
+        ttl = 60.0 if dialect == "postgresql" else 0.3
+        async with open_stack(
+            engine,
+            jwks_server,
+            identity_cache_fallback_ttl_seconds=ttl,
+            organization_dynamic_roles=True,
+        ) as stack:
+            stack.organizations = []  # type: ignore[attr-defined]
+            organization_id, _user_id, token = await organization_with(stack, role="member")
+            try:
+                assert not await self.ask(stack, organization_id, token)
+                with counting_queries(engine) as statements:
+                    for _ in range(3):
+                        assert not await self.ask(stack, organization_id, token)
+                if dialect == "postgresql":  # SQLite: the short fallback TTL may expire
+                    assert statements == []
+            finally:
+                await stack.sql("DELETE FROM organization WHERE id = :id", id=organization_id)
+
+    async def test_created_updated_deleted_reach_every_instance(
+        self,
+        engine: AsyncEngine,
+        jwks_server: JwksServer,  # noqa: F811
+        dialect: str,
+    ) -> None:
+        pg_only(dialect)
+        settings: dict[str, Any] = {
+            "identity_cache_fallback_ttl_seconds": 60.0,
+            "organization_dynamic_roles": True,
+        }
+        async with (
+            open_stack(engine, jwks_server, **settings) as first,
+            open_stack(engine, jwks_server, **settings) as second,
+        ):
+            first.organizations = []  # type: ignore[attr-defined]
+            organization_id, _user_id, token = await organization_with(first, role="billing")
+            stacks = (first, second)
+            try:
+                for stack in stacks:  # cached: "billing" is no role yet
+                    assert not await self.ask(stack, organization_id, token)
+
+                async def change(statement: str, expected: bool, **params: Any) -> None:
+                    before = [s.state.listener.notices for s in stacks]  # type: ignore[union-attr]
+                    await first.sql(statement, org=organization_id, **params)
+                    for stack, notices in zip(stacks, before, strict=True):
+                        await stack.settle(notices)
+                        assert await self.ask(stack, organization_id, token) is expected
+
+                await change(
+                    'INSERT INTO "organizationRole" (id, "organizationId", role, permission, '
+                    "\"createdAt\") VALUES (:id, :org, 'billing', :permission, now())",
+                    True,
+                    id=f"r-{organization_id}",
+                    permission=json.dumps({"invitation": ["create"]}),
+                )
+                await change(
+                    'UPDATE "organizationRole" SET permission = :permission '
+                    'WHERE "organizationId" = :org',
+                    False,
+                    permission=json.dumps({"invitation": ["cancel"]}),
+                )
+                await change(
+                    'UPDATE "organizationRole" SET permission = :permission '
+                    'WHERE "organizationId" = :org',
+                    True,
+                    permission=json.dumps({"invitation": ["create", "cancel"]}),
+                )
+                await change('DELETE FROM "organizationRole" WHERE "organizationId" = :org', False)
+            finally:
+                await first.sql("DELETE FROM organization WHERE id = :id", id=organization_id)
+
+    def test_roles_notice_evicts_the_organization(self) -> None:
+        from app.services.organizations.access import DEFAULT_ORG_ACCESS
+
+        cache = OrganizationCache(max_entries=10, fallback_ttl=60)
+        cache.feed_up()
+        cache.put_roles("o", DEFAULT_ORG_ACCESS, cache.begin_read())
+        cache.put_roles("p", DEFAULT_ORG_ACCESS, cache.begin_read())
+        assert cache.notice("r", "o") is True
+        assert cache.get_roles("o") is None
+        assert cache.get_roles("p") is not None
+        assert cache.notice("o", "p") is True  # a deleted organization takes its roles along
+        assert cache.get_roles("p") is None
+        assert cache.stats()["organizationRoles"] == 0

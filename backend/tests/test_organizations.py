@@ -59,6 +59,11 @@ class Org:
 
 @pytest.fixture
 async def org(db_session: AsyncSession) -> Org:
+    return await make_org(db_session)
+
+
+async def make_org(db_session: AsyncSession) -> Org:
+    """Owner, admin and member of "Acme", and an outsider, each with a session."""
     organization = await create_organization(db_session, name="Acme")
     users = {
         who: await create_user(db_session, name=who.title(), email=f"{who}@acme.test")

@@ -9,7 +9,8 @@ fails ``test_every_route_is_in_the_table``. Each entry says which check guards i
 - ``Permission(...)``: the admin access control (Better-Auth's ``hasPermission``);
 - ``ADMIN_ROLE``: ``require_admin`` (a role in ``ADMIN_ROLES``);
 - ``OrgPermission(...)``: the organization access control, for the caller's membership;
-- ``Answer(...)``: a permission query that answers in its body (``success``, or a listing).
+- ``Answer(...)``: a permission query that answers in its body (``success``, or a listing);
+  ``OrgAnswer(...)`` the same for the caller's membership (the organization access control).
 
 Callers, for owners who are a plain user, an admin, a user in ``ADMIN_USER_IDS`` and an
 organization owner: a session token (the ``FastPaths`` answer ``GET /users`` and
@@ -57,6 +58,11 @@ class Answer:
 
     asks: Permissions
     granted: Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class OrgAnswer(Answer):
+    """An ``Answer`` about the caller's membership: the organization's roles decide it."""
 
 
 Check = str | Permission | OrgPermission | Answer
@@ -207,6 +213,22 @@ ROUTES: dict[tuple[str, str], list[Variant]] = {
     ("DELETE", f"{ORG}/members/{{memberId}}"): [
         Variant(OrgPermission({"member": ["delete"]}), 204, member_path)
     ],
+    ("POST", f"{ORG}/has-permission"): [
+        Variant(
+            OrgAnswer({"member": ["update"]}, lambda body: body["success"] is True),
+            200,
+            lambda w: f"/api/v1/organizations/{w.organization.id}/has-permission",
+            lambda _: {"permissions": {"member": ["update"]}},
+        )
+    ],
+    ("POST", f"{ORG}/members/{{memberId}}/has-permission"): [
+        Variant(
+            OrgPermission({"member": ["update"]}),
+            200,
+            lambda w: f"{member_path(w)}/has-permission",
+            lambda _: {"permissions": {"member": ["delete"]}},
+        )
+    ],
     ("GET", "/api/v1/audit-events"): [Variant(ADMIN_ROLE, 200, fixed("/api/v1/audit-events"))],
 }
 
@@ -259,10 +281,10 @@ def all_but(permissions: Permissions | None) -> dict[str, list[str]]:
 def owner_passes(check: Check, owner: str) -> bool:
     """What the owner's own session may do, with Better-Auth's default roles."""
     role, listed, org_role = OWNERS[owner]
+    if isinstance(check, OrgPermission | OrgAnswer):
+        return org_role in ("owner", "admin")
     if isinstance(check, Permission | Answer):
         return role == "admin" or listed
-    if isinstance(check, OrgPermission):
-        return org_role in ("owner", "admin")
     if check == ADMIN_ROLE:
         return role == "admin"
     return True

@@ -8,6 +8,7 @@ from app.models.invitation import Invitation
 from app.models.jwks import Jwks
 from app.models.member import Member
 from app.models.organization import Organization
+from app.models.organization_role import OrganizationRole
 from app.models.session import AuthSession
 from app.models.team import Team
 from app.models.team_member import TeamMember, team_membership_key
@@ -24,6 +25,7 @@ __all__ = [
     "Jwks",
     "Member",
     "Organization",
+    "OrganizationRole",
     "Team",
     "TeamMember",
     "User",

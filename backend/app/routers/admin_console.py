@@ -11,7 +11,9 @@ those in ``connect-src``; scripts and styles come from this app only (no inline 
   API is (this app's root path), the role names this API accepts (set-role and
   update-member-role refuse others) and ``ADMIN_ROLES`` (the audit log's readers). Role names
   are not secret: Better-Auth's own ``adminClient`` and ``organizationClient`` ship them in
-  the browser bundle;
+  the browser bundle; and the sign-in methods the auth server enables
+  (``ADMIN_CONSOLE_SIGN_IN_PROVIDERS``, ``ADMIN_CONSOLE_PASSWORD_SIGN_IN``): Better-Auth has no
+  endpoint that lists them, and they are no more secret than the buttons of any sign-in page;
 - ``/admin/assets/*`` carry a content hash in their names (Vite): cached for a year; the page
   itself is revalidated on every load, so a new build is picked up at once;
 - the built files missing (``npm run build`` never ran): 503 ``ADMIN_CONSOLE_NOT_BUILT``, as an
@@ -45,6 +47,19 @@ NOT_BUILT_DETAIL: Final = (
     "The admin console is not built: run `make admin-console` at the repository root "
     "(or `npm ci && npm run build` in admin-console/), then reload this page."
 )
+# What a provider's button says when its entry names no label: Better-Auth's built-in providers
+# the way their owners write them; any other id is shown as it is.
+PROVIDER_NAMES: Final = {
+    "apple": "Apple",
+    "discord": "Discord",
+    "facebook": "Facebook",
+    "github": "GitHub",
+    "gitlab": "GitLab",
+    "google": "Google",
+    "linkedin": "LinkedIn",
+    "microsoft": "Microsoft",
+    "slack": "Slack",
+}
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
 REVALIDATE: Final = "no-cache"
 
@@ -68,6 +83,17 @@ def console_csp(better_auth_url: str) -> str:
             "object-src 'none'",
         )
     )
+
+
+def sign_in_providers(entries: Iterable[str]) -> list[dict[str, str]]:
+    """``ADMIN_CONSOLE_SIGN_IN_PROVIDERS`` (``id`` or ``id=Label``) as ``{"id", "name"}``."""
+    providers = []
+    for entry in entries:
+        provider_id, _, label = (part.strip() for part in entry.partition("="))
+        providers.append(
+            {"id": provider_id, "name": label or PROVIDER_NAMES.get(provider_id, provider_id)}
+        )
+    return providers
 
 
 def _wants_html(scope: Scope) -> bool:
@@ -129,6 +155,7 @@ def install_admin_console(app: FastAPI, settings: Settings) -> None:
     directory = settings.admin_console_dir or DEFAULT_ADMIN_CONSOLE_DIR
     csp = console_csp(settings.better_auth_url)
     configured_roles = {*settings.known_roles, *settings.admin_roles}
+    providers = sign_in_providers(settings.admin_console_sign_in_providers)
 
     @app.get(ADMIN_URL, include_in_schema=False)
     async def admin_console_redirect(request: Request) -> RedirectResponse:
@@ -145,6 +172,8 @@ def install_admin_console(app: FastAPI, settings: Settings) -> None:
             "roles": sorted(configured_roles | state.access.role_names),
             "adminRoles": list(settings.admin_roles),
             "organizationRoles": sorted(state.org_access.role_names),
+            "passwordSignIn": settings.admin_console_password_sign_in,
+            "signInProviders": providers,
         }
         return JSONResponse(
             config,

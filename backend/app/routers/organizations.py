@@ -12,11 +12,13 @@ from app.routers.deps import AuditContextDep, CurrentPrincipal, CurrentUser
 from app.routers.org_deps import (
     MembershipsDep,
     OrganizationsDep,
+    OrgRolesDep,
     PathOrgMember,
     caller_session_id,
     require_org_permission,
 )
 from app.routers.responses import no_content, problem_responses
+from app.schemas.access import PermissionResult
 from app.schemas.base import InputText
 from app.schemas.organization import (
     MemberPage,
@@ -26,7 +28,9 @@ from app.schemas.organization import (
     MemberWithUserRead,
     OrganizationList,
     OrganizationRead,
+    OrgPermissionCheck,
 )
+from app.services.access.scope import scope_grants
 from app.services.organizations.service import MemberListQuery
 from app.services.organizations.snapshots import Membership, MemberSnapshot, MemberWithUser
 
@@ -45,6 +49,8 @@ CanUpdateMembers = Annotated[
 CanDeleteMembers = Annotated[
     Membership, Depends(require_org_permission({"member": ["delete"]}, from_path=True))
 ]
+# Who may ask about another member: who may change members' roles (update-member-role's check).
+CanManageMembers = CanUpdateMembers
 
 
 def _organization(membership: Membership) -> OrganizationRead:
@@ -109,7 +115,7 @@ async def list_members(
 @router.patch(
     "/{organizationId}/members/{memberId}",
     summary="Change a member's role (needs member: update)",
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 500),
 )
 async def update_member_role(
     organization_id: OrganizationId,
@@ -128,7 +134,7 @@ async def update_member_role(
 @router.delete(
     "/{organizationId}/members/{memberId}",
     summary="Remove a member (needs member: delete)",
-    **no_content(404, 409),
+    **no_content(404, 409, 500),
 )
 async def remove_member(
     organization_id: OrganizationId,
@@ -144,3 +150,54 @@ async def remove_member(
         member_id,
         actor_session_id=caller_session_id(principal),
     )
+
+
+@router.post(
+    "/{organizationId}/has-permission",
+    summary="Do I hold these permissions in this organization?",
+    description="Better-Auth's `/organization/has-permission` for the caller's membership: "
+    "every action of every resource granted by any one of the caller's roles (comma-joined "
+    "roles are tried one by one; the creator role has no shortcut here), with the "
+    "organization's dynamic roles merged in when `ORGANIZATION_DYNAMIC_ROLES` is on. With an "
+    "API key that has `permissions`, granted by the key too. A non-member gets 404, as for an "
+    "organization that does not exist.",
+    response_model=PermissionResult,
+    responses=problem_responses(404, 500),
+)
+async def has_permission(
+    organization_id: OrganizationId,
+    body: OrgPermissionCheck,
+    membership: PathOrgMember,
+    principal: CurrentPrincipal,
+    roles: OrgRolesDep,
+) -> PermissionResult:
+    access = await roles.access_for(membership.organization.id)
+    granted = access.has_permission(membership.role, body.permissions) and scope_grants(
+        principal.api_key_scope, body.permissions
+    )
+    return PermissionResult(success=granted)
+
+
+@router.post(
+    "/{organizationId}/members/{memberId}/has-permission",
+    summary="Does this member hold these permissions? (needs member: update)",
+    description="The same question as `/has-permission`, about another member of the "
+    "organization (what Better-Auth lacks, better-auth#11096), decided exactly as Better-Auth "
+    "would decide it for that member's own session. Asked by those who may change members' "
+    "roles: `member: update` (or the creator role), as update-member-role requires. The "
+    "caller's API key must grant `member: update`; it does not narrow the answer, which is "
+    "about the member's roles. A member of another organization is 404 `MEMBER_NOT_FOUND`.",
+    response_model=PermissionResult,
+    responses=problem_responses(404, 500),
+)
+async def member_has_permission(
+    organization_id: OrganizationId,
+    member_id: MemberId,
+    body: OrgPermissionCheck,
+    membership: CanManageMembers,
+    organizations: OrganizationsDep,
+    roles: OrgRolesDep,
+) -> PermissionResult:
+    member = await organizations.get_member(membership.organization.id, member_id)
+    access = await roles.access_for(membership.organization.id)
+    return PermissionResult(success=access.has_permission(member.role, body.permissions))

@@ -17,6 +17,8 @@ _DESCRIPTIONS = {
     404: "No such resource",
     409: "The request conflicts with the current state",
     422: "Invalid input; `errors` lists each field",
+    500: "An organization's dynamic role is stored with invalid permissions "
+    "(`INVALID_ROLE_PERMISSIONS`; Better-Auth fails the same check)",
     429: "Rate limit (or failed-authentication limit) exceeded; retry after `Retry-After` seconds",
     503: "A dependency (database or key source) is unavailable; retry after `Retry-After`",
 }

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from app.schemas.access import PermissionMap
 from app.schemas.base import CamelModel, InputText, IsoDateTime, examples
 
 ORGANIZATION_EXAMPLE: dict[str, Any] = {
@@ -86,3 +87,19 @@ class MemberRoleUpdate(CamelModel):
         Annotated[InputText, Field(max_length=1000)]
         | list[Annotated[InputText, Field(max_length=200)]]
     ) = Field(min_length=1)
+
+
+class OrgPermissionCheck(CamelModel):
+    """``{"permissions": {resource: [action]}}``, as Better-Auth's
+    ``/organization/has-permission`` (the organization is in the path, not the body)."""
+
+    model_config = examples(
+        {"permissions": {"member": ["update", "delete"]}},
+        {"permissions": {"project": ["read"]}},
+        extra="forbid",
+    )
+
+    permissions: PermissionMap = Field(
+        description="Every action of every resource must be granted by one of the roles "
+        "(an empty object or an empty action list is never granted)"
+    )

@@ -38,6 +38,7 @@ _VALIDATED_TYPES = {
     "_algorithms": "comma-separated algorithms",
     "_networks": "comma-separated IP networks",
     "_roles": "comma-separated role names",
+    "_sign_in_providers": "comma-separated provider ids (`id` or `id=Label`)",
     "_split_csv": "comma-separated list",
 }
 _SECTION = re.compile(r"^\s*# --- (.+?) ---")

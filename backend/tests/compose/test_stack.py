@@ -3,7 +3,8 @@
 The stack comes up with ``--wait`` (db, auth and api healthy, migrate exited 0); a user signs up
 on the auth server, gets a JWT and reads ``/users/me``; an admin (made with the CLI inside the
 api container) bans another user, whose very next request is refused; ``/metrics`` answers the
-token and nobody else; ``/docs`` renders. Then the ``api`` container and the database container
+token and nobody else; ``/docs`` renders, and so does the admin console the image built at
+``/admin/``, with its scripts. Then the ``api`` container and the database container
 are restarted in turn: the API comes back ready, tokens minted before still work, the ban and
 the audit log are still there, and new sign-ups and bans work again.
 
@@ -12,6 +13,7 @@ The tests of this module run in order and share the stack and its users.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -128,6 +130,21 @@ async def test_docs_render(world: World, http: httpx.AsyncClient) -> None:
     spec = await http.get(f"{world.api}/openapi.json")
     assert spec.status_code == 200
     assert ME in spec.json()["paths"]
+
+
+async def test_admin_console_is_served(world: World, http: httpx.AsyncClient) -> None:
+    """The image built the console in its own stage: the page and the scripts it names answer,
+    under the console's Content-Security-Policy."""
+    page = await http.get(f"{world.api}/admin/")
+    assert page.status_code == 200, page.text
+    assert "text/html" in page.headers["content-type"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    scripts = re.findall(r'<script[^>]+src="([^"]+)"', page.text)
+    assert scripts, page.text
+    for src in scripts:  # Vite writes them relative to the page: ./assets/index-<hash>.js
+        asset = await http.get(f"{world.api}/admin/{src.removeprefix('./')}")
+        assert asset.status_code == 200, src
+        assert "javascript" in asset.headers["content-type"]
 
 
 async def _nothing_lost(world: World, http: httpx.AsyncClient) -> None:

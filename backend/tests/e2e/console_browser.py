@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
@@ -33,6 +34,7 @@ ARTIFACTS = BACKEND_DIR / "test-artifacts"
 DOCS_IMAGES = PROJECT_DIR / "docs" / "guides" / "img"
 CONSOLE_DIR = PROJECT_DIR / "admin-console"
 AXE = CONSOLE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+CONSOLE_PATH = "/admin/"
 TIMEOUT_MS = 20_000
 VIEWPORT = {"width": 1280, "height": 860}
 # What Chromium prints for an answer that is not 2xx: expected where a test provokes a refusal.
@@ -64,13 +66,18 @@ class ConsolePage:
 
     page: Page
     name: str
-    messages: list[tuple[str, str]] = field(default_factory=list)  # (type, text)
+    # (type, text, the address of the page that printed it)
+    messages: list[tuple[str, str, str]] = field(default_factory=list)
 
     def problems(self, allowed_statuses: frozenset[int] = frozenset()) -> list[str]:
-        """Content-Security-Policy reports, uncaught errors and console errors, except the
-        failed loads of refusals the test provoked on purpose (``allowed_statuses``)."""
+        """Content-Security-Policy reports, uncaught errors and console errors of the console's
+        pages, except the failed loads of refusals the test provoked on purpose
+        (``allowed_statuses``). Other sites' pages the tab passes through (an OpenID provider's
+        sign-in) are theirs: a missing favicon there is no fault of the console."""
         found = []
-        for kind, text in self.messages:
+        for kind, text, url in self.messages:
+            if not urlsplit(url).path.startswith(CONSOLE_PATH):
+                continue
             if "Content Security Policy" in text or "Content-Security-Policy" in text:
                 found.append(f"CSP: {text}")
             elif kind in {"error", "pageerror"}:
@@ -123,7 +130,7 @@ class ConsolePage:
         self.page.get_by_role("heading", name="Sign in").wait_for()
         self.page.get_by_label("Email").fill(email)
         self.page.get_by_label("Password").fill(password)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.page.get_by_role("button", name="Sign in", exact=True).click()
         self.page.get_by_role("navigation", name="Sections").wait_for()
 
     def open(self, api_url: str, route: str) -> None:
@@ -155,15 +162,18 @@ def console_page(browser: Browser, name: str) -> Iterator[ConsolePage]:
     console = ConsolePage(page, name)
 
     def on_message(message: ConsoleMessage) -> None:
-        console.messages.append((message.type, message.text))
+        console.messages.append((message.type, message.text, page.url))
+
+    def on_error(error: Exception) -> None:
+        console.messages.append(("pageerror", str(error), page.url))
 
     page.on("console", on_message)
-    page.on("pageerror", lambda error: console.messages.append(("pageerror", str(error))))
+    page.on("pageerror", on_error)
     try:
         yield console
     except BaseException as error:
         target = console.screenshot()
-        lines = "\n".join(f"[{kind}] {text}" for kind, text in console.messages)
+        lines = "\n".join(f"[{kind}] {text} (on {url})" for kind, text, url in console.messages)
         error.add_note(f"screenshot: {target}\nbrowser console:\n{lines}")
         raise
     finally:

@@ -1,9 +1,12 @@
 """The admin console (``/admin``) in headless Chromium against the real stack: Better-Auth (with
-the console's page, on the API's origin, as a trusted origin) and the API, on PostgreSQL, with an
+the console's page, on the API's origin, as a trusted origin, and a real OpenID Connect provider,
+tests/support/oidc_provider, as its genericOAuth provider) and the API, on PostgreSQL, with an
 access-control file that adds a ``support`` and a ``moderator`` role.
 
-Every screen is driven as an admin would: sign in, search, ban, roles, sessions, password,
-create, remove, organizations, audit log, and what a ``support`` user is not shown. After each
+Every screen is driven as an admin would: sign in (email and password, and through the OpenID
+provider), search, ban, roles, sessions, password, create, remove, organizations, audit log, the
+refusals (self-ban, self-demotion, self-removal, the last admin), and what a ``support`` user is
+not shown. After each
 screen: no Content-Security-Policy report, no console error (but the refusals a test provokes),
 and no serious or critical axe-core finding. ``ADMIN_CONSOLE_SCREENSHOTS=docs`` writes each
 screen's picture into ``docs/guides/img/`` (the guide's); on failure a screenshot is kept in
@@ -23,16 +26,26 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
+from devstack.processes import started
 from tests.e2e.access import insert_user
-from tests.e2e.better_auth import PASSWORD, error_code
+from tests.e2e.better_auth import PASSWORD, error_code, unique_email
 from tests.e2e.console_browser import CHROMIUM_ARGS, ConsolePage, chromium_or_skip, console_page
 from tests.e2e.stack import Environment, Stack
 from tests.support.console import CONFIG_FILE
+from tests.support.oidc import OidcAccount, OidcClient, OidcProvider, oidc_provider_problem
 
 pytestmark = pytest.mark.e2e
 
 USERS = "/api/v1/users"
 T = TypeVar("T")
+# The auth server's genericOAuth provider, and its button on the console's sign-in screen.
+PROVIDER_ID = "local-oidc"
+PROVIDER_BUTTON = "Continue with Local OIDC"
+# Ada, the module's admin, also has an account at the provider, with the same (verified) email:
+# signing in there links it to her user (Better-Auth's implicit account linking).
+ADMIN_AT_PROVIDER = OidcAccount(email=unique_email("ada-admin"), name="Ada at the provider")
+# RFC 8252: a native client's loopback redirect URI matches on any port.
+OIDC_CLIENT = OidcClient(redirect_uris=(f"http://127.0.0.1/api/auth/callback/{PROVIDER_ID}",))
 
 
 def off_loop(function: Callable[..., T], *args: Any) -> T:
@@ -49,18 +62,38 @@ class Account:
     name: str
 
 
-def new_account(stack: Stack, role: str | None, name: str) -> Account:
+def new_account(stack: Stack, role: str | None, name: str, email: str | None = None) -> Account:
     """A user with a password (PASSWORD), named ``name``, with a unique e-mail made of it."""
     user_id = secrets.token_hex(16)
-    email = f"{name.lower().replace(' ', '.')}-{secrets.token_hex(3)}@example.com"
+    email = email or f"{name.lower().replace(' ', '.')}-{secrets.token_hex(3)}@example.com"
     off_loop(partial(insert_user, name=name, email=email), stack.database, user_id, role)
     return Account(user_id, email, name)
 
 
 @pytest.fixture(scope="module")
-def stack(e2e: Environment) -> Iterator[Stack]:
+def provider(e2e: Environment) -> Iterator[OidcProvider]:
+    problem = oidc_provider_problem()
+    if problem is not None:
+        pytest.fail(problem)  # the e2e prerequisites hold, so `make test-e2e` installs it too
+    server = OidcProvider(
+        log_dir=e2e.log_dir, clients=(OIDC_CLIENT,), accounts=(ADMIN_AT_PROVIDER,)
+    )
+    with started(server):
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack(e2e: Environment, provider: OidcProvider) -> Iterator[Stack]:
     shared = {"ACCESS_CONTROL_FILE": str(CONFIG_FILE)}
-    with e2e.stack(auth_env=shared, api_env=shared) as running:
+    oidc = {
+        "OIDC_DISCOVERY_URL": provider.discovery_url,
+        "OIDC_CLIENT_ID": OIDC_CLIENT.client_id,
+        "OIDC_CLIENT_SECRET": OIDC_CLIENT.client_secret,
+        "OIDC_PROVIDER_ID": PROVIDER_ID,
+    }
+    # What the auth server enables, told to the console (Better-Auth does not list it).
+    console = {"ADMIN_CONSOLE_SIGN_IN_PROVIDERS": f"{PROVIDER_ID}=Local OIDC"}
+    with e2e.stack(auth_env={**shared, **oidc}, api_env={**shared, **console}) as running:
         # The console's page runs on the API's origin and signs in on the auth server: that
         # origin must be trusted there (Origin check, CORS with credentials), as make run does.
         running.auth.restart(TRUSTED_ORIGINS=running.api.url)
@@ -82,7 +115,14 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def admin(stack: Stack) -> Account:
-    return new_account(stack, "admin", "Ada Admin")
+    """The module's only admin (the last-admin test counts on it)."""
+    ada = new_account(stack, "admin", "Ada Admin", email=ADMIN_AT_PROVIDER.email)
+    off_loop(
+        stack.database.execute,
+        """UPDATE "user" SET "emailVerified" = true WHERE id = $1""",
+        ada.id,
+    )
+    return ada
 
 
 @pytest.fixture
@@ -165,6 +205,128 @@ def test_admin_signs_in_finds_a_user_bans_them_and_their_next_call_is_refused(
     assert api_json(stack, f"{USERS}/{target.id}", admin_jwt)["banned"] is False
 
 
+def at_the_provider(tab: ConsolePage, provider: OidcProvider, account: OidcAccount) -> Any:
+    """The provider's own pages: its sign-in form (unless it remembers the browser), then its
+    consent form, whose buttons are returned."""
+    page = tab.page
+    page.wait_for_url(f"{provider.url}/**")
+    question = page.get_by_role("heading", level=1)
+    expect(question).to_have_text(re.compile("^(Sign in|Authorize)$"))
+    if question.inner_text() == "Sign in":
+        page.get_by_label("Email").fill(account.email)
+        page.get_by_label("Password").fill(account.password)
+        page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Authorize")
+    return page
+
+
+@pytest.fixture
+def unlinked_afterwards(stack: Stack, admin: Account) -> Iterator[None]:
+    """Ada's provider account is taken off after the test: with it, each of her sign-outs in the
+    other tests would go on to the provider's logout."""
+    yield
+    off_loop(
+        stack.database.execute,
+        """DELETE FROM account WHERE "userId" = $1 AND "providerId" = $2""",
+        admin.id,
+        PROVIDER_ID,
+    )
+
+
+@pytest.mark.usefixtures("unlinked_afterwards")
+def test_an_admin_signs_in_through_the_oidc_provider_and_lands_in_the_console(
+    stack: Stack, tab: ConsolePage, admin: Account, provider: OidcProvider
+) -> None:
+    """The button of the provider the API names (ADMIN_CONSOLE_SIGN_IN_PROVIDERS): Better-Auth's
+    ``signIn.social``, the provider's sign-in and consent, Better-Auth's callback, and back to the
+    console's screen the admin had open, signed in. A refusal on the way comes back in words."""
+    page = tab.page
+    # A link with Better-Auth's ?error= made by anyone: the console words the code itself and
+    # never shows the description that came with it; the URL is cleaned.
+    page.goto(f"{stack.api.url}/admin/?error=constructor&error_description=Call+0800+now#/users")
+    tab.heading("Sign in")
+    expect(page.get_by_role("alert")).to_have_text(
+        "The auth server could not complete the sign-in (constructor). "
+        "Try again, or use another way to sign in."
+    )
+    expect(page.get_by_text("0800")).to_have_count(0)
+    expect(page).to_have_url(f"{stack.api.url}/admin/#/users")
+
+    tab.open(stack.api.url, f"users/{admin.id}")
+    tab.heading("Sign in")
+
+    # Refused at the provider: back on the sign-in screen with the reason, the URL cleaned.
+    page.get_by_role("button", name=PROVIDER_BUTTON).click()
+    at_the_provider(tab, provider, ADMIN_AT_PROVIDER).get_by_role("button", name="Deny").click()
+    page.wait_for_url(f"{stack.api.url}/admin/**")
+    tab.heading("Sign in")
+    expect(page.get_by_role("alert")).to_have_text("The sign-in was cancelled at the provider.")
+    assert "error" not in page.url
+    tab.check("sign-in-cancelled")
+
+    # Allowed: signed in, on the bookmarked screen, with the provider's account linked to Ada's.
+    tab.open(stack.api.url, f"users/{admin.id}")
+    page.get_by_role("button", name=PROVIDER_BUTTON).click()
+    at_the_provider(tab, provider, ADMIN_AT_PROVIDER).get_by_role("button", name="Allow").click()
+    page.wait_for_url(f"{stack.api.url}/admin/#/users/{admin.id}")
+    tab.heading(admin.name)
+    expect(page.get_by_role("navigation", name="Sections")).to_be_visible()
+    expect(page.locator("#account")).to_contain_text(f"{admin.name} (admin)")
+    profile = page.get_by_role("region", name="Profile")
+    expect(profile.get_by_text(f"{PROVIDER_ID} ({ADMIN_AT_PROVIDER.sub})")).to_be_visible()
+    expect(profile.get_by_text(f"credential ({admin.id})")).to_be_visible()
+    assert page.evaluate("() => localStorage.length + sessionStorage.length") == 0
+    tab.check("signed-in-through-the-provider")
+
+    # A reload keeps the Better-Auth session the provider's sign-in made.
+    page.reload()
+    tab.heading(admin.name)
+
+    # Signing out ends it, and Better-Auth 1.7 sends the browser on to the provider's logout
+    # (RP-initiated): on a shared computer the next person cannot walk back in through the
+    # provider. After that, the provider asks for the password again.
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{provider.url}/**")
+    page.get_by_role("button", name="Yes, sign me out").click()
+    page.wait_for_load_state()
+    tab.open(stack.api.url, "users")
+    tab.heading("Sign in")
+    page.get_by_role("button", name=PROVIDER_BUTTON).click()
+    page.wait_for_url(f"{provider.url}/**")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    assert tab.problems() == []
+
+
+@pytest.fixture
+def providers_only(stack: Stack) -> Iterator[None]:
+    """The API restarted for an auth server without email and password, and with a button for
+    a provider the auth server does not have (github); as it was afterwards."""
+    before = stack.api.env["ADMIN_CONSOLE_SIGN_IN_PROVIDERS"]
+    stack.api.restart(
+        ADMIN_CONSOLE_PASSWORD_SIGN_IN="false",
+        ADMIN_CONSOLE_SIGN_IN_PROVIDERS=f"{before},github",
+    )
+    yield
+    stack.api.restart(ADMIN_CONSOLE_PASSWORD_SIGN_IN=None, ADMIN_CONSOLE_SIGN_IN_PROVIDERS=before)
+
+
+@pytest.mark.usefixtures("providers_only")
+def test_without_email_and_password_only_the_providers_are_offered(
+    stack: Stack, tab: ConsolePage
+) -> None:
+    page = tab.page
+    page.goto(f"{stack.api.url}/admin/")
+    tab.heading("Sign in")
+    expect(page.get_by_label("Email")).to_have_count(0)
+    expect(page.get_by_role("button", name=PROVIDER_BUTTON)).to_be_focused()
+    tab.check("sign-in-providers-only")
+    # A provider the auth server does not have: Better-Auth's refusal, in its words.
+    page.get_by_role("button", name="Continue with GitHub").click()
+    expect(page.get_by_role("alert")).to_contain_text("Provider not found")
+    expect(page).to_have_url(f"{stack.api.url}/admin/")
+    assert tab.problems(frozenset({404})) == []
+
+
 def test_refusals_show_better_auth_s_message_and_sign_out_ends_the_session(
     stack: Stack, tab: ConsolePage, admin: Account
 ) -> None:
@@ -186,12 +348,48 @@ def test_refusals_show_better_auth_s_message_and_sign_out_ends_the_session(
     page.get_by_role("button", name="Save roles").click()
     expect(page.get_by_role("alert")).to_contain_text("an admin cannot be demoted by themself")
     expect(page.get_by_role("alert")).to_contain_text("CANNOT_DEMOTE_SELF")
+    page.reload()
+    tab.heading(admin.name)
+
+    # Nor remove themself: Better-Auth's message, in the dialog, which stays open.
+    page.get_by_role("button", name="Remove user…").click()
+    dialog = tab.dialog(f"Remove {admin.email}?")
+    dialog.get_by_label("Type the user's email to confirm").fill(admin.email)
+    dialog.get_by_role("button", name="Remove user").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("You cannot remove yourself")
+    expect(dialog.get_by_role("alert")).to_contain_text("YOU_CANNOT_REMOVE_YOURSELF")
+    tab.check("self-removal-refusal", allowed_statuses=frozenset({403}))
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
 
     page.get_by_role("button", name="Sign out").click()
     tab.heading("Sign in")
     page.reload()
     tab.heading("Sign in")
     assert tab.problems(frozenset({403})) == []
+
+
+def test_the_last_admin_cannot_be_banned_and_the_console_says_so(
+    stack: Stack, tab: ConsolePage, admin: Account
+) -> None:
+    """A ``moderator`` (``user: ban`` from the access-control file, not in ADMIN_ROLES) may ban,
+    but not Ada, the only admin: the API's guard, 409 ``LAST_ADMIN``, in the ban dialog."""
+    moderator = new_account(stack, "moderator", "Max Moderator")
+    page = tab.page
+    tab.sign_in(stack.api.url, moderator.email, PASSWORD)
+    tab.open(stack.api.url, f"users/{admin.id}")
+    tab.heading(admin.name)
+    page.get_by_role("button", name="Ban user…").click()
+    dialog = tab.dialog(f"Ban {admin.email}?")
+    dialog.get_by_label("Reason").fill("Testing the guard")
+    dialog.get_by_role("button", name="Ban user").click()
+    alert = dialog.get_by_role("alert")
+    expect(alert).to_contain_text("the last admin cannot be banned")
+    expect(alert).to_contain_text("Code: LAST_ADMIN (HTTP 409)")
+    tab.check("last-admin-refusal", allowed_statuses=frozenset({409}))
+    page.keyboard.press("Escape")
+    admin_jwt = api_jwt(stack, admin.email)
+    assert api_json(stack, f"{USERS}/{admin.id}", admin_jwt)["banned"] is False
 
 
 def test_the_jwt_is_renewed_before_it_expires(

@@ -322,10 +322,12 @@ def test_banner_recipe_answers_and_one_frontend_origin_reaches_both(
 ) -> None:
     """The README's first command as a newcomer uses it: the banner points at localhost, its
     curl lines get a JWT from Better-Auth that the API accepts, FRONTEND_ORIGIN alone lets a
-    browser app on another origin talk to both servers, and the admin console is served."""
+    browser app on another origin talk to both servers, and the admin console is served, with
+    a sign-in button for the provider the auth server is given."""
     if shutil.which("curl") is None:
         pytest.skip("the banner's recipe uses curl")
-    stack = launch(FRONTEND_ORIGIN=FRONTEND)
+    github = {"GITHUB_CLIENT_ID": "Iv1.dev-stack", "GITHUB_CLIENT_SECRET": "dev-stack-secret"}
+    stack = launch(FRONTEND_ORIGIN=FRONTEND, **github)
     try:
         stack.wait_for(READY)
         output = stack.output()
@@ -364,6 +366,8 @@ def test_banner_recipe_answers_and_one_frontend_origin_reaches_both(
             headers={"Origin": console, "Access-Control-Request-Method": "POST"},
         )
         assert sign_in.headers.get("access-control-allow-origin") == console, sign_in
+        config = httpx.get(f"http://127.0.0.1:{stack.api_port}/admin/config.json").json()
+        assert config["signInProviders"] == [{"id": "github", "name": "GitHub"}]
     finally:
         _assert_stopped(stack, stack.stop(signal.SIGTERM), signal.SIGTERM)
 

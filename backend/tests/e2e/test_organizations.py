@@ -1,7 +1,9 @@
 """Organizations made on the real Better-Auth (organization plugin, teams, custom roles from the
-shared ACCESS_CONTROL_FILE) and served by the API, over HTTP only: what Better-Auth creates the
-API sees; what the API changes Better-Auth shows; a member Better-Auth removes is refused by the
-API within a second; an outsider learns nothing."""
+shared ACCESS_CONTROL_FILE, dynamic roles with ORGANIZATION_DYNAMIC_ROLES on both servers) and
+served by the API, over HTTP only: what Better-Auth creates the API sees; what the API changes
+Better-Auth shows; a member Better-Auth removes is refused by the API within a second; a role
+Better-Auth creates, changes or deletes answers the same on both sides within a second; an
+outsider learns nothing."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ ORGS = "/api/v1/organizations"
 
 @pytest.fixture(scope="module")
 def stack(e2e: Environment) -> Iterator[Stack]:
-    shared = {"ACCESS_CONTROL_FILE": str(CONFIG_FILE)}
+    shared = {"ACCESS_CONTROL_FILE": str(CONFIG_FILE), "ORGANIZATION_DYNAMIC_ROLES": "true"}
     with e2e.stack(auth_env=shared, api_env=shared) as running:
         yield running
 
@@ -236,3 +238,183 @@ def test_an_outsider_learns_nothing(stack: Stack) -> None:
     # Nothing changed.
     roles = {m["id"]: m["role"] for m in full_organization(stack, org)["members"]}
     assert roles[org.member_id] == "member"
+
+
+# Permission sets asked on both sides: single actions, a request two roles would have to share,
+# the static part of a merged role, a resource no role has, the empty forms.
+PERMISSION_SETS: list[dict[str, list[str]]] = [
+    {"member": ["update"]},
+    {"invitation": ["create"]},
+    {"member": ["update"], "invitation": ["create"]},
+    {"member": ["delete"]},
+    {"ac": ["read"]},
+    {"ac": ["read"], "member": ["update"]},
+    {"project": ["share"]},
+    {"organization": ["update"]},
+    {"unknown": ["x"]},
+    {"team": []},
+    {},
+]
+
+
+def their_answers(stack: Stack, who: SignedIn, org: Org) -> list[bool]:
+    answers = []
+    for permissions in PERMISSION_SETS:
+        body = {"permissions": permissions, "organizationId": org.id}
+        answers.append(
+            bool(ok(ba(stack, "POST", "has-permission", who.session_token, body))["success"])
+        )
+    return answers
+
+
+def our_answers(stack: Stack, token: str, org: Org, member_id: str | None = None) -> list[bool]:
+    path = f"{ORGS}/{org.id}" + (f"/members/{member_id}" if member_id else "") + "/has-permission"
+    return [
+        bool(
+            ok(stack.api_request("POST", path, token=token, json_body={"permissions": p}))[
+                "success"
+            ]
+        )
+        for p in PERMISSION_SETS
+    ]
+
+
+def assert_parity(stack: Stack, org: Org) -> list[bool]:
+    """The member's answers from Better-Auth, and ours: for the member's session, its JWT, and
+    the owner asking about the member."""
+    theirs = their_answers(stack, org.member, org)
+    jwt = stack.better_auth.token(org.member.session_token)
+    assert our_answers(stack, org.member.session_token, org) == theirs
+    assert our_answers(stack, jwt, org) == theirs
+    assert our_answers(stack, org.owner.session_token, org, org.member_id) == theirs
+    return theirs
+
+
+def until_parity(stack: Stack, org: Org, expected: list[bool]) -> None:
+    """Better-Auth answers ``expected`` at once; ours must follow within a second."""
+    assert their_answers(stack, org.member, org) == expected
+    changed_at = time.monotonic()
+    while our_answers(stack, org.member.session_token, org) != expected:
+        assert time.monotonic() - changed_at < 1.0, "not honoured within a second"
+        time.sleep(0.02)
+    assert_parity(stack, org)
+
+
+def answers(**granted: bool) -> list[bool]:
+    """The expected answers by PERMISSION_SETS index (``s0=True``...); the rest False."""
+    return [granted.get(f"s{index}", False) for index in range(len(PERMISSION_SETS))]
+
+
+def test_dynamic_roles_answer_as_better_auth_does(stack: Stack) -> None:
+    org = organization_with_member(stack)
+    # The static member role alone: ac read.
+    assert assert_parity(stack, org) == answers(s4=True)
+    created = ba(
+        stack,
+        "POST",
+        "create-role",
+        org.owner.session_token,
+        {
+            "organizationId": org.id,
+            "role": "Support",  # stored lower-cased, as the role to assign
+            "permission": {"member": ["update"], "invitation": ["create"]},
+        },
+    )
+    assert ok(created)["roleData"]["role"] == "support"
+    assigned = ba(
+        stack,
+        "POST",
+        "update-member-role",
+        org.owner.session_token,
+        {"memberId": org.member_id, "role": ["member", "support"], "organizationId": org.id},
+    )
+    assert ok(assigned)["role"] == "member,support"
+    # Both roles count, each alone: a request needing both (s5) fails on both sides.
+    expected = answers(s0=True, s1=True, s2=True, s4=True)
+    until_parity(stack, org, expected)
+    # update-role: what the role grants changes, and every replica follows within a second.
+    ok(
+        ba(
+            stack,
+            "POST",
+            "update-role",
+            org.owner.session_token,
+            {
+                "organizationId": org.id,
+                "roleName": "support",
+                "data": {"permission": {"invitation": ["create"]}},
+            },
+        )
+    )
+    until_parity(stack, org, answers(s1=True, s4=True))
+
+
+def test_a_row_named_like_a_static_role_is_merged_with_it(stack: Stack) -> None:
+    """Better-Auth's create-role refuses the static roles' names, but its ``hasPermission``
+    merges any row of that name (the union of statements): a row written by other means."""
+    org = organization_with_member(stack)
+    stack.database.execute(
+        'INSERT INTO "organizationRole" (id, "organizationId", role, permission, "createdAt") '
+        "VALUES ($1, $2, 'member', $3, now())",
+        f"merged-{org.id}",
+        org.id,
+        '{"member": ["delete"], "project": ["share"]}',
+    )
+    until_parity(stack, org, answers(s3=True, s4=True, s6=True))
+
+
+def test_the_api_changes_members_to_dynamic_roles_and_honours_their_deletion(
+    stack: Stack,
+) -> None:
+    org = organization_with_member(stack)
+    role = {"organizationId": org.id, "role": "auditor", "permission": {"ac": ["read"]}}
+    ok(ba(stack, "POST", "create-role", org.owner.session_token, role))
+    url = f"{ORGS}/{org.id}/members/{org.member_id}"
+    response = stack.api_request(
+        "PATCH", url, token=org.owner.session_token, json_body={"role": "auditor"}
+    )
+    assert ok(response)["role"] == "auditor"
+    [member] = [m for m in full_organization(stack, org)["members"] if m["id"] == org.member_id]
+    assert member["role"] == "auditor"
+    assert_parity(stack, org)
+    # Better-Auth deletes only roles nobody holds: give the member its static role back first.
+    back = {"role": "member"}
+    assert ok(stack.api_request("PATCH", url, token=org.owner.session_token, json_body=back))
+    deleted = {"organizationId": org.id, "roleName": "auditor"}
+    ok(ba(stack, "POST", "delete-role", org.owner.session_token, deleted))
+    # The deleted role is no role any more, on both sides.
+    api = stack.api_request(
+        "PATCH", url, token=org.owner.session_token, json_body={"role": "auditor"}
+    )
+    theirs = ba(
+        stack,
+        "POST",
+        "update-member-role",
+        org.owner.session_token,
+        {"memberId": org.member_id, "role": "auditor", "organizationId": org.id},
+    )
+    assert (api.status_code, theirs.status_code) == (422, 400)
+    assert error_code(api) == error_code(theirs) == "ROLE_NOT_FOUND"
+    assert_parity(stack, org)
+
+
+def test_only_members_managers_ask_about_another_member(stack: Stack) -> None:
+    org = organization_with_member(stack)
+    owner_member = next(
+        m for m in full_organization(stack, org)["members"] if m["userId"] == org.owner.user_id
+    )
+    response = stack.api_request(
+        "POST",
+        f"{ORGS}/{org.id}/members/{owner_member['id']}/has-permission",
+        token=org.member.session_token,
+        json_body={"permissions": {"organization": ["delete"]}},
+    )
+    assert response.status_code == 403
+    assert error_code(response) == "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER"
+    bad = stack.api_request(
+        "POST",
+        f"{ORGS}/{org.id}/has-permission",
+        token=org.member.session_token,
+        json_body={"permissions": {"member": "update"}},
+    )
+    assert (bad.status_code, error_code(bad)) == (422, "VALIDATION_ERROR")

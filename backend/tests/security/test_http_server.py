@@ -10,23 +10,24 @@ httptools sets no limit of its own).
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.main import create_app
-from tests.conftest import make_settings
 from tests.support.jwks_server import JwksServer
 
 START_TIMEOUT_SECONDS = 15.0
 SOCKET_TIMEOUT_SECONDS = 10.0
+BACKEND_DIR = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -42,33 +43,53 @@ def server(
     engine: AsyncEngine,  # migrated before the app's own engine connects
     jwks_server: JwksServer,
 ) -> Iterator[RunningServer]:
-    app_settings = make_settings(
-        settings.database_url, jwks_url=jwks_server.url, rate_limit_enabled=False, log_format="json"
+    overrides = {
+        "database_url": settings.database_url,
+        "jwks_url": jwks_server.url,
+        "rate_limit_enabled": False,
+        "log_format": "json",
+    }
+    # Its own process (tests/support/served_app.py says why not a thread).
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.served_app", request.param],
+        cwd=BACKEND_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    config = uvicorn.Config(
-        create_app(app_settings),
-        host="127.0.0.1",
-        port=0,
-        http=request.param,
-        lifespan="on",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-    )
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, name="uvicorn-security", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not uvicorn_server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = uvicorn_server.servers[0].sockets[0].getsockname()[1]
     try:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(json.dumps(overrides))
+        process.stdin.close()
+        port = int(process.stdout.readline() or 0)
+        if not port:
+            raise RuntimeError("the app's server did not start")
+        wait_until_serving(port, process)
         yield RunningServer(port=port, parser=request.param)
     finally:
-        uvicorn_server.should_exit = True
-        thread.join(timeout=10)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_serving(port: int, process: subprocess.Popen[str]) -> None:
+    """Until /health/live answers: the port is bound before the app's lifespan has run."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app's server exited with {process.returncode}")
+        with contextlib.suppress(OSError):
+            status, _ = exchange(
+                port, b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            if status == 200:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("the app's server did not answer /health/live")
 
 
 def exchange(port: int, head: bytes) -> tuple[int, bytes]:

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.support.vectors import VECTORS_DIR
 
-# Core + jwt + admin (revision 0001); organization with teams + api-key (revision 0004).
+# Core + jwt + admin (revision 0001); organization with teams + api-key (revision 0004);
+# the organization plugin's dynamic access control (revision 0009).
 BETTER_AUTH_TABLES = (
     "user",
     "session",
@@ -22,6 +23,7 @@ BETTER_AUTH_TABLES = (
     "member",
     "invitation",
     "apikey",
+    "organizationRole",
 )
 # Indexes our own revisions add to Better-Auth's tables (0002). Better-Auth ignores them; the
 # parity snapshots leave them out so that "our schema == Better-Auth's" can compare at head.

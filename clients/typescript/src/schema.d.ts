@@ -340,6 +340,46 @@ export interface paths {
         patch: operations["organizations-update_member_role"];
         trace?: never;
     };
+    "/api/v1/organizations/{organizationId}/has-permission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Do I hold these permissions in this organization?
+         * @description Better-Auth's `/organization/has-permission` for the caller's membership: every action of every resource granted by any one of the caller's roles (comma-joined roles are tried one by one; the creator role has no shortcut here), with the organization's dynamic roles merged in when `ORGANIZATION_DYNAMIC_ROLES` is on. With an API key that has `permissions`, granted by the key too. A non-member gets 404, as for an organization that does not exist.
+         */
+        post: operations["organizations-has_permission"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/organizations/{organizationId}/members/{memberId}/has-permission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Does this member hold these permissions? (needs member: update)
+         * @description The same question as `/has-permission`, about another member of the organization (what Better-Auth lacks, better-auth#11096), decided exactly as Better-Auth would decide it for that member's own session. Asked by those who may change members' roles: `member: update` (or the creator role), as update-member-role requires. The caller's API key must grant `member: update`; it does not narrow the answer, which is about the member's roles. A member of another organization is 404 `MEMBER_NOT_FOUND`.
+         */
+        post: operations["organizations-member_has_permission"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit-events": {
         parameters: {
             query?: never;
@@ -742,6 +782,35 @@ export interface components {
             /** Createdat */
             createdAt: string;
             user: components["schemas"]["MemberUserRead"];
+        };
+        /**
+         * OrgPermissionCheck
+         * @description ``{"permissions": {resource: [action]}}``, as Better-Auth's
+         *     ``/organization/has-permission`` (the organization is in the path, not the body).
+         * @example {
+         *       "permissions": {
+         *         "member": [
+         *           "update",
+         *           "delete"
+         *         ]
+         *       }
+         *     }
+         * @example {
+         *       "permissions": {
+         *         "project": [
+         *           "read"
+         *         ]
+         *       }
+         *     }
+         */
+        OrgPermissionCheck: {
+            /**
+             * Permissions
+             * @description Every action of every resource must be granted by one of the roles (an empty object or an empty action list is never granted)
+             */
+            permissions: {
+                [key: string]: string[];
+            };
         };
         /** OrganizationList */
         OrganizationList: {
@@ -2971,6 +3040,16 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description An organization's dynamic role is stored with invalid permissions (`INVALID_ROLE_PERMISSIONS`; Better-Auth fails the same check) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A dependency (database or key source) is unavailable; retry after `Retry-After` */
             503: {
                 headers: {
@@ -3050,6 +3129,189 @@ export interface operations {
             };
             /** @description Invalid input; `errors` lists each field */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An organization's dynamic role is stored with invalid permissions (`INVALID_ROLE_PERMISSIONS`; Better-Auth fails the same check) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database or key source) is unavailable; retry after `Retry-After` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "organizations-has_permission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organizationId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrgPermissionCheck"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PermissionResult"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see `WWW-Authenticate`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`), a ban, or a cookie-authenticated write from an untrusted origin (`INVALID_ORIGIN`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input; `errors` lists each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An organization's dynamic role is stored with invalid permissions (`INVALID_ROLE_PERMISSIONS`; Better-Auth fails the same check) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database or key source) is unavailable; retry after `Retry-After` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "organizations-member_has_permission": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organizationId: string;
+                memberId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrgPermissionCheck"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PermissionResult"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see `WWW-Authenticate`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated but not allowed: a missing permission (Better-Auth's `code`, e.g. `YOU_ARE_NOT_ALLOWED_TO_BAN_USERS`), a ban, or a cookie-authenticated write from an untrusted origin (`INVALID_ORIGIN`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input; `errors` lists each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An organization's dynamic role is stored with invalid permissions (`INVALID_ROLE_PERMISSIONS`; Better-Auth fails the same check) */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

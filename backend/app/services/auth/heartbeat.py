@@ -25,6 +25,8 @@ EXPECTED_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("member", "member_identity_notify"),
     ("organization", "organization_identity_notify"),
     ("session", "session_active_organization_notify"),
+    # Organizations' dynamic roles (revision 0009).
+    ("organizationRole", "organization_role_identity_notify"),
 )
 # The expected triggers that are absent or disabled (ALTER TABLE ... DISABLE TRIGGER), as
 # "table.trigger". Tables resolve through the search path, as the app's own queries do.

@@ -24,8 +24,8 @@ default role of that name; every granted action must be in the merged statements
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,22 @@ class OrgAccessControl:
     def role_names(self) -> frozenset[str]:
         """The roles update-member-role accepts (Better-Auth's ``validStaticRoles``)."""
         return frozenset(self.roles)
+
+    def with_dynamic_roles(
+        self, dynamic: Iterable[tuple[str, Mapping[str, Sequence[str]]]]
+    ) -> OrgAccessControl:
+        """The roles one organization holds with dynamic access control: each
+        ``organizationRole`` row (name, statements) merged into the role of that name, the
+        union of the actions per resource, as ``hasPermission`` does (``has-permission.ts``);
+        a name no static role has becomes a role of its own. Rows of one name add up."""
+        roles = dict(self.roles)
+        for name, grants in dynamic:
+            held = roles.get(name)
+            merged = {r: set(a) for r, a in held.statements.items()} if held else {}
+            for resource, actions in grants.items():
+                merged.setdefault(resource, set()).update(actions)
+            roles[name] = Role(name, {r: frozenset(a) for r, a in merged.items()})
+        return replace(self, roles=roles)
 
     def is_creator(self, stored: str | None) -> bool:
         return has_role(stored, self.creator_role)

@@ -6,7 +6,9 @@ invalidation, not expiry. Revision 0007's triggers send, on the identity channel
 - ``m:<userId>`` for any insert, update or delete of a ``member`` row of that user;
 - ``o:<organizationId>`` for any update or delete of an ``organization`` row;
 - ``a:<sessionId>`` when a session's ``activeOrganizationId`` changes (``s:<sessionId>``, sent
-  when a session is deleted, is honoured too).
+  when a session is deleted, is honoured too);
+- ``r:<organizationId>`` (revision 0009) for any insert, update or delete of an
+  ``organizationRole`` row: the organization's dynamic roles.
 
 The listener (``app.services.auth.invalidation``) hands every notice to :meth:`notice`. While the
 feed is down (or on SQLite) entries older than ``fallback_ttl`` are ignored; a reconnect
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from app.services.organizations.access import OrgAccessControl
 from app.services.organizations.snapshots import Membership
 from app.services.platform.feed_cache import Entry, FeedCache, FeedTable
 
@@ -35,6 +38,8 @@ class OrganizationCache(FeedCache):
         self._lists: FeedTable[str, tuple[Membership, ...]] = self._table()
         # sessionId -> activeOrganizationId.
         self._active: FeedTable[str, str | None] = self._table()
+        # organizationId -> its roles, static merged with dynamic (dynamic access control only).
+        self._roles: FeedTable[str, OrgAccessControl] = self._table()
 
     def _get(self, table: FeedTable[K, V], key: K) -> Entry[V] | None:
         return self._lookup(table.rows.get(key))
@@ -53,6 +58,12 @@ class OrganizationCache(FeedCache):
 
     def get_active_organization(self, session_id: str) -> Entry[str | None] | None:
         return self._get(self._active, session_id)
+
+    def get_roles(self, organization_id: str) -> Entry[OrgAccessControl] | None:
+        return self._get(self._roles, organization_id)
+
+    def put_roles(self, organization_id: str, value: OrgAccessControl, generation: int) -> None:
+        self._put(self._roles, organization_id, value, generation)
 
     def put_membership(
         self, user_id: str, organization_id: str, value: Membership | None, generation: int
@@ -75,8 +86,13 @@ class OrganizationCache(FeedCache):
         for key in [key for key in self._memberships.rows if key[0] == user_id]:
             del self._memberships.rows[key]
 
+    def evict_roles(self, organization_id: str) -> None:
+        self._bump()
+        self._roles.rows.pop(organization_id, None)
+
     def evict_organization(self, organization_id: str) -> None:
         self._bump()
+        self._roles.rows.pop(organization_id, None)
         for key in [key for key in self._memberships.rows if key[1] == organization_id]:
             del self._memberships.rows[key]
         for user_id, entry in list(self._lists.rows.items()):
@@ -91,6 +107,7 @@ class OrganizationCache(FeedCache):
         self._memberships.rows.clear()
         self._lists.rows.clear()
         self._active.rows.clear()
+        self._roles.rows.clear()
 
     # --- the invalidation feed (NoticeSubscriber; feed_up/feed_down/flush are FeedCache's) ---
 
@@ -100,6 +117,8 @@ class OrganizationCache(FeedCache):
             self.evict_user(row_id)
         elif kind == "o":
             self.evict_organization(row_id)
+        elif kind == "r":
+            self.evict_roles(row_id)
         elif kind in ("a", "s"):
             self.evict_session(row_id)
             return kind == "a"
@@ -113,6 +132,7 @@ class OrganizationCache(FeedCache):
             "memberships": len(self._memberships.rows),
             "lists": len(self._lists.rows),
             "activeOrganizations": len(self._active.rows),
+            "organizationRoles": len(self._roles.rows),
             "hits": self.hits,
             "misses": self.misses,
         }

@@ -69,7 +69,9 @@ class RoleChange(MemberChange):
 
 
 def check_role_change(access: OrgAccessControl, change: RoleChange) -> list[str]:
-    """The roles to store, or the error Better-Auth raises; the order is Better-Auth's."""
+    """The roles to store, or the error Better-Auth raises; the order is Better-Auth's.
+    ``access`` is the organization's: with dynamic roles on, its role names are Better-Auth's
+    ``validStaticRoles`` plus the organization's ``organizationRole`` names."""
     roles = parse_role_list(change.requested)
     if not roles:
         raise invalid_field(["body", "role"], "a role is required", code="ROLE_REQUIRED")

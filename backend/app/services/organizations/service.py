@@ -25,6 +25,7 @@ from app.services.audit.service import AuditContext, AuditService
 from app.services.auth.secondary import SecondarySessions
 from app.services.organizations.access import OrgAccessControl, join_roles, parse_role_list
 from app.services.organizations.cache import OrganizationCache
+from app.services.organizations.dynamic_roles import access_in_transaction
 from app.services.organizations.rules import (
     Removal,
     RoleChange,
@@ -54,9 +55,11 @@ class OrganizationService:
         access: OrgAccessControl,
         cache: OrganizationCache,
         secondary: SecondarySessions | None = None,
+        dynamic_roles: bool = False,
     ) -> None:
         self._db = db
         self._access = access
+        self._dynamic_roles = dynamic_roles
         self._cache = cache
         self._secondary = secondary  # sessions in Better-Auth's secondary storage
         self._audit = AuditService(db)
@@ -97,6 +100,13 @@ class OrganizationService:
         ]
         return members, int(total or 0)
 
+    async def get_member(self, organization_id: str, member_id: str) -> MemberSnapshot:
+        """One member of the organization, read now (404 ``MEMBER_NOT_FOUND`` otherwise)."""
+        target = await self._target(organization_id, member_id)
+        snapshot = MemberSnapshot.of(target)
+        await self._db.commit()  # hand the connection back before rendering
+        return snapshot
+
     # --- writes ---
 
     async def update_member_role(
@@ -109,7 +119,7 @@ class OrganizationService:
         actor = await self._lock(organization_id, context.actor_id)
         target = await self._target(organization_id, member_id)
         roles = check_role_change(
-            self._access,
+            await self._roles(organization_id),
             RoleChange(
                 actor_member_id=actor.id,
                 actor_role=actor.role,
@@ -149,7 +159,7 @@ class OrganizationService:
         actor = await self._lock(organization_id, context.actor_id)
         target = await self._target(organization_id, member_id)
         check_removal(
-            self._access,
+            await self._roles(organization_id),
             Removal(
                 actor_role=actor.role,
                 target_role=target.role,
@@ -190,6 +200,13 @@ class OrganizationService:
         await self._commit(target.user_id)
 
     # --- helpers ---
+
+    async def _roles(self, organization_id: str) -> OrgAccessControl:
+        """The organization's roles, its dynamic ones read under the organization's lock (a
+        role Better-Auth just deleted must not decide a write)."""
+        return await access_in_transaction(
+            self._db, self._access, organization_id, dynamic=self._dynamic_roles
+        )
 
     async def _leave_active(self, session_id: str, user_id: str, organization_id: str) -> None:
         """As Better-Auth does when members remove themselves: the session forgets the org

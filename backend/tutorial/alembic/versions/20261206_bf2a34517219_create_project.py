@@ -1,7 +1,7 @@
 """create project
 
 Revision ID: bf2a34517219
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-06 18:16:41.207784
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from app.models.types import UtcDateTime
 
 revision: str = "bf2a34517219"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
