@@ -10,7 +10,6 @@ import base64
 import hashlib
 import hmac
 import re
-from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -47,9 +46,11 @@ _SESSION_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _SESSION_SIGNATURE: Final = re.compile(r"[A-Za-z0-9+/]{43}=")
 
 
-# Credentials whose signature was verified, with the secret that verified them: a client sends
+# Signed credentials already verified, by the SHA-256 digest of the credential and the secret
+# that verified it (the credential itself is not kept, as in the token cache): a client sends
 # the same one on every call, and the HMAC is the costliest step of a cached session lookup.
 VERIFIED_CACHE_SIZE: Final = 4096
+_verified: dict[tuple[bytes, str], None] = {}
 
 
 def verify_session_token_signature(value: str, secret: str, *, allow_unsigned: bool = True) -> str:
@@ -61,14 +62,9 @@ def verify_session_token_signature(value: str, secret: str, *, allow_unsigned: b
     ``%2F``/``%3D``). Raises ``Unauthorized(SESSION_INVALID)``. The session itself must still be
     looked up in the database.
 
-    A verified answer is remembered (by credential, secret and ``allow_unsigned``: the answer
-    is a pure function of the three); a refusal is not, so a guesser pays full price.
+    A verified signature is remembered (the answer is a pure function of the credential and the
+    secret); a refusal is not, so a guesser pays full price.
     """
-    return _verified_token(value, secret, allow_unsigned)
-
-
-@lru_cache(maxsize=VERIFIED_CACHE_SIZE)
-def _verified_token(value: str, secret: str, allow_unsigned: bool) -> str:
     try:
         # unquote, not unquote_plus: "+" is a base64 character and must stay one.
         decoded = unquote(value, errors="strict") if "%" in value else value
@@ -85,9 +81,15 @@ def _verified_token(value: str, secret: str, allow_unsigned: bool) -> str:
         return token
     if not secret or not _SESSION_SIGNATURE.fullmatch(signature):
         raise Unauthorized("invalid session token signature", code="SESSION_INVALID")
+    key = (hashlib.sha256(decoded.encode("ascii")).digest(), secret)  # both parts are ASCII now
+    if key in _verified:
+        return token
     expected = base64.b64encode(
         hmac.new(secret.encode("utf-8"), token.encode("ascii"), hashlib.sha256).digest()
     ).decode("ascii")
     if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
         raise Unauthorized("invalid session token signature", code="SESSION_INVALID")
+    _verified[key] = None
+    if len(_verified) > VERIFIED_CACHE_SIZE:
+        _verified.pop(next(iter(_verified)), None)  # the oldest
     return token
