@@ -357,7 +357,7 @@ class TestCompose:
         lines = [
             line.strip()
             for line in COMPOSE_FILE.read_text().splitlines()
-            if "BETTER_AUTH_SECRET" in line and not line.lstrip().startswith("#")
+            if re.search(r"BETTER_AUTH_SECRET\b", line) and not line.lstrip().startswith("#")
         ]
         assert lines
         for line in lines:
@@ -417,6 +417,23 @@ class TestCompose:
             )
             assert env["ADMIN_USER_IDS"] == "u1,u2", name
             assert env["API_KEY_RATE_LIMIT_ENABLED"] == "false", name
+
+    def test_rotated_secrets_and_session_storage_reach_both_servers(self) -> None:
+        """Issue 24: both servers read the same BETTER_AUTH_SECRETS and the same sessions in
+        secondary storage; unset, both see them unset (the prefix keeps Better-Auth's default)."""
+        shared = {
+            "BETTER_AUTH_SECRETS": "2:new-secret-of-thirty-two-characters,1:old",
+            "SECONDARY_STORAGE_URL": "redis://redis:6379/1",
+            "SECONDARY_STORAGE_PREFIX": "app:",
+        }
+        services = load_compose({**OPERATOR_ENV, **shared})["services"]
+        unset = load_compose()["services"]
+        for name in ("auth", "migrate", "api"):
+            env = environment(services[name])
+            assert {key: env[key] for key in shared} == shared, name
+            default = environment(unset[name])
+            assert default["BETTER_AUTH_SECRETS"] == default["SECONDARY_STORAGE_URL"] == "", name
+            assert default["SECONDARY_STORAGE_PREFIX"] == "better-auth:", name
         # Unset (as in .env.example): nothing is read inside, whatever is mounted.
         for name, service in load_compose()["services"].items():
             if name in ("auth", "migrate", "api"):

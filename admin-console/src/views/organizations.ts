@@ -1,8 +1,11 @@
 /**
  * Organizations the admin belongs to, their members and roles; change a member's role or
- * remove a member. The organization plugin's rules apply (the API enforces them; the controls
+ * remove a member. Whether those controls show is the API's answer to
+ * `POST /organizations/{id}/has-permission` (`member: update`, `member: delete`), so static,
+ * custom and dynamic roles are all decided as Better-Auth decides them, never guessed from role
+ * names. The organization plugin's owner rules apply on top (the API enforces them; the controls
  * follow them): only an owner changes or removes an owner, or makes one; an organization keeps
- * at least one owner. Members without a managing role see the list only.
+ * at least one owner.
  */
 import type { components } from "fastapi-better-auth-client";
 
@@ -13,10 +16,19 @@ import { busy, card, empty, errorBox, heading, loading, notify, openDialog, pagi
 
 type OrganizationRead = components["schemas"]["OrganizationRead"];
 type MemberWithUserRead = components["schemas"]["MemberWithUserRead"];
+type PermissionResult = components["schemas"]["PermissionResult"];
 
 const OWNER = "owner";
-const MANAGING_ROLES = new Set([OWNER, "admin"]);
 const PAGE_SIZE = 20;
+
+/** What the signed-in admin may do to this organization's members, as the API answered. */
+interface MemberControls {
+  update: boolean;
+  delete: boolean;
+  iAmOwner: boolean;
+  /** The role names the role picker offers (see `roleChoices`). */
+  roles: string[];
+}
 
 export async function organizationsView(context: Context, main: HTMLElement): Promise<void> {
   replace(main, heading("Organizations"), loading("your organizations"));
@@ -50,16 +62,25 @@ export async function organizationView(context: Context, route: Route, main: HTM
   const offset = intParam(route.query, "offset", 0);
   replace(main, back, heading("Organization"), loading("the members"));
   const path = { params: { path: { organizationId } } };
+  const allowed = (action: string): Promise<PermissionResult> =>
+    context.api.run((client) =>
+      client.POST("/api/v1/organizations/{organizationId}/has-permission", { ...path, body: { permissions: { member: [action] } } }),
+    );
   let organization: OrganizationRead;
   let page: components["schemas"]["MemberPage"];
+  let mayUpdate: PermissionResult;
+  let mayDelete: PermissionResult;
   try {
-    [organization, page] = await Promise.all([
+    // One question per permission set: Better-Auth grants a set only when one role grants all of it.
+    [organization, page, mayUpdate, mayDelete] = await Promise.all([
       context.api.run((client) => client.GET("/api/v1/organizations/{organizationId}", path)),
       context.api.run((client) =>
         client.GET("/api/v1/organizations/{organizationId}/members", {
           params: { path: { organizationId }, query: { search: search || undefined, limit: PAGE_SIZE, offset } },
         }),
       ),
+      allowed("update"),
+      allowed("delete"),
     ]);
   } catch (error) {
     replace(main, back, heading("Organization"), errorBox(error, "The organization did not load"));
@@ -78,9 +99,15 @@ export async function organizationView(context: Context, route: Route, main: HTM
     event.preventDefault();
     navigate(href(`organizations/${encodeURIComponent(organizationId)}`, { search: searchInput.value.trim() }));
   });
-  const manages = mine.some((role) => MANAGING_ROLES.has(role)) || mine.some((role) => !context.config.organizationRoles.includes(role));
-  const rows = page.members.map((member) => memberRow(context, organization, member, mine, manages));
-  const headers = ["Name", "Email", "Role", "Joined", ...(manages ? ["Change role", "Remove"] : [])];
+  const iAmOwner = mine.includes(OWNER);
+  const controls: MemberControls = {
+    update: mayUpdate.success,
+    delete: mayDelete.success,
+    iAmOwner,
+    roles: roleChoices(context.config.organizationRoles, [mine, ...page.members.map((member) => splitRoles(member.role))], iAmOwner),
+  };
+  const rows = page.members.map((member) => memberRow(context, organization, member, controls));
+  const headers = ["Name", "Email", "Role", "Joined", ...(controls.update ? ["Change role"] : []), ...(controls.delete ? ["Remove"] : [])];
   replace(
     main,
     back,
@@ -95,23 +122,41 @@ export async function organizationView(context: Context, route: Route, main: HTM
   );
 }
 
-function memberRow(context: Context, organization: OrganizationRead, member: MemberWithUserRead, mine: string[], manages: boolean): HTMLTableRowElement {
+/**
+ * The roles the picker offers: the static ones update-member-role accepts (/admin/config.json;
+ * `owner` to owners only) and the other names held in this organization (its dynamic roles in
+ * use, as far as the admin's membership and the members shown tell), so that a member holding a
+ * dynamic role sees it as their current value. The API still decides which names it accepts.
+ */
+function roleChoices(staticRoles: string[], held: string[][], iAmOwner: boolean): string[] {
+  const offered = staticRoles.filter((role) => role !== OWNER || iAmOwner);
+  const dynamic = held.flat().filter((role) => !staticRoles.includes(role));
+  return [...new Set([...offered, ...dynamic.sort()])];
+}
+
+function memberRow(context: Context, organization: OrganizationRead, member: MemberWithUserRead, controls: MemberControls): HTMLTableRowElement {
   const roles = splitRoles(member.role);
   const name = member.user.name || "(no name)";
   const nameCell = can(context, "user", "get") ? h("a", { href: href(`users/${encodeURIComponent(member.userId)}`) }, name) : name;
   const cells = [h("td", {}, nameCell), h("td", {}, member.user.email), h("td", {}, roles.join(", ")), h("td", {}, time(member.createdAt))];
-  if (!manages) return h("tr", {}, cells);
-  const iAmOwner = mine.includes(OWNER);
+  const columns = Number(controls.update) + Number(controls.delete);
+  if (columns === 0) return h("tr", {}, cells);
   // Only an owner may change or remove an owner.
-  if (roles.includes(OWNER) && !iAmOwner) {
-    return h("tr", {}, cells, h("td", { colspan: "2" }, h("span", { className: "muted" }, "Only an owner can change an owner")));
+  if (roles.includes(OWNER) && !controls.iAmOwner) {
+    return h("tr", {}, cells, h("td", { colspan: String(columns) }, h("span", { className: "muted" }, "Only an owner can change an owner")));
   }
-  return h("tr", {}, cells, h("td", {}, roleForm(context, organization, member, iAmOwner)), h("td", {}, removeButton(context, organization, member)));
+  return h(
+    "tr",
+    {},
+    cells,
+    controls.update && h("td", {}, roleForm(context, organization, member, controls.roles)),
+    controls.delete && h("td", {}, removeButton(context, organization, member)),
+  );
 }
 
-function roleForm(context: Context, organization: OrganizationRead, member: MemberWithUserRead, iAmOwner: boolean): HTMLFormElement {
+function roleForm(context: Context, organization: OrganizationRead, member: MemberWithUserRead, offered: string[]): HTMLFormElement {
   const current = splitRoles(member.role);
-  const offered = context.config.organizationRoles.filter((role) => role !== OWNER || iAmOwner);
+  // Whatever the member holds is listed, so the value shown selected is always theirs.
   const names = [...new Set([...offered, ...current])];
   const select = h(
     "select",

@@ -1,15 +1,16 @@
 """The admin console (``/admin``) in headless Chromium against the real stack: Better-Auth (with
 the console's page, on the API's origin, as a trusted origin, and a real OpenID Connect provider,
 tests/support/oidc_provider, as its genericOAuth provider) and the API, on PostgreSQL, with an
-access-control file that adds a ``support`` and a ``moderator`` role.
+access-control file that adds a ``support`` and a ``moderator`` role, and dynamic organization
+roles (``ORGANIZATION_DYNAMIC_ROLES``) on both servers.
 
 Every screen is driven as an admin would: sign in (email and password, and through the OpenID
 provider), search, ban, roles, sessions, password, create, remove, organizations, audit log, the
-refusals (self-ban, self-demotion, self-removal, the last admin), and what a ``support`` user is
-not shown. After each
-screen: no Content-Security-Policy report, no console error (but the refusals a test provokes),
-and no serious or critical axe-core finding. ``ADMIN_CONSOLE_SCREENSHOTS=docs`` writes each
-screen's picture into ``docs/guides/img/`` (the guide's); on failure a screenshot is kept in
+refusals (self-ban, self-demotion, self-removal, the last admin), what a ``support`` user is not
+shown, and the member controls a dynamic organization role grants. After each screen: no
+Content-Security-Policy report, no console error (but the refusals a test provokes), and no
+serious or critical axe-core finding. ``ADMIN_CONSOLE_SCREENSHOTS=docs`` writes each screen's
+picture into ``docs/guides/img/`` (the guide's); on failure a screenshot is kept in
 ``backend/test-artifacts/``.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -84,7 +86,8 @@ def provider(e2e: Environment) -> Iterator[OidcProvider]:
 
 @pytest.fixture(scope="module")
 def stack(e2e: Environment, provider: OidcProvider) -> Iterator[Stack]:
-    shared = {"ACCESS_CONTROL_FILE": str(CONFIG_FILE)}
+    # Dynamic organization roles on (both servers), for the member controls' test.
+    shared = {"ACCESS_CONTROL_FILE": str(CONFIG_FILE), "ORGANIZATION_DYNAMIC_ROLES": "true"}
     oidc = {
         "OIDC_DISCOVERY_URL": provider.discovery_url,
         "OIDC_CLIENT_ID": OIDC_CLIENT.client_id,
@@ -639,9 +642,9 @@ def test_pagination_sorting_and_filters_agree_with_the_api(
 # --- organizations -------------------------------------------------------------------------------
 
 
-def test_organization_members_change_role_and_remove_with_the_owner_rules(
-    stack: Stack, tab: ConsolePage, admin: Account
-) -> None:
+def new_organization(stack: Stack, members: list[tuple[Account, str]]) -> tuple[str, str]:
+    """An organization (its id and name) with these members and roles, written as Better-Auth
+    writes them."""
     organization_id = secrets.token_hex(16)
     name = f"Acme {organization_id[:6]}"
     off_loop(
@@ -651,18 +654,27 @@ def test_organization_members_change_role_and_remove_with_the_owner_rules(
         name,
         f"acme-{organization_id[:8]}",
     )
-    promoted = new_account(stack, "user", "Pat Promoted")
-    removed = new_account(stack, "user", "Rita Removed")
-    for user_id, role in ((admin.id, "owner"), (promoted.id, "member"), (removed.id, "member")):
+    for account, role in members:
         off_loop(
             stack.database.execute,
             """INSERT INTO member (id, "organizationId", "userId", role, "createdAt")
                VALUES ($1, $2, $3, $4, now())""",
             secrets.token_hex(16),
             organization_id,
-            user_id,
+            account.id,
             role,
         )
+    return organization_id, name
+
+
+def test_organization_members_change_role_and_remove_with_the_owner_rules(
+    stack: Stack, tab: ConsolePage, admin: Account
+) -> None:
+    promoted = new_account(stack, "user", "Pat Promoted")
+    removed = new_account(stack, "user", "Rita Removed")
+    organization_id, name = new_organization(
+        stack, [(admin, "owner"), (promoted, "member"), (removed, "member")]
+    )
 
     page = tab.page
     tab.sign_in(stack.api.url, admin.email, PASSWORD)
@@ -707,3 +719,88 @@ def test_organization_members_change_role_and_remove_with_the_owner_rules(
         )["members"]
     }
     assert roles == {admin.id: "owner", promoted.id: "admin"}
+
+
+def test_member_controls_follow_the_api_s_answers_for_dynamic_and_plain_roles(
+    stack: Stack, tab: ConsolePage, admin: Account
+) -> None:
+    """A member whose only role is a dynamic one granting ``member: update`` gets the role
+    picker (with that role in it) and no remove button; a plain ``member`` gets neither. The
+    console shows what ``/has-permission`` answers, never what role names suggest."""
+    steward = new_account(stack, "support", "Stella Steward")
+    plain = new_account(stack, "support", "Moe Member")
+    other = new_account(stack, "user", "Otto Other")
+    organization_id, name = new_organization(
+        stack, [(admin, "owner"), (steward, "steward"), (plain, "member"), (other, "member")]
+    )
+    # The owner creates the role through Better-Auth (dynamic access control).
+    owner = stack.better_auth.sign_in(admin.email, PASSWORD)
+    created = stack.better_auth.request(
+        "POST",
+        "/api/auth/organization/create-role",
+        token=owner.session_token,
+        json_body={
+            "organizationId": organization_id,
+            "role": "steward",
+            "permission": {"member": ["update"]},
+        },
+    )
+    assert created.status_code == 200, created.text
+    # The API honours a role Better-Auth created within a second (its NOTIFY feed).
+    steward_jwt = api_jwt(stack, steward.email)
+    asked = f"/api/v1/organizations/{organization_id}/has-permission"
+    update = {"permissions": {"member": ["update"]}}
+    deadline = time.monotonic() + 1.0
+    while not stack.api_request("POST", asked, token=steward_jwt, json_body=update).json()[
+        "success"
+    ]:
+        assert time.monotonic() < deadline, "the dynamic role was not honoured within a second"
+        time.sleep(0.02)
+
+    page = tab.page
+    tab.sign_in(stack.api.url, steward.email, PASSWORD)
+    tab.heading("Users")
+    tab.open(stack.api.url, f"organizations/{organization_id}")
+    tab.heading(name)
+    table = page.get_by_role("table", name=f"Members of {name}")
+    members = table.locator("tbody tr")
+    expect(members).to_have_count(4)
+    expect(table.get_by_role("columnheader", name="Change role")).to_be_visible()
+    expect(table.get_by_role("columnheader", name="Remove")).to_have_count(0)
+    expect(table.get_by_role("button", name=re.compile(r"^Remove "))).to_have_count(0)
+    # Her own dynamic role is her current value; the owner's row is out of her reach.
+    expect(page.get_by_label(f"Role of {steward.email}")).to_have_value("steward")
+    expect(members.filter(has_text=admin.email)).to_contain_text(
+        "Only an owner can change an owner"
+    )
+    expect(page.get_by_label(f"Role of {admin.email}")).to_have_count(0)
+    tab.check("organization-dynamic-role")
+
+    row = members.filter(has_text=other.email)
+    picker = row.get_by_label(f"Role of {other.email}")
+    expect(picker.locator("option")).to_have_text(["admin", "member", "steward"])
+    picker.select_option("steward")
+    row.get_by_role("button", name="Save").click()
+    tab.notice(f"{other.email} is now steward in {name}.")
+    expect(members.filter(has_text=other.email).locator("td").nth(2)).to_have_text("steward")
+    tab.check("organization-dynamic-role-changed")
+
+    page.get_by_role("button", name="Sign out").click()
+    tab.sign_in(stack.api.url, plain.email, PASSWORD)
+    tab.heading("Users")
+    tab.open(stack.api.url, f"organizations/{organization_id}")
+    tab.heading(name)
+    table = page.get_by_role("table", name=f"Members of {name}")
+    expect(table.locator("tbody tr")).to_have_count(4)
+    expect(table.get_by_role("columnheader")).to_have_text(["Name", "Email", "Role", "Joined"])
+    expect(table.get_by_role("combobox")).to_have_count(0)
+    expect(table.get_by_role("button")).to_have_count(0)
+    tab.check("organization-as-member")
+
+    roles = {
+        member["userId"]: member["role"]
+        for member in api_json(
+            stack, f"/api/v1/organizations/{organization_id}/members", steward_jwt
+        )["members"]
+    }
+    assert roles[other.id] == "steward"
