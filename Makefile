@@ -160,7 +160,7 @@ wrk: ## Check for wrk (the load generator of `make bench`); installs it with apt
 		fi; }
 
 .PHONY: bench
-bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Python peers (PostgreSQL at 127.0.0.1:5432, wrk; about 25 min): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
+bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Python peers (PostgreSQL at 127.0.0.1:5432, wrk; about 45 min, "your own endpoint" included): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
 	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run --profile $(BENCH_ARGS)
 
 # The same handler in a bare FastAPI app and added to this one (no auth, CurrentUser, require_permission;
