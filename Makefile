@@ -165,8 +165,15 @@ wrk: ## Check for wrk (the load generator of `make bench`); installs it with apt
 		fi; }
 
 .PHONY: bench
-bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Python peers (PostgreSQL at 127.0.0.1:5432, wrk; about 25 min): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
+bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Python peers (PostgreSQL at 127.0.0.1:5432, wrk; about 45 min, "your own endpoint" included): writes docs/benchmarks/ (BENCH_ARGS="--skip-100k ...")
 	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run --profile $(BENCH_ARGS)
+
+# The same handler in a bare FastAPI app and added to this one (no auth, CurrentUser, require_permission;
+# JWT and session token; 1 and 2 workers): docs/benchmarks/own-endpoint.md.
+BENCH_OWN_ARGS ?= --users 1000 --connections 64 --duration 6 --warmup 2 --repeat 3
+.PHONY: bench-own
+bench-own: uv wrk $(AUTH_SERVER_INSTALLED) ## "Your own endpoint" only: a handler added to this app vs a bare FastAPI app (about 8 min): writes docs/benchmarks/own-endpoint.md
+	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run --own $(BENCH_OWN_ARGS)
 
 .PHONY: bench-memory
 bench-memory: uv ## RSS of one worker with full caches (10k tokens, 10k identities; PostgreSQL at 127.0.0.1:5432): writes docs/benchmarks/memory.md

@@ -80,6 +80,11 @@ class AppState:
     # Sessions for reads outside a request's own session (authentication on a cache miss);
     # tests point it at their rolled-back transaction.
     side_sessions_override: DbSessionFactory | None = None
+    # The identity service of the last sessions factory asked for: it holds no request state,
+    # and building one per request (reading the signing secret from the settings) cost ~1 µs.
+    _identity: tuple[DbSessionFactory, IdentityService] | None = field(
+        default=None, init=False, repr=False
+    )
 
     @property
     def side_sessions(self) -> DbSessionFactory:
@@ -102,6 +107,14 @@ class AppState:
 
     def identity_service(self, sessions: DbSessionFactory) -> IdentityService:
         """Authentication; ``sessions`` opens a database session only on a cache miss."""
+        known = self._identity
+        if known is not None and known[0] is sessions:
+            return known[1]
+        service = self._build_identity_service(sessions)
+        self._identity = (sessions, service)
+        return service
+
+    def _build_identity_service(self, sessions: DbSessionFactory) -> IdentityService:
         return IdentityService(
             sessions,
             self.verifier,

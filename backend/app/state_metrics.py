@@ -34,6 +34,7 @@ def start_state_metrics(metrics: Metrics, state: AppState) -> Callable[[], Await
 
     Single process: a collector reads them at scrape time. Multiprocess mode: a task copies
     them into the shared files every few seconds, and the scraped worker just before answering.
+    The request counts (``Metrics.flush``) follow the same rhythm, and a last time on stop.
     """
     sources = metric_sources(state)
     if not metrics.multiprocess:
@@ -41,6 +42,7 @@ def start_state_metrics(metrics: Metrics, state: AppState) -> Callable[[], Await
         metrics.register(collector)
 
         async def unregister() -> None:
+            metrics.flush()
             metrics.unregister(collector)
 
         return unregister
@@ -51,6 +53,7 @@ def start_state_metrics(metrics: Metrics, state: AppState) -> Callable[[], Await
     async def publish_forever() -> None:
         while True:
             publisher.publish()
+            metrics.flush()
             await asyncio.sleep(PUBLISH_INTERVAL_SECONDS)
 
     task = asyncio.create_task(publish_forever(), name="metrics-publisher")
@@ -59,6 +62,7 @@ def start_state_metrics(metrics: Metrics, state: AppState) -> Callable[[], Await
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        metrics.flush()
         metrics.process_exited()
 
     return stop

@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench import own
 from bench.bans import BAN_WAIT_SECONDS, BanCheck
 from bench.load import LoadResult
 from bench.measurement import Measurement
@@ -299,6 +300,7 @@ def write_report(
     targets = targets_table(checks)
     revocation = bans_table(bans)
     metrics = metrics_cost(measurements)
+    own_section = own.own_section(measurements, settings)
     console = (
         f"{table}\n\n{revocation}\n\n{metrics}\n\n{targets}\n\n"
         f"{micro_table(micro) if micro else ''}"
@@ -363,6 +365,12 @@ The peers (rows named after their package) and the bare FastAPI endpoint (the ce
 ### Cost of metrics
 
 {metrics}
+
+## Your own endpoint
+
+{own_section or "(not measured in this run)"}
+
+What each row is, and the same phases alone (`make bench-own`): [own-endpoint.md](own-endpoint.md).
 
 ## Targets
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -44,11 +45,11 @@ from typing import Any
 
 import httpx
 
-from bench import BenchError, memory, micro_tokens, phases, pyspy
+from bench import BenchError, memory, micro_tokens, own, phases, pyspy
 from bench.bans import BanCheck, check_ban
 from bench.load import LoadResult, ensure_wrk, request_headers, run_wrk, wrk_version
 from bench.measurement import Measurement
-from bench.peers import BARE, ME_PATH, PEERS, Peer, peer_server
+from bench.peers import BARE, BARE_OWN, ME_PATH, PEERS, Peer, peer_server
 from bench.phases import ME, Phase
 from bench.report import machine_description, prime_chart, write_report
 from bench.seed import SEARCH_FRAGMENT
@@ -72,6 +73,7 @@ class Runner:
         self.search_total: dict[int, int] = {}
         self.bans: list[BanCheck] = []
         self.peer: tuple[Peer, ApiServer] | None = None
+        self.peer_workers = 1
         self.phases_done = 0
 
     # --- progress
@@ -81,7 +83,10 @@ class Runner:
         count, with 1 worker metrics off, the peers and the bare endpoint, and the searches
         again at the large size."""
         args, workers = self.args, len(self.args.workers)
-        planned = 2 + 5 * workers + 1 + len(PEERS) + 1
+        own_planned = (2 + len(own.OWN_PHASES)) * workers
+        if args.own:
+            return own_planned
+        planned = 2 + 5 * workers + 1 + len(PEERS) + 1 + own_planned
         if not args.skip_large and args.large_users > args.users:
             planned += 1 + workers
         return planned
@@ -173,7 +178,7 @@ class Runner:
             )
         # The run with the median req/s stands for the endpoint; all are kept in results.json.
         result = sorted(runs, key=lambda run: run.rps)[len(runs) // 2]
-        workers = self.stack.api_workers if phase.server == "api" else 1
+        workers = self.stack.api_workers if phase.server == "api" else self.peer_workers
         measurement = Measurement(
             key=phase.key,
             label=phase.label,
@@ -236,6 +241,35 @@ class Runner:
                 server.stop()
                 self.peer = None
 
+    def start_bare_own(self, workers: int) -> None:
+        server = peer_server(
+            BARE_OWN,
+            log_dir=self.stack.work_dir,
+            settings=self.stack.peer_settings(),
+            workers=workers,
+        )
+        server.start()
+        self.peer = (BARE_OWN, server)
+        self.peer_workers = workers
+
+    def stop_bare_own(self) -> None:
+        if self.peer is not None:
+            self.peer[1].stop()
+        self.peer = None
+        self.peer_workers = 1
+
+    def run_own(self) -> None:
+        """ "Your own endpoint" (bench.own), for every worker count."""
+        own.run_own(
+            self.stack,
+            workers_list=self.args.workers,
+            measure=self.measure,
+            start_bare=self.start_bare_own,
+            stop_bare=self.stop_bare_own,
+            refresh_jwts=self.refresh_jwts,
+            log=_log,
+        )
+
     def refresh_jwts(self) -> None:
         """JWTs live 15 minutes: fetch fresh ones before each block of JWT phases."""
         self.stack.write_jwts()
@@ -248,7 +282,12 @@ class Runner:
         stack.write_cookies()
         stack.write_no_credential()
         self.refresh_jwts()
+        if args.own:
+            self.run_own()
+            return
         search_only = args.search_only
+        if not search_only:
+            self.run_own()
         for phase in self.better_auth_phases(search_only=search_only):
             self.measure(phase)
         if not search_only:
@@ -428,6 +467,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only the admin search and list-users (a quick check; implies --no-report)",
     )
     parser.add_argument(
+        "--own",
+        action="store_true",
+        help='only "your own endpoint" (bench.own): own-endpoint.md and .json in --out',
+    )
+    parser.add_argument(
         "--memory",
         action="store_true",
         help="only the memory benchmark (bench.memory, --users users): memory.md in --out",
@@ -446,7 +490,7 @@ def execute(args: argparse.Namespace, stack: Stack, wrk: str, command: str) -> i
         for stale in args.out.glob("profile-*.txt"):  # from an earlier run
             stale.unlink()
     micro: list[micro_tokens.Timing] = []
-    if not args.serve:
+    if not args.serve and not args.own:
         _log("micro-benchmark of the token check")
         micro = micro_tokens.run(args.micro_iterations)
         print(micro_tokens.format_table(micro), flush=True)  # noqa: T201
@@ -463,6 +507,32 @@ def execute(args: argparse.Namespace, stack: Stack, wrk: str, command: str) -> i
         return serve(stack)
     runner = Runner(args, stack, wrk)
     runner.run()
+    machine = machine_description(postgres=stack.postgres_version(), wrk=wrk_version(wrk))
+    settings = {
+        "users": args.users,
+        "large_users": None if args.skip_large else args.large_users,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "repeat": args.repeat,
+        "connections": args.connections,
+        "threads": args.threads,
+        "workers": args.workers,
+        "tokens": args.tokens,
+        "search": SEARCH_FRAGMENT,
+        "search_matches": runner.search_total,
+        "elapsed_s": round(time.time() - started),
+        "nice": args.nice,
+        "command": command,
+    }
+    if not args.no_report:
+        own.write_own_report(
+            args.out, measurements=runner.measurements, machine=machine, settings=settings
+        )
+    if args.own:
+        print(own.own_section(runner.measurements, settings), flush=True)  # noqa: T201
+        if not args.no_report:
+            _log(f"report written to {args.out / 'own-endpoint.md'}")
+        return 0
     if args.profile:
         try:
             out = args.out if not args.no_report else stack.work_dir
@@ -470,29 +540,13 @@ def execute(args: argparse.Namespace, stack: Stack, wrk: str, command: str) -> i
         except (OSError, subprocess.SubprocessError) as error:
             # py-spy needs ptrace rights (root, or CAP_SYS_PTRACE in a container).
             _log(f"profiling skipped: {error}")
-    machine = machine_description(postgres=stack.postgres_version(), wrk=wrk_version(wrk))
     report = write_report(
         None if args.no_report else args.out,
         measurements=runner.measurements,
         bans=runner.bans,
         micro=micro,
         machine=machine,
-        settings={
-            "users": args.users,
-            "large_users": None if args.skip_large else args.large_users,
-            "duration": args.duration,
-            "warmup": args.warmup,
-            "repeat": args.repeat,
-            "connections": args.connections,
-            "threads": args.threads,
-            "workers": args.workers,
-            "tokens": args.tokens,
-            "search": SEARCH_FRAGMENT,
-            "search_matches": runner.search_total,
-            "elapsed_s": round(time.time() - started),
-            "nice": args.nice,
-            "command": command,
-        },
+        settings=settings,
     )
     print(report, flush=True)  # noqa: T201
     if not args.no_report:
@@ -502,6 +556,8 @@ def execute(args: argparse.Namespace, stack: Stack, wrk: str, command: str) -> i
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # httpx logs every request at INFO (the credential checks before each phase): progress only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.memory:
         report = ["--no-report"] if args.no_report else ["--out", str(args.out / "memory.md")]
         return memory.main(["--users", str(args.users), "--admin-url", args.admin_url, *report])

@@ -247,13 +247,15 @@ class Stack:
         )
         self.auth.start()
 
-    def start_api(self, workers: int, **settings: str) -> None:
-        """The API with ``--workers``; ``settings`` on top of the bench's (``METRICS_ENABLED``)."""
+    def start_api(self, workers: int, *, app: str = "app.main:app", **settings: str) -> None:
+        """The API with ``--workers``; ``settings`` on top of the bench's (``METRICS_ENABLED``);
+        ``app``: the API with more routes (``bench.own_app``)."""
         if self.api is not None:
             self.api.stop()
         self.api_workers = workers
         self.api = ApiServer(
             name=f"api-w{workers}",
+            app=app,
             log_dir=self.work_dir,
             env=self._api_settings() | settings,
             database_url=self.url,

@@ -1,7 +1,12 @@
 """FastAPI dependencies and their ``Annotated`` aliases, defined once and used everywhere.
 
 Every dependency is ``async def``, even when it never awaits: FastAPI runs plain functions in
-a thread pool, which costs more than the work they do.
+a thread pool, which costs more than the work they do. And each one FastAPI resolves costs some
+9 µs per request (more than a cached authentication), so a dependency takes ``request`` and
+reads the app's services itself (``app_state``) rather than depending on ``AppStateDep``; the
+guards (``require_permission``, ``require_role``, ``require_admin``) authenticate themselves
+(``get_principal``) rather than depending on ``CurrentPrincipal``: one resolution per guard.
+``docs/guides/endpoint-costs.md`` says what each costs.
 
 Credentials, in order of precedence: the ``Authorization: Bearer`` header (a JWT or a
 Better-Auth session token), then Better-Auth's session cookie. When both are present the header
@@ -13,7 +18,7 @@ the request is in ``app.routers.credentials``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Annotated, Final
+from typing import Annotated, Final, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,15 +62,15 @@ async def get_app_state(request: Request) -> AppState:
 AppStateDep = Annotated[AppState, Depends(get_app_state)]
 
 
-async def get_app_settings(state: AppStateDep) -> Settings:
-    return state.settings
+async def get_app_settings(request: Request) -> Settings:
+    return app_state(request).settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-async def get_db_session_provider(state: AppStateDep) -> AsyncIterator[DbSessionProvider]:
-    provider = DbSessionProvider(state.sessionmaker)
+async def get_db_session_provider(request: Request) -> AsyncIterator[DbSessionProvider]:
+    provider = DbSessionProvider(app_state(request).sessionmaker)
     try:
         yield provider
     finally:
@@ -87,20 +92,21 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def rate_limit_ip(request: Request, state: AppStateDep) -> None:
-    await state.rate_limiter.check("ip", client_ip(request))
+async def rate_limit_ip(request: Request) -> None:
+    await app_state(request).rate_limiter.check("ip", client_ip(request))
 
 
-async def get_db_session_factory(state: AppStateDep) -> DbSessionFactory:
+async def get_db_session_factory(request: Request) -> DbSessionFactory:
     """Sessions for reads outside the request's own session (authentication on a cache miss).
     Not a generator dependency on purpose: those cost more than a cached authentication."""
-    return state.side_sessions
+    return app_state(request).side_sessions
 
 
 DbSessionFactoryDep = Annotated[DbSessionFactory, Depends(get_db_session_factory)]
 
 
-async def get_identity_service(state: AppStateDep) -> IdentityService:
+async def get_identity_service(request: Request) -> IdentityService:
+    state = app_state(request)
     return state.identity_service(state.side_sessions)
 
 
@@ -116,7 +122,8 @@ async def get_principal(request: Request) -> Principal:
     if known is not None:
         return known
     state = app_state(request)
-    address = client_ip(request)
+    client = request.scope.get("client")  # client_ip's answer, without building an Address
+    address = client[0] if client else "unknown"
     sessions = state.side_sessions
     identity = state.identity_service(sessions)
     # An address over its budget of failures is refused before any credential is checked,
@@ -166,31 +173,48 @@ async def get_current_user(request: Request) -> UserSnapshot:
     return (await get_principal(request)).user
 
 
-# Operations that reach one of these are documented as needing credentials.
+# Operations that reach one of these are documented as needing credentials, and so are those
+# that reach a dependency marked by ``authenticates`` (the guards, which call get_principal).
 AUTHENTICATORS: Final = (get_principal, get_current_user)
+AUTHENTICATES_ATTRIBUTE: Final = "__authenticates__"
+D = TypeVar("D", bound=Callable[..., object])
+
+
+def authenticates(dependency: D) -> D:
+    """Mark a dependency that authenticates the caller itself (``get_principal``): the OpenAPI
+    contract lists the security schemes on every operation that reaches it."""
+    setattr(dependency, AUTHENTICATES_ATTRIBUTE, True)
+    return dependency
+
+
+def is_authenticator(call: object) -> bool:
+    return call in AUTHENTICATORS or getattr(call, AUTHENTICATES_ATTRIBUTE, False) is True
 
 
 CurrentUser = Annotated[UserSnapshot, Depends(get_current_user)]
 
 
-async def rate_limit_user(principal: CurrentPrincipal, state: AppStateDep) -> None:
-    await state.rate_limiter.check("user", principal.user.id)
+@authenticates
+async def rate_limit_user(request: Request) -> None:
+    principal = await get_principal(request)
+    await app_state(request).rate_limiter.check("user", principal.user.id)
 
 
-def require_role(*roles: str) -> Callable[[Principal], Awaitable[UserSnapshot]]:
+def require_role(*roles: str) -> Callable[[Request], Awaitable[UserSnapshot]]:
     """Dependency factory: the current user must hold one of ``roles`` (403 otherwise); an API
     key with permissions never passes (``holds_role``)."""
     if not roles:
         raise ValueError("require_role needs at least one role")
 
-    async def dependency(principal: CurrentPrincipal) -> UserSnapshot:
+    async def dependency(request: Request) -> UserSnapshot:
+        principal = await get_principal(request)
         if not holds_role(principal, roles):
             raise Forbidden(
                 f"requires one of the roles: {', '.join(roles)}", code="INSUFFICIENT_ROLE"
             )
         return principal.user
 
-    return dependency
+    return authenticates(dependency)
 
 
 def holds_role(caller: Principal, roles: Iterable[str]) -> bool:
@@ -199,8 +223,8 @@ def holds_role(caller: Principal, roles: Iterable[str]) -> bool:
     return has_any_role(caller.user.role, roles) and scope_allows_roles(caller.api_key_scope)
 
 
-async def get_access_control(state: AppStateDep) -> AccessControl:
-    return state.access
+async def get_access_control(request: Request) -> AccessControl:
+    return app_state(request).access
 
 
 AccessControlDep = Annotated[AccessControl, Depends(get_access_control)]
@@ -208,7 +232,7 @@ AccessControlDep = Annotated[AccessControl, Depends(get_access_control)]
 
 def require_permission(
     permissions: Permissions,
-) -> Callable[[Principal, AccessControl], Awaitable[UserSnapshot]]:
+) -> Callable[[Request], Awaitable[UserSnapshot]]:
     """Dependency factory: the current user must hold ``permissions``, as Better-Auth's admin
     plugin decides it (``{"user": ["ban"]}``: every action on every resource, by any one of the
     user's roles; ``ADMIN_USER_IDS`` always pass), and for an API key with permissions granted
@@ -219,11 +243,12 @@ def require_permission(
         raise ValueError("require_permission needs at least one action per resource")
     requirement = requirement_for(permissions)
 
-    async def dependency(principal: CurrentPrincipal, access: AccessControlDep) -> UserSnapshot:
-        ensure_caller(access, principal, requirement)
+    async def dependency(request: Request) -> UserSnapshot:
+        principal = await get_principal(request)
+        ensure_caller(app_state(request).access, principal, requirement)
         return principal.user
 
-    return dependency
+    return authenticates(dependency)
 
 
 def ensure_caller(access: AccessControl, caller: Principal, requirement: Requirement) -> None:
@@ -241,9 +266,11 @@ def require_self_or(
         ensure_caller(access, caller, requirement)
 
 
-async def require_admin(principal: CurrentPrincipal, settings: SettingsDep) -> UserSnapshot:
+@authenticates
+async def require_admin(request: Request) -> UserSnapshot:
     """An admin as ``ADMIN_ROLES`` defines it (a role check: ``holds_role``)."""
-    if not holds_role(principal, settings.admin_roles):
+    principal = await get_principal(request)
+    if not holds_role(principal, app_state(request).settings.admin_roles):
         raise Forbidden("requires an admin role", code="INSUFFICIENT_ROLE")
     return principal.user
 
@@ -254,29 +281,31 @@ AdminUser = Annotated[UserSnapshot, Depends(require_admin)]
 # --- per-request services (built by AppState, the composition root) ---------------------------
 
 
-async def get_user_service(db: DbSession, state: AppStateDep) -> UserService:
-    return state.user_service(db)
+async def get_user_service(db: DbSession, request: Request) -> UserService:
+    return app_state(request).user_service(db)
 
 
 UsersDep = Annotated[UserService, Depends(get_user_service)]
 
 
-async def get_credential_service(db: DbSession, state: AppStateDep) -> CredentialService:
-    return state.credential_service(db)
+async def get_credential_service(db: DbSession, request: Request) -> CredentialService:
+    return app_state(request).credential_service(db)
 
 
 CredentialsDep = Annotated[CredentialService, Depends(get_credential_service)]
 
 
-async def get_audit_service(db: DbSession, state: AppStateDep) -> AuditService:
-    return state.audit_service(db)
+async def get_audit_service(db: DbSession, request: Request) -> AuditService:
+    return app_state(request).audit_service(db)
 
 
 AuditServiceDep = Annotated[AuditService, Depends(get_audit_service)]
 
 
-async def get_audit_context(request: Request, principal: CurrentPrincipal) -> AuditContext:
+@authenticates
+async def get_audit_context(request: Request) -> AuditContext:
     """Who acts (and who impersonates them), for the audit rows a write use-case records."""
+    principal = await get_principal(request)
     return AuditContext(
         actor_id=principal.user.id,
         request_id=current_request_id(),
@@ -288,8 +317,8 @@ async def get_audit_context(request: Request, principal: CurrentPrincipal) -> Au
 AuditContextDep = Annotated[AuditContext, Depends(get_audit_context)]
 
 
-async def get_health_service(state: AppStateDep) -> HealthService:
-    return state.health_service()
+async def get_health_service(request: Request) -> HealthService:
+    return app_state(request).health_service()
 
 
 HealthDep = Annotated[HealthService, Depends(get_health_service)]

@@ -11,7 +11,7 @@ dependencies reach an authenticating dependency, the alternatives in the same or
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,13 +28,13 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any] | None]:
 
 
 def _authenticated_operations(
-    app: FastAPI, authenticators: Collection[Callable[..., Any]]
+    app: FastAPI, authenticates: Callable[[object], bool]
 ) -> Iterator[tuple[str, str]]:
     for context in iter_route_contexts(list(app.routes)):
         route = context.original_route
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        if any(call in authenticators for call in _calls(route.dependant)):
+        if any(authenticates(call) for call in _calls(route.dependant)):
             for method in sorted(route.methods or ()):
                 yield str(context.path_format), method.lower()
 
@@ -54,9 +54,10 @@ _AFTER_SECURITY = frozenset({"parameters", "requestBody", "responses", "callback
 def document_security(
     app: FastAPI,
     schemes: Sequence[SecurityBase],
-    authenticators: Collection[Callable[..., Any]],
+    authenticates: Callable[[object], bool],
 ) -> None:
-    """Declare ``schemes`` (alternatives) on the operations that depend on ``authenticators``."""
+    """Declare ``schemes`` (alternatives) on the operations whose dependencies reach one that
+    ``authenticates``."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -64,7 +65,7 @@ def document_security(
             return app.openapi_schema
         document = generate()
         operations = document["paths"]
-        for path, method in _authenticated_operations(app, authenticators):
+        for path, method in _authenticated_operations(app, authenticates):
             operation = operations.get(path, {}).get(method)
             if operation is not None:
                 requirement: list[dict[str, list[str]]] = [{s.scheme_name: []} for s in schemes]

@@ -85,22 +85,21 @@ class EdgeMiddleware:
             if status is None:
                 await _send_refusal(scope, respond, self.limits.body_refusal())
 
-        body = _BodyLimit(receive, self.limits.max_body_bytes, refuse_body)
-
-        async def app_send(message: Message) -> None:
-            if not body.refused:  # else the 413 went out already; the app's late answer is dropped
-                await respond(message)
-
+        body: _BodyLimit | None = None
         try:
             refusal, has_body = self.limits.check_head(scope)
             if refusal is not None:
                 await _send_refusal(scope, respond, refusal)
+            elif not has_body:
+                # Without a length or chunked encoding no body can follow: nothing to count,
+                # and no 413 can cut the answer short (one wrapper less per message).
+                await self.app(scope, receive, respond)
             else:
-                # Without a length or chunked encoding no body can follow: no counting needed.
-                await self.app(scope, body.receive if has_body else receive, app_send)
+                body = _BodyLimit(receive, self.limits.max_body_bytes, refuse_body)
+                await self.app(scope, body.receive, body.send(respond))
         except Exception:
             # After a 413 the client has its answer, whatever the app made of BodyTooLarge.
-            if not body.refused:
+            if body is None or not body.refused:
                 error_logger.exception("unhandled exception", path=scope.get("path"))
                 if status is not None:
                     raise  # the response had started; the connection is all that is left
@@ -143,6 +142,16 @@ class _BodyLimit:
         self._refuse = refuse
         self._received = 0
         self.refused = False
+
+    def send(self, respond: Send) -> Send:
+        """``respond`` until the body was refused: after the 413 the app's late answer is
+        dropped."""
+
+        async def send(message: Message) -> None:
+            if not self.refused:
+                await respond(message)
+
+        return send
 
     async def receive(self) -> Message:
         message = await self._receive()

@@ -69,6 +69,9 @@ _BASE_HEADERS: Final = (
 
 
 def _is_docs_path(path: str) -> bool:
+    # One C-level test for every other path (each request asks).
+    if not path.startswith(DOCS_PATHS):
+        return False
     return any(path == prefix or path.startswith(prefix + "/") for prefix in DOCS_PATHS)
 
 

@@ -43,6 +43,8 @@ class Peer:
 
 
 BARE = Peer("bare", "bare", None, "no auth, no middleware", "none")
+# The ceiling of "your own endpoint" (bench.own): the handler of bench.own_app, bare.
+BARE_OWN = Peer("own-bare", "bare_own", None, "same handler, no auth, no middleware", "none")
 PEERS = (
     Peer("bridge-jwt", "bridge_jwt", "fastapi-better-auth-bridge", "JWT, JWKS", "jwt"),
     Peer(
@@ -56,8 +58,10 @@ PEERS = (
 )
 
 
-def peer_server(peer: Peer, *, log_dir: Path, settings: dict[str, str]) -> ApiServer:
-    """``python -m uvicorn bench.peers.<module>:app`` with the API's flags and 1 worker;
+def peer_server(
+    peer: Peer, *, log_dir: Path, settings: dict[str, str], workers: int = 1
+) -> ApiServer:
+    """``python -m uvicorn bench.peers.<module>:app`` with the API's flags and ``workers``;
     ``settings``: ``BETTER_AUTH_URL``, ``BETTER_AUTH_SECRET``, ``DATABASE_URL``."""
     return ApiServer(
         name=f"peer-{peer.key}",
@@ -66,6 +70,6 @@ def peer_server(peer: Peer, *, log_dir: Path, settings: dict[str, str]) -> ApiSe
         log_dir=log_dir,
         database_url=settings["DATABASE_URL"],
         env={**settings, "NO_PROXY": "127.0.0.1,localhost"},
-        extra_args=("--workers", "1", *UVICORN_FLAGS),
+        extra_args=("--workers", str(workers), *UVICORN_FLAGS),
         start_timeout=START_TIMEOUT_SECONDS,
     )

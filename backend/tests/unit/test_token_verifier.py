@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config import Settings
+from app.services.auth import session_tokens
 from app.services.auth.keys.cache import JwksCache
 from app.services.auth.keys.sources import StaticKeySource
 from app.services.auth.session_tokens import looks_like_jwt, verify_session_token_signature
@@ -570,6 +571,20 @@ class TestSessionTokenSignature:
     def test_an_empty_secret_verifies_nothing(self) -> None:
         with pytest.raises(Unauthorized):
             verify_session_token_signature(sign_session(self.TOKEN, ""), "")
+
+    def test_a_remembered_verification_holds_for_its_secret_only(self) -> None:
+        signed = sign_session(self.TOKEN)
+        assert verify_session_token_signature(signed, SECRET) == self.TOKEN
+        assert verify_session_token_signature(signed, SECRET) == self.TOKEN  # remembered
+        with pytest.raises(Unauthorized):
+            verify_session_token_signature(signed, "another-secret")  # the secret rotated away
+        assert self.TOKEN not in repr(session_tokens._verified)  # digests, not credentials
+
+    def test_a_refusal_is_not_remembered(self) -> None:
+        forged = sign_session(self.TOKEN, "another-secret")
+        for _ in range(2):
+            with pytest.raises(Unauthorized):
+                verify_session_token_signature(forged, SECRET)
 
 
 class TestLooksLikeJwt:

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Row, select
@@ -86,7 +87,10 @@ def is_ban_active(user: User | UserSnapshot, now: datetime) -> bool:
     return user.ban_expires is None or user.ban_expires > now
 
 
+@lru_cache(maxsize=8192)
 def _from_timestamp(value: float) -> datetime:
+    """A token's ``iat``/``exp`` as a datetime: asked on every request the token makes, so
+    remembered (a datetime is immutable)."""
     return datetime.fromtimestamp(value, tz=UTC)
 
 
@@ -297,7 +301,7 @@ class IdentityService:
         return await self._load_user(user_id)
 
     def _ensure_not_banned(self, user: UserSnapshot) -> None:
-        if is_ban_active(user, self._now()):
+        if user.banned and is_ban_active(user, self._now()):  # no clock for the unbanned
             # Better-Auth's own answer (admin plugin, bannedUserMessage); banReason is the
             # admins' internal note and is never shown to the banned user.
             raise Forbidden(BANNED_USER_MESSAGE, code="BANNED_USER")

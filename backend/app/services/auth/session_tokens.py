@@ -46,6 +46,13 @@ _SESSION_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _SESSION_SIGNATURE: Final = re.compile(r"[A-Za-z0-9+/]{43}=")
 
 
+# Signed credentials already verified, by the SHA-256 digest of the credential and the secret
+# that verified it (the credential itself is not kept, as in the token cache): a client sends
+# the same one on every call, and the HMAC is the costliest step of a cached session lookup.
+VERIFIED_CACHE_SIZE: Final = 4096
+_verified: dict[tuple[bytes, str], None] = {}
+
+
 def verify_session_token_signature(value: str, secret: str, *, allow_unsigned: bool = True) -> str:
     """The bare session token of a Better-Auth session credential.
 
@@ -54,6 +61,9 @@ def verify_session_token_signature(value: str, secret: str, *, allow_unsigned: b
     (padded) of HMAC-SHA256(key=secret, msg=TOKEN), URL-encoded or not (cookie values carry
     ``%2F``/``%3D``). Raises ``Unauthorized(SESSION_INVALID)``. The session itself must still be
     looked up in the database.
+
+    A verified signature is remembered (the answer is a pure function of the credential and the
+    secret); a refusal is not, so a guesser pays full price.
     """
     try:
         # unquote, not unquote_plus: "+" is a base64 character and must stay one.
@@ -71,9 +81,15 @@ def verify_session_token_signature(value: str, secret: str, *, allow_unsigned: b
         return token
     if not secret or not _SESSION_SIGNATURE.fullmatch(signature):
         raise Unauthorized("invalid session token signature", code="SESSION_INVALID")
+    key = (hashlib.sha256(decoded.encode("ascii")).digest(), secret)  # both parts are ASCII now
+    if key in _verified:
+        return token
     expected = base64.b64encode(
         hmac.new(secret.encode("utf-8"), token.encode("ascii"), hashlib.sha256).digest()
     ).decode("ascii")
     if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
         raise Unauthorized("invalid session token signature", code="SESSION_INVALID")
+    _verified[key] = None
+    if len(_verified) > VERIFIED_CACHE_SIZE:
+        _verified.pop(next(iter(_verified)), None)  # the oldest
     return token
