@@ -123,6 +123,11 @@ test-e2e: install $(AUTH_SERVER_INSTALLED) $(OIDC_PROVIDER_INSTALLED) $(TS_CLIEN
 	chromium=$$(CHROMIUM='$(CHROMIUM)' ./scripts/test-prerequisites.sh) && cd $(BACKEND) && \
 		CHROMIUM_PATH="$$chromium" E2E_REQUIRED=1 $(UV) run --frozen pytest tests/e2e -m e2e -q -p no:cacheprovider
 
+MATRIX_VERSIONS ?= 1.6.34 1.7.29
+.PHONY: test-matrix
+test-matrix: install $(AUTH_SERVER_INSTALLED) $(OIDC_PROVIDER_INSTALLED) $(TS_CLIENT_INSTALLED) $(ADMIN_CONSOLE_BUILT) ## End-to-end tests against each Better-Auth line (MATRIX_VERSIONS, default the newest 1.6.x and 1.7.x; others installed under auth-server/.variants/); see docs/reference/better-auth-versions.md
+	MATRIX_VERSIONS='$(MATRIX_VERSIONS)' CHROMIUM='$(CHROMIUM)' UV='$(UV)' ./scripts/test-matrix.sh
+
 # The documentation site: mkdocs.yml, pages under docs/; built into site/ (git-ignored).
 DOCS_PORT ?= 8001
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(UV) run --frozen --project $(BACKEND) --only-group docs mkdocs

@@ -14,6 +14,10 @@ import { getMigrations } from "better-auth/db/migration";
 import { createAuth, openDatabase } from "./auth.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 
+type Plan = Awaited<ReturnType<typeof getMigrations>>;
+type MigrationPlan = Pick<Plan, "toBeCreated" | "toBeAdded" | "runMigrations"> &
+  Partial<Pick<Plan, "toBeAddedIndexes" | "unsafeChanges" | "schemaProblems">>;
+
 const check = process.argv.slice(2).includes("--check");
 
 if (check) {
@@ -37,19 +41,21 @@ const database = openDatabase(config);
 let exitCode = 0;
 try {
   const auth = createAuth(config, database);
-  const plan = await getMigrations(auth.options, { throwOnUnsafe: !check });
+  // Better-Auth 1.6 (make test-matrix) takes no second argument and plans no indexes, unsafe changes
+  // or schema problems: those fields are then absent, and reported empty.
+  const plan: MigrationPlan = await getMigrations(auth.options, { throwOnUnsafe: !check });
   const report = {
     toBeCreated: plan.toBeCreated.map((item) => item.table),
     toBeAdded: plan.toBeAdded.flatMap((item) => Object.keys(item.fields).map((field) => `${item.table}.${field}`)),
-    toBeAddedIndexes: plan.toBeAddedIndexes.map((item) => item.name),
-    unsafeChanges: plan.unsafeChanges,
-    schemaProblems: plan.schemaProblems,
+    toBeAddedIndexes: (plan.toBeAddedIndexes ?? []).map((item) => item.name),
+    unsafeChanges: plan.unsafeChanges ?? [],
+    schemaProblems: plan.schemaProblems ?? [],
   };
   if (check) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
   } else {
     console.log(`[auth-server] database: ${config.database.display}`);
-    for (const problem of plan.schemaProblems) console.error(`[auth-server] schema problem: ${problem}`);
+    for (const problem of report.schemaProblems) console.error(`[auth-server] schema problem: ${problem}`);
     const nothingToDo =
       report.toBeCreated.length === 0 && report.toBeAdded.length === 0 && report.toBeAddedIndexes.length === 0;
     if (nothingToDo) {

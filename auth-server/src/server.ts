@@ -10,6 +10,7 @@ import { CLIENT_IP_HEADER, createAuth, openDatabase } from "./auth.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { providerSummary } from "./social.ts";
 import { describeSecondaryStorage } from "./secondary-storage.ts";
+import { betterAuthBefore, betterAuthVersion } from "./versions.ts";
 
 let config;
 try {
@@ -95,6 +96,12 @@ server.listen(config.port, config.host, () => {
   );
   const providers = providerSummary(config);
   if (providers) console.log(`[auth-server] OAuth sign-in: ${providers}`);
+  if (config.social.oidc && betterAuthBefore(1, 7)) {
+    console.warn(
+      `[auth-server] WARNING: better-auth ${betterAuthVersion()} decodes the OpenID provider's ID token without ` +
+        "verifying it (requireIdTokenVerification needs 1.7)",
+    );
+  }
   if (config.secondaryStorage) {
     console.log(`[auth-server] sessions in secondary storage: ${describeSecondaryStorage(config.secondaryStorage)}`);
   }

@@ -6,13 +6,15 @@
  *
  * Every provider uses Better-Auth's own endpoints: POST /api/auth/sign-in/social {provider} starts the
  * authorization-code flow (state and PKCE verifier kept by Better-Auth, OIDC nonce for the generic one),
- * and the provider sends the browser back to /api/auth/callback/<providerId>, which creates or links the
- * user and its `account` row, and sets the session cookie.
+ * and the provider sends the browser back to /api/auth/callback/<providerId> (Better-Auth 1.6's genericOAuth:
+ * /api/auth/oauth2/callback/<providerId>), which creates or links the user and its `account` row, and sets
+ * the session cookie.
  */
 import type { BetterAuthOptions, BetterAuthPlugin } from "better-auth";
 import { genericOAuth } from "better-auth/plugins/generic-oauth";
 
 import type { Config } from "./config.ts";
+import { genericOAuthCallbackPath } from "./versions.ts";
 
 /** Better-Auth's `socialProviders` for Google and GitHub. */
 export function socialProviders(config: Config): NonNullable<BetterAuthOptions["socialProviders"]> {
@@ -50,5 +52,7 @@ export function providerSummary(config: Config): string | undefined {
   const { google, github, oidc } = config.social;
   const ids = [google && "google", github && "github", oidc?.providerId].filter(Boolean);
   if (ids.length === 0) return undefined;
-  return ids.map((id) => `${id} (redirect URI ${config.baseURL}/api/auth/callback/${id})`).join(", ");
+  const callback = (id: string) =>
+    `${config.baseURL}/api/auth${id === oidc?.providerId ? genericOAuthCallbackPath() : "/callback"}/${id}`;
+  return ids.map((id) => `${id} (redirect URI ${callback(String(id))})`).join(", ");
 }

@@ -19,7 +19,7 @@
  * configuration: the DDL, claim names and value types, JWT header fields, JWK fields, row columns.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -28,6 +28,7 @@ import pg from "pg";
 
 import { createAuth, openDatabase, type DatabaseHandle } from "./auth.ts";
 import { writeOriginVectors } from "./origin-vectors.ts";
+import { betterAuthVersion, installedVersion } from "./versions.ts";
 import { ConfigError, JWT_ALGORITHMS, PACKAGE_DIR, parseDatabaseUrl, type Config, type JwtAlgorithm } from "./config.ts";
 
 // Not a secret: published with the vectors so that tests can check session-token signatures.
@@ -51,16 +52,6 @@ const TABLES = [
 ] as const;
 
 type Json = Record<string, unknown>;
-
-function betterAuthVersion(): string {
-  const manifest = JSON.parse(readFileSync(path.join(PACKAGE_DIR, "node_modules", "better-auth", "package.json"), "utf8"));
-  return String(manifest.version);
-}
-
-function apiKeyVersion(): string {
-  const file = path.join(PACKAGE_DIR, "node_modules", "@better-auth", "api-key", "package.json");
-  return String(JSON.parse(readFileSync(file, "utf8")).version);
-}
 
 function parseArgs(argv: string[]): { out: string } {
   let out = path.resolve(PACKAGE_DIR, "..", "backend", "tests", "fixtures", "better-auth");
@@ -253,7 +244,7 @@ async function withTemporaryPostgres<T>(adminUrl: string, use: (database: Config
 
 async function main(): Promise<void> {
   const { out } = parseArgs(process.argv.slice(2));
-  const versions = `better-auth ${betterAuthVersion()} with @better-auth/api-key ${apiKeyVersion()}`;
+  const versions = `better-auth ${betterAuthVersion()} with @better-auth/api-key ${installedVersion("@better-auth/api-key")}`;
   const pgTarget = process.env.DATABASE_URL ? parseDatabaseUrl(process.env.DATABASE_URL) : undefined;
   mkdirSync(out, { recursive: true });
   const scratch = mkdtempSync(path.join(os.tmpdir(), "better-auth-vectors-"));

@@ -34,7 +34,11 @@ from app.config import Settings
 
 BACKEND_DIR = Path(__file__).resolve().parents[1]
 PROJECT_DIR = BACKEND_DIR.parent
-AUTH_SERVER_DIR = PROJECT_DIR / "auth-server"
+# E2E_AUTH_SERVER_DIR: another installation of our auth server (another Better-Auth version,
+# installed by `make test-matrix` under auth-server/.variants/); default: the bundled one.
+AUTH_SERVER_DIR = Path(
+    os.environ.get("E2E_AUTH_SERVER_DIR") or PROJECT_DIR / "auth-server"
+).resolve()
 
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0

@@ -21,7 +21,14 @@ from app.routers.deps import AdminUser, CurrentUser, require_role
 from tests.conftest import TEST_AUTH_URL, TEST_SECRET, AppFactory, build_test_app, make_settings
 from tests.support.factories import create_session, create_user, sign_session_token
 from tests.support.jwks_server import JwksServer
-from tests.support.keys import TestKey, better_auth_claims, generate_key, jwks, sign_token
+from tests.support.keys import (
+    TestKey,
+    better_auth_claims,
+    generate_key,
+    jwks,
+    sign_hmac,
+    sign_token,
+)
 from tests.support.vectors import load_rows, load_tokens_file
 
 ORIGIN = TEST_AUTH_URL
@@ -497,6 +504,60 @@ class TestKeySources:
                 await writer.commit()
         assert response.status_code == 200, response.text
         assert ready.json()["checks"]["keys"]["status"] == "ok"
+
+    async def test_database_rows_without_alg_infer_it(self, engine: AsyncEngine) -> None:
+        """Better-Auth 1.6 leaves ``jwks.alg`` and ``crv`` NULL: a PS256 key (RSA) must still
+        verify its tokens, as must EdDSA and ES256 keys, and no key verifies another type's
+        algorithm or an HMAC made with its public key."""
+        import json
+
+        rsa = generate_key("PS256")
+        signers = [rsa, generate_key("EdDSA"), generate_key("ES256")]
+        async with AsyncSession(engine, expire_on_commit=False) as writer:
+            for key in signers:
+                public = key.public_jwk(with_alg=False, with_kid=False)
+                writer.add(
+                    Jwks(id=key.kid, public_key=json.dumps(public), private_key="enc", alg=None)
+                )
+            user = await create_user(writer)
+            await writer.commit()
+        settings = make_settings(
+            str(engine.url.render_as_string(hide_password=False)),
+            jwks_source="database",
+            rate_limit_enabled=False,
+        )
+        app, state = build_test_app(settings, engine)
+        claims = better_auth_claims(ORIGIN, iat=int(time.time()), user_id=user.id)
+        confused = [
+            sign_token(rsa, claims, alg="ES256"),
+            sign_token(signers[1], claims, alg="RS256"),
+            sign_token(signers[2], claims, alg="ES512"),
+            sign_hmac(
+                json.dumps(rsa.public_jwk(with_alg=False, with_kid=False)).encode(),
+                claims,
+                {"kid": rsa.kid},
+            ),
+        ]
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                accepted = [
+                    await client.get("/api/v1/auth/me", headers=bearer(sign_token(key, claims)))
+                    for key in signers
+                ]
+                refused = [
+                    await client.get("/api/v1/auth/me", headers=bearer(token)) for token in confused
+                ]
+        finally:
+            await state.key_cache.aclose()
+            await state.http_client.aclose()
+            async with AsyncSession(engine, expire_on_commit=False) as writer:
+                await writer.execute(delete(Jwks).where(Jwks.id.in_([k.kid for k in signers])))
+                await writer.execute(delete(User).where(User.id == user.id))
+                await writer.commit()
+        assert [r.status_code for r in accepted] == [200, 200, 200], accepted[0].text
+        for response in refused:
+            assert_unauthorized(response, "TOKEN_INVALID")
 
     async def test_key_source_down_is_503_not_401(
         self, app_factory: AppFactory, db_session: AsyncSession, signing_key: TestKey

@@ -51,6 +51,7 @@ ENV_READERS = (
     ROOT / "docker-compose.dev.yml",
     ROOT / "scripts" / "dev.sh",
     ROOT / "scripts" / "test-compose.sh",
+    ROOT / "scripts" / "test-matrix.sh",
     ROOT / "scripts" / "offline-images.sh",
     ROOT / "scripts" / "docker-engine.sh",
     BACKEND / "Dockerfile",

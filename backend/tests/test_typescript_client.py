@@ -26,7 +26,7 @@ def test_dependencies_are_pinned_as_locked() -> None:
     package = json.loads((CLIENT / "package.json").read_text())
     locked = json.loads((CLIENT / "package-lock.json").read_text())["packages"]
     declared = {**package["dependencies"], **package["devDependencies"]}
-    assert declared["better-auth"] == "1.7.25"  # the auth server's version
+    assert declared["better-auth"] == "1.7.29"  # the auth server's version
     for name, version in declared.items():
         assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{name} is not pinned: {version}"
         assert locked[f"node_modules/{name}"]["version"] == version, name

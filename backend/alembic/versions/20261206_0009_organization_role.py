@@ -14,7 +14,7 @@ forgets the organization's roles (``app.services.organizations.cache``). Deletin
 deletes its roles by cascade, and their row triggers fire too. SQLite has no NOTIFY.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-06
 """
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

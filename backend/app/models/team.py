@@ -1,12 +1,13 @@
 """The organization plugin's ``team`` table (teams enabled). ``memberCount`` is kept by
-Better-Auth in application code; ``updatedAt`` stays null until the team is first updated."""
+Better-Auth 1.7 in application code; its server default 0 (revision 0008) is for Better-Auth 1.6,
+which never writes it. ``updatedAt`` stays null until the team is first updated."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Integer, Text
+from sqlalchemy import Integer, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utc_now
@@ -22,7 +23,9 @@ class Team(Base):
 
     id: Mapped[str] = id_column()
     name: Mapped[str] = mapped_column(Text, nullable=False)
-    member_count: Mapped[int] = mapped_column("memberCount", Integer, nullable=False, default=0)
+    member_count: Mapped[int] = mapped_column(
+        "memberCount", Integer, nullable=False, default=0, server_default=text("0")
+    )
     organization_id: Mapped[str] = organization_id_fk()
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime | None] = mapped_column("updatedAt", UtcDateTime, onupdate=utc_now)

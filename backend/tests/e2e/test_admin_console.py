@@ -33,6 +33,7 @@ from tests.e2e.access import insert_user
 from tests.e2e.better_auth import PASSWORD, error_code, unique_email
 from tests.e2e.console_browser import CHROMIUM_ARGS, ConsolePage, chromium_or_skip, console_page
 from tests.e2e.stack import Environment, Stack
+from tests.e2e.versions import before, generic_oauth_callback
 from tests.support.console import CONFIG_FILE
 from tests.support.oidc import OidcAccount, OidcClient, OidcProvider, oidc_provider_problem
 
@@ -47,7 +48,7 @@ PROVIDER_BUTTON = "Continue with Local OIDC"
 # signing in there links it to her user (Better-Auth's implicit account linking).
 ADMIN_AT_PROVIDER = OidcAccount(email=unique_email("ada-admin"), name="Ada at the provider")
 # RFC 8252: a native client's loopback redirect URI matches on any port.
-OIDC_CLIENT = OidcClient(redirect_uris=(f"http://127.0.0.1/api/auth/callback/{PROVIDER_ID}",))
+OIDC_CLIENT = OidcClient(redirect_uris=(f"http://127.0.0.1{generic_oauth_callback(PROVIDER_ID)}",))
 
 
 def off_loop(function: Callable[..., T], *args: Any) -> T:
@@ -259,13 +260,15 @@ def test_an_admin_signs_in_through_the_oidc_provider_and_lands_in_the_console(
     tab.heading("Sign in")
 
     # Refused at the provider: back on the sign-in screen with the reason, the URL cleaned.
-    page.get_by_role("button", name=PROVIDER_BUTTON).click()
-    at_the_provider(tab, provider, ADMIN_AT_PROVIDER).get_by_role("button", name="Deny").click()
-    page.wait_for_url(f"{stack.api.url}/admin/**")
-    tab.heading("Sign in")
-    expect(page.get_by_role("alert")).to_have_text("The sign-in was cancelled at the provider.")
-    assert "error" not in page.url
-    tab.check("sign-in-cancelled")
+    # (Better-Auth 1.6 sends a refusal to its own /api/auth/error page, never to the console.)
+    if not before(1, 7):
+        page.get_by_role("button", name=PROVIDER_BUTTON).click()
+        at_the_provider(tab, provider, ADMIN_AT_PROVIDER).get_by_role("button", name="Deny").click()
+        page.wait_for_url(f"{stack.api.url}/admin/**")
+        tab.heading("Sign in")
+        expect(page.get_by_role("alert")).to_have_text("The sign-in was cancelled at the provider.")
+        assert "error" not in page.url
+        tab.check("sign-in-cancelled")
 
     # Allowed: signed in, on the bookmarked screen, with the provider's account linked to Ada's.
     tab.open(stack.api.url, f"users/{admin.id}")
@@ -289,6 +292,10 @@ def test_an_admin_signs_in_through_the_oidc_provider_and_lands_in_the_console(
     # (RP-initiated): on a shared computer the next person cannot walk back in through the
     # provider. After that, the provider asks for the password again.
     page.get_by_role("button", name="Sign out").click()
+    if before(1, 7):  # 1.6 has no RP-initiated logout: its session ends, the provider's stays
+        tab.heading("Sign in")
+        assert tab.problems() == []
+        return
     page.wait_for_url(f"{provider.url}/**")
     page.get_by_role("button", name="Yes, sign me out").click()
     page.wait_for_load_state()

@@ -1,5 +1,6 @@
-"""API keys made by the real Better-Auth server (@better-auth/api-key 1.7.5 beside better-auth
-1.7.25) authenticate on the API, and what Better-Auth changes bites here on the next request."""
+"""API keys made by the real Better-Auth server (@better-auth/api-key 1.7.21 beside better-auth
+1.7.29, or another version under ``make test-matrix``) authenticate on the API, and what
+Better-Auth changes bites here on the next request."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.better_auth import SignedIn, error_code, unique_email
 from tests.e2e.stack import Environment, Stack
+from tests.e2e.versions import before
 from tests.support.organizations import CONFIG_FILE
 
 pytestmark = pytest.mark.e2e
@@ -238,6 +239,29 @@ def test_an_outsider_learns_nothing(stack: Stack) -> None:
     # Nothing changed.
     roles = {m["id"]: m["role"] for m in full_organization(stack, org)["members"]}
     assert roles[org.member_id] == "member"
+
+
+def test_better_auth_creates_teams_on_our_schema(stack: Stack) -> None:
+    """Better-Auth 1.6 never writes ``team.memberCount``: before revision 0008's default it
+    answered 500 here, after writing the organization and its owner."""
+    org = organization_with_member(stack)
+    created = ok(
+        ba(
+            stack,
+            "POST",
+            "create-team",
+            org.owner.session_token,
+            {"name": "Core", "organizationId": org.id},
+        )
+    )
+    rows = stack.database.fetch(
+        'SELECT id, "memberCount" FROM team WHERE "organizationId" = $1', org.id
+    )
+    counts = {row["id"]: row["memberCount"] for row in rows}
+    # The new team has no member yet. The default team (made with the organization) holds the
+    # owner: 1.7 counts them, 1.6 leaves the column to its default.
+    assert counts.pop(created["id"]) == 0
+    assert list(counts.values()) == [0 if before(1, 7) else 1]
 
 
 # Permission sets asked on both sides: single actions, a request two roles would have to share,

@@ -32,6 +32,32 @@ OWN_INDEXES = frozenset(
 )
 
 
+# Where our schema deliberately differs from Better-Auth 1.7's DDL, named: (table, column) -> the
+# server default we add. Revision 0008: Better-Auth 1.6 never writes team.memberCount (1.7 writes
+# 0), so the column defaults to 0 (docs/reference/better-auth-versions.md).
+DELIBERATE_DIFFERENCES: dict[tuple[str, str], str] = {("team", "memberCount"): "0"}
+
+
+def with_deliberate_differences(shape: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot of Better-Auth's own schema as our migrations leave it: with
+    ``DELIBERATE_DIFFERENCES`` applied, and nothing else changed."""
+    if "columns" in shape:  # PostgreSQL: (table, position, name, type, nullable, default)
+        columns = [
+            (*row[:5], DELIBERATE_DIFFERENCES.get((row[0], row[2]), row[5]))
+            for row in shape["columns"]
+        ]
+        return {**shape, "columns": columns}
+    changed = {}
+    # SQLite: PRAGMA table_info (cid, name, type, notnull, dflt_value, pk)
+    for table, info in shape.items():
+        columns = [
+            (*row[:4], DELIBERATE_DIFFERENCES.get((table, row[1]), row[4]), *row[5:])
+            for row in info["columns"]
+        ]
+        changed[table] = {**info, "columns": columns}
+    return changed
+
+
 def better_auth_ddl(dialect: str) -> list[str]:
     """The statements the pinned Better-Auth runs on an empty database of that dialect
     (``tests/fixtures/better-auth/schema-*.sql``, written by ``npm run vectors``)."""

@@ -32,11 +32,17 @@ from tests.support.keys import (
     encode_token,
     generate_key,
     json_b64url,
+    sign_hmac,
     sign_token,
 )
 
 ORIGIN = "http://127.0.0.1:3000"
 NOW = 1_800_000_000
+ALL_ASYMMETRIC = [
+    *("EdDSA", "Ed25519"),
+    *("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
+    *("ES256", "ES384", "ES512"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -165,10 +171,14 @@ class TestBuildPublicKey:
     ) -> None:
         assert build_public_key(keys[alg].public_jwk(with_alg=False)).alg == expected
 
-    def test_rsa_without_alg_is_bound_to_rs256(self, keys: dict[str, TestKey]) -> None:
+    def test_rsa_without_alg_verifies_rs_and_ps_only(self, keys: dict[str, TestKey]) -> None:
+        """Better-Auth 1.6 stores no ``alg`` (JWKS_SOURCE=database): the RSA material cannot say
+        PKCS#1 or PSS, so both families fit, and nothing else."""
         key = build_public_key(keys["RS256"].public_jwk(with_alg=False))
-        assert key.alg == "RS256"
-        assert not algorithm_matches_key("PS256", key)
+        fits = {
+            alg for alg in [*ALL_ASYMMETRIC, "HS256", "none"] if algorithm_matches_key(alg, key)
+        }
+        assert fits == {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 
     def test_ed25519_name_is_kept_and_equivalent_to_eddsa(self, keys: dict[str, TestKey]) -> None:
         key = build_public_key(keys["EdDSA"].public_jwk(alg="Ed25519"))
@@ -371,3 +381,77 @@ class TestDecodeVerified:
         token = encode_token({"alg": "EdDSA"}, claims(), b"")
         with pytest.raises(Unauthorized):
             decode(token, keys["EdDSA"])
+
+
+class TestJwkWithoutAlg:
+    """A JWK without ``alg`` (Better-Auth 1.6's ``jwks`` rows): the algorithm is inferred from the
+    key, the allow-list still applies, and no key verifies another type's algorithm."""
+
+    @pytest.mark.parametrize("alg", ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"])
+    def test_rsa_key_verifies_each_rsa_algorithm(self, keys: dict[str, TestKey], alg: str) -> None:
+        signer = TestKey(alg, keys["RS256"].kid, keys["RS256"].private_key)
+        key = build_public_key(signer.public_jwk(with_alg=False))
+        body = claims()
+        assert (
+            decode_verified(sign_token(signer, body), key, ALL_ASYMMETRIC, ORIGIN, ORIGIN) == body
+        )
+
+    @pytest.mark.parametrize(("alg", "crv"), [("EdDSA", "Ed25519"), ("ES256", "P-256")])
+    def test_okp_and_ec_keys_verify_their_algorithm(
+        self, keys: dict[str, TestKey], alg: str, crv: str
+    ) -> None:
+        jwk = keys[alg].public_jwk(with_alg=False)
+        assert "alg" not in jwk
+        assert jwk["crv"] == crv
+        key = build_public_key(jwk)
+        body = claims()
+        assert (
+            decode_verified(sign_token(keys[alg], body), key, ALL_ASYMMETRIC, ORIGIN, ORIGIN)
+            == body
+        )
+
+    def test_the_allow_list_still_applies(self, keys: dict[str, TestKey]) -> None:
+        signer = TestKey("PS256", keys["RS256"].kid, keys["RS256"].private_key)
+        key = build_public_key(signer.public_jwk(with_alg=False))
+        with pytest.raises(Unauthorized, match="does not match"):
+            decode_verified(sign_token(signer, claims()), key, ["RS256"], ORIGIN, ORIGIN)
+
+    def test_the_header_cannot_switch_pkcs1_to_pss(self, keys: dict[str, TestKey]) -> None:
+        """An RS256 signature presented as PS256 is checked as PSS, and fails."""
+        key = build_public_key(keys["RS256"].public_jwk(with_alg=False))
+        token = sign_token(keys["RS256"], claims(), alg="PS256")
+        with pytest.raises(Unauthorized, match="signature"):
+            decode_verified(token, key, ALL_ASYMMETRIC, ORIGIN, ORIGIN)
+
+    @pytest.mark.parametrize(
+        ("key_alg", "header_alg"),
+        [
+            ("RS256", "ES256"),
+            ("RS256", "EdDSA"),
+            ("EdDSA", "RS256"),
+            ("EdDSA", "ES256"),
+            ("ES256", "ES384"),
+            ("ES256", "RS256"),
+            ("ES256", "EdDSA"),
+            ("ES512", "ES256"),
+        ],
+    )
+    def test_no_key_verifies_another_types_algorithm(
+        self, keys: dict[str, TestKey], key_alg: str, header_alg: str
+    ) -> None:
+        key = build_public_key(keys[key_alg].public_jwk(with_alg=False))
+        assert not algorithm_matches_key(header_alg, key)
+        token = sign_token(keys[key_alg], claims(), alg=header_alg)
+        with pytest.raises(Unauthorized):
+            decode_verified(token, key, ALL_ASYMMETRIC, ORIGIN, ORIGIN)
+
+    @pytest.mark.parametrize("key_alg", ["RS256", "EdDSA", "ES256"])
+    def test_hmac_with_the_public_key_as_secret_is_refused(
+        self, keys: dict[str, TestKey], key_alg: str
+    ) -> None:
+        jwk = keys[key_alg].public_jwk(with_alg=False)
+        key = build_public_key(jwk)
+        forged = sign_hmac(json.dumps(jwk).encode(), claims(), {"kid": jwk["kid"]})
+        assert not algorithm_matches_key("HS256", key)
+        with pytest.raises(Unauthorized):
+            decode_verified(forged, key, [*ALL_ASYMMETRIC, "HS256"], ORIGIN, ORIGIN)

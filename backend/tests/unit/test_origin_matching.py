@@ -1,8 +1,8 @@
 """Issue 22: trusted-origin matching is Better-Auth's, answer for answer, in linear time.
 
 - Better-Auth's own answers (``tests/fixtures/better-auth/origins.json``, written by
-  ``npm run vectors`` from a real Better-Auth 1.7.25 instance) for 2,000+ pairs of pattern and
-  origin: the matcher agrees with every one;
+  ``npm run vectors`` from a real instance of the pinned Better-Auth, 1.7.29; 1.7.25 answered
+  the same) for 2,000+ pairs of pattern and origin: the matcher agrees with every one;
 - the glob engine agrees with the regular expression Better-Auth builds (its ``transform``,
   rebuilt here as a test oracle and run by ``re`` on short inputs only), on generated patterns
   and inputs;

@@ -155,7 +155,9 @@ class TokenVerifier:
         key = await self._keys.get_key(kid)
         if not algorithm_matches_key(alg, key):
             raise _invalid("token algorithm does not match the key")
-        claims = decode_verified(token, key, self._algorithms, self._issuer, self._audience)
+        claims = decode_verified(
+            token, key, self._algorithms, self._issuer, self._audience, algorithm=alg
+        )
         expires_at, not_before, issued_at = self._check_times(claims)
         return VerifiedToken(
             subject=_check_subject(claims.get("sub")),

@@ -53,10 +53,13 @@ def decode_verified(
     allowed_algorithms: Collection[str],
     issuer: str,
     audience: str,
+    *,
+    algorithm: str | None = None,
 ) -> dict[str, Any]:
     """Verify signature, ``iss``, ``aud`` (string or list) and ``sub`` type; return the claims.
 
-    python-jose gets exactly one pre-built key object and the allow-list narrowed to the
+    python-jose gets exactly one pre-built key object, the one for the token's algorithm
+    (``algorithm``: the header's, read here when not given), and the allow-list narrowed to the
     algorithms that key accepts, so a header cannot pick another algorithm (``HS256`` with the
     public key as secret, ``none``, ...). Time claims are NOT checked here (see above).
     """
@@ -67,10 +70,18 @@ def decode_verified(
     ]
     if not algorithms:
         raise Unauthorized("token algorithm does not match the key", code="TOKEN_INVALID")
+    if key.by_algorithm:  # one python-jose key per algorithm: the header's picks it
+        if algorithm is None:
+            algorithm = _header_algorithm(token)
+        if algorithm not in algorithms:
+            raise Unauthorized("token algorithm does not match the key", code="TOKEN_INVALID")
+        jose_key, algorithms = key.jose_key_for(algorithm), [algorithm]
+    else:
+        jose_key = key.jose_key
     try:
         claims: dict[str, Any] = jose_jwt.decode(
             token,
-            key.jose_key,
+            jose_key,
             algorithms=algorithms,
             options=_JOSE_OPTIONS,
             issuer=issuer,
@@ -90,6 +101,14 @@ def decode_verified(
         raise Unauthorized("malformed token", code="TOKEN_INVALID") from None
     _require_unicode_text(claims)
     return claims
+
+
+def _header_algorithm(token: str) -> str | None:
+    try:
+        alg = jose_jwt.get_unverified_header(token).get("alg")
+    except (JOSEError, ValueError, TypeError, AttributeError, RecursionError):
+        raise Unauthorized("malformed token", code="TOKEN_INVALID") from None
+    return alg if isinstance(alg, str) else None
 
 
 def _require_unicode_text(claims: Mapping[str, Any]) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose.backends.base import Key
 from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
 
@@ -29,10 +30,12 @@ from app.services.auth.jose.public_keys import (
 
 @dataclass(frozen=True)
 class VerificationKey:
-    """A public key ready to verify, with the one algorithm it may be used with.
+    """A public key ready to verify, with the algorithms it may be used with.
 
     ``alg`` comes from the JWK (its ``alg`` member, or derived from ``kty``/``crv``), never from
-    a token header: that is what defeats algorithm-confusion attacks.
+    a token header: that is what defeats algorithm-confusion attacks. Only an RSA JWK without
+    ``alg`` verifies more than one family (``by_algorithm``: RS* and PS*, see
+    :func:`build_public_key`); ``alg`` is then ``RS256``, its JOSE default.
     """
 
     kid: str | None
@@ -40,15 +43,22 @@ class VerificationKey:
     kty: str
     crv: str | None
     jose_key: Key = field(repr=False, compare=False)
+    #: Algorithm -> python-jose key, for a key that may verify several; empty: ``alg`` only.
+    by_algorithm: Mapping[str, Key] = field(default_factory=dict, repr=False, compare=False)
+
+    def jose_key_for(self, algorithm: str) -> Key:
+        """The python-jose key that verifies ``algorithm`` (which must match the key)."""
+        return self.by_algorithm.get(algorithm, self.jose_key)
 
 
 def algorithm_matches_key(algorithm: str, key: VerificationKey) -> bool:
     """Whether a token's ``alg`` may be verified with ``key``.
 
-    ``EdDSA`` and ``Ed25519`` name the same thing for an OKP/Ed25519 key (RFC 9864), nothing else
-    is interchangeable.
+    ``EdDSA`` and ``Ed25519`` name the same thing for an OKP/Ed25519 key (RFC 9864); an RSA key
+    published without ``alg`` verifies RS* and PS*; nothing else is interchangeable. The
+    configured allow-list (``JWT_ALGORITHMS``) still applies on top.
     """
-    if algorithm == key.alg:
+    if algorithm == key.alg or algorithm in key.by_algorithm:
         return True
     return key.kty == "OKP" and algorithm in EDDSA_ALGORITHMS and key.alg in EDDSA_ALGORITHMS
 
@@ -60,10 +70,14 @@ def build_public_key(jwk: Mapping[str, Any]) -> VerificationKey:
     ...), ``use`` other than ``sig``, ``key_ops`` without ``verify``, unknown ``kty``/``crv``,
     an ``alg`` that does not fit the key, malformed or weak material (RSA < 2048 bits).
 
-    Algorithm when the JWK has no ``alg``: OKP/Ed25519 -> ``EdDSA``; EC P-256/P-384/P-521 ->
-    ``ES256/ES384/ES512`` (the curve fixes it). An RSA key could serve RS* or PS*; Better-Auth
-    always publishes ``alg``, so an RSA JWK without one is bound to ``RS256`` only (the JOSE
-    default) rather than to a family chosen by whoever signs the token.
+    Algorithm when the JWK has no ``alg``, inferred from the key: OKP/Ed25519 -> ``EdDSA``
+    (or ``Ed25519``); EC P-256/P-384/P-521 -> ``ES256/ES384/ES512`` (the curve fixes it); RSA ->
+    any of ``RS256/384/512`` and ``PS256/384/512``. The RSA material alone cannot tell PKCS#1
+    v1.5 from PSS: Better-Auth's own verifier then uses its configured ``keyPairConfig.alg``
+    (1.6.34 and 1.7.29 ``plugins/jwt/verify``: ``key.alg ?? keyPairConfig.alg``), and 1.6 never
+    stores ``alg`` in its ``jwks`` table. Our configured counterpart is the allow-list
+    (``JWT_ALGORITHMS``), which the verifier applies on top; an RSA key still never verifies an
+    EC, EdDSA, HMAC or ``none`` token.
     """
     if not isinstance(jwk, Mapping):
         raise InvalidJwkError("a JWK must be a JSON object")
@@ -134,11 +148,19 @@ def _build_ec(jwk: Mapping[str, Any], kid: str | None, alg: str | None) -> Verif
 def _build_rsa(jwk: Mapping[str, Any], kid: str | None, alg: str | None) -> VerificationKey:
     if alg is not None and alg not in RSA_PKCS1_ALGORITHMS | RSA_PSS_ALGORITHMS:
         raise InvalidJwkError(f"alg {short_repr(alg)} does not fit an RSA key")
-    fixed = alg or "RS256"
     public = rsa_from_jwk(jwk)
-    jose_key: Key = (
-        RsaPssKey(public, fixed)
-        if fixed in RSA_PSS_ALGORITHMS
-        else CryptographyRSAKey(public, fixed)
+    if alg is not None:
+        return VerificationKey(kid, alg, "RSA", None, _rsa_jose_key(public, alg))
+    by_algorithm = MappingProxyType(
+        {
+            algorithm: _rsa_jose_key(public, algorithm)
+            for algorithm in sorted(RSA_PKCS1_ALGORITHMS | RSA_PSS_ALGORITHMS)
+        }
     )
-    return VerificationKey(kid, fixed, "RSA", None, jose_key)
+    return VerificationKey(kid, "RS256", "RSA", None, by_algorithm["RS256"], by_algorithm)
+
+
+def _rsa_jose_key(public: rsa.RSAPublicKey, algorithm: str) -> Key:
+    if algorithm in RSA_PSS_ALGORITHMS:
+        return RsaPssKey(public, algorithm)
+    return CryptographyRSAKey(public, algorithm)

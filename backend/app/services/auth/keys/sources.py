@@ -145,7 +145,9 @@ def jwk_from_jwks_row(
     """A JWK from a row of Better-Auth's ``jwks`` table (for a database key source).
 
     ``publicKey`` holds the JWK without ``kid``/``alg``: the ``kid`` Better-Auth publishes is the
-    row ``id`` and ``alg``/``crv`` are columns. Raises :class:`InvalidJwkError` for a malformed row.
+    row ``id`` and ``alg``/``crv`` are columns. Better-Auth 1.6 has neither column and leaves them
+    NULL: the JWK then has no ``alg``, which :func:`build_public_key` infers from the key. Raises
+    :class:`InvalidJwkError` for a malformed row.
     """
     try:
         jwk = json.loads(public_key)
