@@ -30,10 +30,12 @@ EXIT_DEADLINE_SECONDS = 10.0
 
 
 async def refuses_connections(url: str) -> bool:
+    """No new request is served: the connection is refused, or (a connection the kernel had
+    queued on the listening socket as uvicorn closed it) dropped without an answer."""
     async with httpx.AsyncClient(base_url=url, timeout=1.0, trust_env=False) as probe:
         try:
             await probe.get("/health/live")
-        except httpx.ConnectError:
+        except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
             return True
         return False
 
