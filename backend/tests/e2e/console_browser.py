@@ -19,18 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from devstack.processes import BACKEND_DIR, PROJECT_DIR
+from devstack.processes import PROJECT_DIR
+from tests.e2e.browser import ARTIFACTS, CHROMIUM
 
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = BACKEND_DIR / "test-artifacts"
 DOCS_IMAGES = PROJECT_DIR / "docs" / "guides" / "img"
 CONSOLE_DIR = PROJECT_DIR / "admin-console"
 AXE = CONSOLE_DIR / "node_modules" / "axe-core" / "axe.min.js"

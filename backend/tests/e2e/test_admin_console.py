@@ -31,7 +31,8 @@ from playwright.sync_api import Browser, expect, sync_playwright
 from devstack.processes import started
 from tests.e2e.access import insert_user
 from tests.e2e.better_auth import PASSWORD, error_code, unique_email
-from tests.e2e.console_browser import CHROMIUM_ARGS, ConsolePage, chromium_or_skip, console_page
+from tests.e2e.browser import CHROMIUM_ARGS
+from tests.e2e.console_browser import ConsolePage, chromium_or_skip, console_page
 from tests.e2e.stack import Environment, Stack
 from tests.e2e.versions import before, generic_oauth_callback
 from tests.support.console import CONFIG_FILE
