@@ -1,12 +1,13 @@
 """FastAPI dependencies and their ``Annotated`` aliases, defined once and used everywhere.
 
 Every dependency is ``async def``, even when it never awaits: FastAPI runs plain functions in
-a thread pool, which costs more than the work they do. And each one FastAPI resolves costs some
-9 µs per request (more than a cached authentication), so a dependency takes ``request`` and
-reads the app's services itself (``app_state``) rather than depending on ``AppStateDep``; the
-guards (``require_permission``, ``require_role``, ``require_admin``) authenticate themselves
-(``get_principal``) rather than depending on ``CurrentPrincipal``: one resolution per guard.
-``docs/guides/endpoint-costs.md`` says what each costs.
+a thread pool, which costs more than the work they do. And the hot ones take nothing but
+``request``: such a dependency is a *step* of its route's dependency plan
+(``app.utils.dependency_plans``), called directly instead of through FastAPI's resolution (some
+9 µs each, more than a cached authentication). So a dependency reads the app's services itself
+(``app_state``) rather than depending on ``AppStateDep``, and the guards (``require_permission``,
+``require_role``, ``require_admin``) authenticate themselves (``get_principal``) rather than
+depending on ``CurrentPrincipal``. ``docs/guides/endpoint-costs.md`` says what each costs.
 
 Credentials, in order of precedence: the ``Authorization: Bearer`` header (a JWT or a
 Better-Auth session token), then Better-Auth's session cookie. When both are present the header

@@ -23,6 +23,9 @@ it (the same scope keys, the same ``handle``). Everything else goes to FastAPI's
 unchanged: no full match (405, the trailing-slash redirect, low-priority frontend routes, 404),
 a match that is not a FastAPI route (a mount, a plain Starlette route), a router with its own
 middleware or form limits. The index is rebuilt when the app's routes change (``_signature``).
+
+Each indexed FastAPI route also gets its dependency plan (``app.utils.dependency_plans``): the
+dependencies that take only the request are solved without FastAPI's walk.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from starlette.convertors import (
 )
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.utils import dependency_plans
+from app.utils.dependency_plans import PLAN_SCOPE_KEY, DependencyPlan, plan_for
 
 try:  # FastAPI's own bookkeeping of the chosen route (private: checked by the test suite)
     from fastapi.routing import (
@@ -69,6 +75,8 @@ class Candidate:
     api_route: APIRoute | None
     included: Any = None
     path_format: str | None = None
+    # How its dependencies are solved (``app.utils.dependency_plans``), for a FastAPI route.
+    plan: DependencyPlan | None = None
 
 
 @dataclass
@@ -163,7 +171,8 @@ def build_index(router: APIRouter) -> _Index:
         elif isinstance(route, APIRoute):
             api_route = route
         path_format = getattr(route, "path_format", None)
-        candidate = Candidate(order, route, api_route, included, path_format)
+        plan = plan_for(getattr(route, "dependant", None)) if api_route is not None else None
+        candidate = Candidate(order, route, api_route, included, path_format, plan)
         if not isinstance(path_format, str) or not path_format.startswith("/"):
             index.anywhere.append(candidate)  # a Host, or a route of unknown shape
             continue
@@ -221,6 +230,8 @@ class RouteIndex:
         assert route is not None
         if "router" not in scope:
             scope["router"] = self.router
+        if candidate.plan is not None:
+            scope[PLAN_SCOPE_KEY] = candidate.plan
         if candidate.included is None:
             # A route of the app itself (APIRouter.app).
             _update_scope(scope, child_scope)
@@ -246,4 +257,5 @@ def install_route_index(app: FastAPI) -> RouteIndex | None:
         return None
     index = RouteIndex(router, plain)
     router.middleware_stack = index
+    dependency_plans.install()
     return index
