@@ -33,6 +33,7 @@ from app.services.auth.invalidation import InvalidationListener, NoticeSubscribe
 from app.services.auth.keys.cache import JwksCache
 from app.services.auth.keys.database import DatabaseKeySource
 from app.services.auth.keys.sources import HttpKeySource, KeySource
+from app.services.auth.principal_memo import PrincipalMemo
 from app.services.auth.secondary import SecondarySessions
 from app.services.auth.token_cache import CachedTokenVerifier, Verifier
 from app.services.auth.verifier import TokenVerifier
@@ -77,6 +78,7 @@ class AppState:
     unknown_tokens: UnknownTokenCache = field(default_factory=UnknownTokenCache)
     listener: InvalidationListener | None = None
     secondary_sessions: SecondarySessions | None = None
+    principal_memo: PrincipalMemo | None = None
     # Sessions for reads outside a request's own session (authentication on a cache miss);
     # tests point it at their rolled-back transaction.
     side_sessions_override: DbSessionFactory | None = None
@@ -123,6 +125,7 @@ class AppState:
             require_live_session=self.settings.jwt_require_live_session,
             unknown_tokens=self.unknown_tokens,
             secondary=self.secondary_sessions,
+            memo=self.principal_memo,
         )
 
     def api_key_service(self, sessions: DbSessionFactory) -> ApiKeyService:
@@ -302,13 +305,14 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
     api_key_cache = feed_cache(ApiKeyCache, settings, settings.api_key_cache_size)
     org_cache = feed_cache(OrganizationCache, settings, settings.identity_cache_size)
     rate_limiter = build_rate_limiter(settings)
+    verifier = build_verifier(settings, key_cache)
     return AppState(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
         http_client=http_client,
         key_cache=key_cache,
-        verifier=build_verifier(settings, key_cache),
+        verifier=verifier,
         identity_cache=identity_cache,
         origin_policy=build_origin_policy(settings),
         api_key_cache=api_key_cache,
@@ -319,4 +323,17 @@ def build_app_state(settings: Settings, engine: AsyncEngine) -> AppState:
         rate_limiter=rate_limiter,
         auth_failures=FailedAuthLimiter(rate_limiter),
         secondary_sessions=state_sessions.build_secondary_sessions(settings),
+        principal_memo=build_principal_memo(settings, identity_cache, verifier),
+    )
+
+
+def build_principal_memo(
+    settings: Settings, identity_cache: IdentityCache, verifier: Verifier
+) -> PrincipalMemo:
+    """Callers remembered whole, as many as verified tokens; JWTs only with the token cache
+    (its test of a token's expiry and key is the memo's too)."""
+    return PrincipalMemo(
+        identity_cache,
+        max_entries=settings.token_cache_size,
+        still_trusted=verifier.still_trusted if isinstance(verifier, CachedTokenVerifier) else None,
     )

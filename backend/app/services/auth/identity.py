@@ -35,6 +35,7 @@ from app.models.session import AuthSession
 from app.models.user import User
 from app.services.auth.failures import UnknownTokenCache
 from app.services.auth.identity_cache import IdentityCache
+from app.services.auth.principal_memo import COOKIE, PrincipalMemo
 from app.services.auth.secondary import SecondarySessions
 from app.services.auth.session_tokens import jwt_header, verify_session_token_signature
 from app.services.auth.snapshots import SessionSnapshot, UserSnapshot
@@ -105,6 +106,7 @@ class IdentityService:
         require_live_session: bool = False,
         unknown_tokens: UnknownTokenCache | None = None,
         secondary: SecondarySessions | None = None,
+        memo: PrincipalMemo | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         # Opened only when the caches cannot answer, and closed right after the read.
@@ -123,17 +125,45 @@ class IdentityService:
         # Better-Auth reads the session table only without secondary storage, or in its
         # storeSessionInDatabase fallback mode; preserved rows authenticate no one.
         self._database_sessions = secondary is None or secondary.mode.database_fallback
+        # Callers remembered whole (``principal_memo``): not with Redis sessions, which are
+        # re-read on their own short cache, nor when any live session of the user will do.
+        self._memo = (
+            memo
+            if memo is not None and memo.enabled and secondary is None and not require_live_session
+            else None
+        )
 
     async def authenticate(self, credential: str) -> Principal:
         """A bearer value: a JWT when it looks like one, else a Better-Auth session token."""
+        memo = self._memo
+        if memo is None:
+            return await self._authenticate_bearer(credential, None, None)
+        key = token_digest(credential)
+        known = memo.recall(key, self._now)
+        if known is not None:
+            return known
+        return await self._authenticate_bearer(credential, key, memo.begin())
+
+    async def _authenticate_bearer(
+        self, credential: str, key: bytes | None, generation: int | None
+    ) -> Principal:
         # A JWT verified before is known by its digest: its header need not be parsed again.
         verified = self._verifier.cached(credential)
-        if verified is not None:
-            return await self._principal_of(verified)
-        header = jwt_header(credential)
-        if header is not None:
-            return await self.authenticate_jwt(credential, header)
-        return await self.authenticate_session_token(credential)
+        if verified is None:
+            header = jwt_header(credential)
+            if header is None:
+                return await self._authenticate_session_token(credential, False, key, generation)
+            verified = await self._verifier.verify(credential, header)
+        principal, session = await self._principal_and_session(verified)
+        if key is not None and self._memo is not None:
+            self._memo.remember(
+                key,
+                principal,
+                generation,
+                token=verified,
+                session_expires_at=session.expires_at if session is not None else None,
+            )
+        return principal
 
     async def authenticate_jwt(
         self, token: str, header: Mapping[str, Any] | None = None
@@ -141,20 +171,28 @@ class IdentityService:
         return await self._principal_of(await self._verifier.verify(token, header))
 
     async def _principal_of(self, verified: VerifiedToken) -> Principal:
-        """The caller a verified JWT names, if its user (and its session, with ``sid``) stand."""
+        return (await self._principal_and_session(verified))[0]
+
+    async def _principal_and_session(
+        self, verified: VerifiedToken
+    ) -> tuple[Principal, SessionSnapshot | None]:
+        """The caller a verified JWT names, if its user (and its session, with ``sid``) stand;
+        and that session."""
         user = await self._load_user(verified.subject)
         session_id = verified.claims.get("sid")
+        session: SessionSnapshot | None = None
         if session_id is not None:
             if not isinstance(session_id, str) or not session_id:
                 raise Unauthorized("token sid claim is not a session id", code="TOKEN_INVALID")
             # The session, looked up (cached) for the sid check anyway, also says who
             # impersonates: a JWT of an impersonation session acts as it, audited as it.
-            impersonated_by = (await self._live_session(session_id, user.id)).impersonated_by
+            session = await self._live_session(session_id, user.id)
+            impersonated_by = session.impersonated_by
         else:
             impersonated_by = None
             if self._require_live_session:
                 await self._ensure_any_session_live(user.id)
-        return Principal(
+        principal = Principal(
             user=user,
             token_type="jwt",
             issued_at=_from_timestamp(verified.issued_at) if verified.issued_at else None,
@@ -163,6 +201,7 @@ class IdentityService:
             claims=verified.claims,
             impersonated_by=impersonated_by,
         )
+        return principal, session
 
     async def _live_session(self, session_id: str, user_id: str) -> SessionSnapshot:
         """The JWT's own session, if it still exists, is the subject's, and has not expired."""
@@ -222,13 +261,25 @@ class IdentityService:
     async def authenticate_session_token(
         self, value: str, *, from_cookie: bool = False
     ) -> Principal:
+        memo = self._memo
+        if memo is None or not from_cookie:
+            return await self._authenticate_session_token(value, from_cookie, None, None)
+        key = token_digest(value) + COOKIE  # a bare token passes as bearer, never as cookie
+        known = memo.recall(key, self._now)
+        if known is not None:
+            return known
+        return await self._authenticate_session_token(value, from_cookie, key, memo.begin())
+
+    async def _authenticate_session_token(
+        self, value: str, from_cookie: bool, key: bytes | None, generation: int | None
+    ) -> Principal:
         # Better-Auth always signs its cookie; only the bearer plugin accepts a bare token.
         token = verify_session_token_signature(value, self._secret, allow_unsigned=not from_cookie)
         session = await self._load_session(token)
         if session.expires_at <= self._now():
             raise Unauthorized("session has expired", code="SESSION_EXPIRED")
         user = await self._load_user(session.user_id)
-        return Principal(
+        principal = Principal(
             user=user,
             token_type="session",
             issued_at=session.created_at,
@@ -236,6 +287,9 @@ class IdentityService:
             session_id=session.id,
             impersonated_by=session.impersonated_by,
         )
+        if key is not None and self._memo is not None:
+            self._memo.remember(key, principal, generation, session_expires_at=session.expires_at)
+        return principal
 
     async def _load_session(self, token: str) -> SessionSnapshot:
         digest = token_digest(token)

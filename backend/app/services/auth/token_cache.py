@@ -108,15 +108,20 @@ class CachedTokenVerifier:
         cached = self._entries.get(digest)
         if cached is None:
             return None
-        trusts = self._trusts
-        if self._clock() - self._leeway < cached.expires_at and (
-            trusts is None or cached.key is None or trusts(cached.key)
-        ):
+        if self.still_trusted(cached):
             self.hits += 1
             self._entries.move_to_end(digest)
             return cached
         del self._entries[digest]
         return None
+
+    def still_trusted(self, verified: VerifiedToken) -> bool:
+        """Whether a verification may still be relied on: within ``exp`` plus the leeway, and
+        its key still published. (Also what a remembered caller asks: ``principal_memo``.)"""
+        trusts = self._trusts
+        return self._clock() - self._leeway < verified.expires_at and (
+            trusts is None or verified.key is None or trusts(verified.key)
+        )
 
     def _store(self, digest: bytes, verified: VerifiedToken) -> None:
         entries = self._entries
