@@ -175,6 +175,10 @@ BENCH_OWN_ARGS ?= --users 1000 --connections 64 --duration 6 --warmup 2 --repeat
 bench-own: uv wrk $(AUTH_SERVER_INSTALLED) ## "Your own endpoint" only: a handler added to this app vs a bare FastAPI app (about 8 min): writes docs/benchmarks/own-endpoint.md
 	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run --own $(BENCH_OWN_ARGS)
 
+.PHONY: bench-costs
+bench-costs: uv $(AUTH_SERVER_INSTALLED) ## What each dependency of a handler costs, in-process (PostgreSQL at 127.0.0.1:5432; about 2 min): writes docs/benchmarks/endpoint-costs.md
+	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.endpoint_costs $(BENCH_COSTS_ARGS)
+
 .PHONY: bench-memory
 bench-memory: uv ## RSS of one worker with full caches (10k tokens, 10k identities; PostgreSQL at 127.0.0.1:5432): writes docs/benchmarks/memory.md
 	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.memory
