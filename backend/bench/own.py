@@ -14,8 +14,11 @@ For each worker count (``--workers``, 1 and 2):
 3. ``GET /api/v1/users/me`` (JWT) answered by ``FastPaths``, then by its route (the same app
    restarted with ``BENCH_FAST_PATHS=off``): does the fast path still earn its place?
 
-The bare app is measured first and again last (for each worker count): the shares are over the
-mean of the two, so that a machine that gets busier or quieter during the run tilts no row.
+The phases run in rounds (``--repeat`` of them, for each worker count), each round measuring every
+phase once, the bare app first and again last; a phase's median run over the rounds stands for
+it, and the shares are over the mean of the two bare phases. A machine whose speed drifts during
+the run (another tenant on the host, a busy neighbour) then slows every row alike instead of the
+few that ran at the wrong moment: one phase's consecutive runs differed by up to 40% here.
 Every share is this run's req/s over the bare app's req/s in the same run, same worker count;
 "share by CPU" is the bare app's server CPU per request over the row's (what the share would be
 with a core to itself: it hardly moves when other work shares the machine).
@@ -23,6 +26,7 @@ with a core to itself: it hardly moves when other work shares the machine).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,13 +135,15 @@ def run_own(
     stack: Stack,
     *,
     workers_list: list[int],
+    rounds: int,
     measure: Callable[[Phase], Measurement],
     start_bare: Callable[[int], Any],
     stop_bare: Callable[[], None],
     refresh_jwts: Callable[[], None],
     log: Callable[[str], None],
 ) -> None:
-    """Every phase above, per worker count (``measure`` records each)."""
+    """Every phase above, per worker count, in ``rounds`` rounds (``measure`` records one run
+    of a phase; ``merge_rounds`` makes each phase's runs one measurement)."""
 
     def bare(workers: int, *, after: bool) -> None:
         log(f"own endpoint: bare FastAPI app with --workers {workers}")
@@ -148,19 +154,40 @@ def run_own(
             stop_bare()
 
     for workers in workers_list:
-        bare(workers, after=False)
-        for fast_paths in (True, False):
-            settings = {} if fast_paths else {"BENCH_FAST_PATHS": "off"}
-            log(f"own endpoint: this app with --workers {workers} {settings or ''}")
-            stack.start_api(workers, app=OWN_APP, **settings)
-            refresh_jwts()
-            for own in OWN_PHASES:
-                if own.fast_paths == fast_paths:
-                    measure(own_phase(stack, workers, own))
-        if stack.api is not None:
-            stack.api.stop()  # its workers would compete with the bare app's
-            stack.api = None
-        bare(workers, after=True)
+        for number in range(1, rounds + 1):
+            log(f"own endpoint: --workers {workers}, round {number} of {rounds}")
+            bare(workers, after=False)
+            for fast_paths in (True, False):
+                settings = {} if fast_paths else {"BENCH_FAST_PATHS": "off"}
+                log(f"own endpoint: this app with --workers {workers} {settings or ''}")
+                stack.start_api(workers, app=OWN_APP, **settings)
+                refresh_jwts()
+                for own in OWN_PHASES:
+                    if own.fast_paths == fast_paths:
+                        measure(own_phase(stack, workers, own))
+            if stack.api is not None:
+                stack.api.stop()  # its workers would compete with the bare app's
+                stack.api = None
+            bare(workers, after=True)
+
+
+def merge_rounds(measurements: list[Measurement]) -> list[Measurement]:
+    """One measurement per key: every round's runs, the run with the median req/s standing for
+    the phase (as within one phase's repeats)."""
+    merged: dict[str, Measurement] = {}
+    for measurement in measurements:
+        known = merged.get(measurement.key)
+        if known is None:
+            merged[measurement.key] = measurement
+            continue
+        runs = [*known.runs, *measurement.runs]
+        merged[measurement.key] = dataclasses.replace(
+            known,
+            runs=runs,
+            result=sorted(runs, key=lambda run: run.rps)[len(runs) // 2],
+            load_before=max(known.load_before, measurement.load_before),
+        )
+    return list(merged.values())
 
 
 # --- the report ---

@@ -83,7 +83,7 @@ class Runner:
         count, with 1 worker metrics off, the peers and the bare endpoint, and the searches
         again at the large size."""
         args, workers = self.args, len(self.args.workers)
-        own_planned = (2 + len(own.OWN_PHASES)) * workers
+        own_planned = (2 + len(own.OWN_PHASES)) * workers * max(1, args.repeat)
         if args.own:
             return own_planned
         planned = 2 + 5 * workers + 1 + len(PEERS) + 1 + own_planned
@@ -144,7 +144,9 @@ class Runner:
             if phase.key.startswith(("search", "list-users")):
                 self.search_total[self.stack.user_count] = int(response.json()["total"])
 
-    def measure(self, phase: Phase) -> Measurement:
+    def measure(self, phase: Phase, *, repeat: int | None = None) -> Measurement:
+        """``repeat`` runs after the warm-up (``--repeat`` unless given), the median kept."""
+        repeat = max(1, self.args.repeat if repeat is None else repeat)
         server = self.server_for(phase)
         assert server.pid is not None
         self.announce(phase)
@@ -163,7 +165,7 @@ class Runner:
             )
         load_before = os.getloadavg()[0]
         runs: list[LoadResult] = []
-        for _ in range(max(1, self.args.repeat)):
+        for _ in range(repeat):
             runs.append(
                 run_wrk(
                     self.wrk,
@@ -263,12 +265,14 @@ class Runner:
         own.run_own(
             self.stack,
             workers_list=self.args.workers,
-            measure=self.measure,
+            rounds=max(1, self.args.repeat),
+            measure=lambda phase: self.measure(phase, repeat=1),
             start_bare=self.start_bare_own,
             stop_bare=self.stop_bare_own,
             refresh_jwts=self.refresh_jwts,
             log=_log,
         )
+        self.measurements = own.merge_rounds(self.measurements)
 
     def refresh_jwts(self) -> None:
         """JWTs live 15 minutes: fetch fresh ones before each block of JWT phases."""

@@ -34,7 +34,7 @@ from app.routers.credentials import (
     session_cookie,
 )
 from app.services.access import AccessControl, Permissions, Requirement
-from app.services.access.guard import ensure, requirement_for
+from app.services.access.guard import RequirementGuard, ensure, requirement_for
 from app.services.access.scope import scope_allows_roles
 from app.services.apikeys.principal import authenticate_api_key
 from app.services.audit.service import AuditContext, AuditService
@@ -237,17 +237,18 @@ def require_permission(
     """Dependency factory: the current user must hold ``permissions``, as Better-Auth's admin
     plugin decides it (``{"user": ["ban"]}``: every action on every resource, by any one of the
     user's roles; ``ADMIN_USER_IDS`` always pass), and for an API key with permissions granted
-    by the key too (``ensure_caller``). A refusal is 403 with Better-Auth's code when
-    it names one admin-plugin check (``YOU_ARE_NOT_ALLOWED_TO_BAN_USERS``), else
-    ``INSUFFICIENT_PERMISSION``."""
+    by the key too (``RequirementGuard``: ``ensure``, its answers remembered by role). A
+    refusal is 403 with Better-Auth's code when it names one admin-plugin check
+    (``YOU_ARE_NOT_ALLOWED_TO_BAN_USERS``), else ``INSUFFICIENT_PERMISSION``."""
     if not permissions or not all(permissions.values()):
         raise ValueError("require_permission needs at least one action per resource")
-    requirement = requirement_for(permissions)
+    guard = RequirementGuard(requirement_for(permissions))
 
     async def dependency(request: Request) -> UserSnapshot:
         principal = await get_principal(request)
-        ensure_caller(app_state(request).access, principal, requirement)
-        return principal.user
+        user = principal.user
+        guard.ensure(app_state(request).access, user.id, user.role, principal.api_key_scope)
+        return user
 
     return authenticates(dependency)
 

@@ -50,3 +50,34 @@ def ensure(
     (the plugin's verify answers 401 ``KEY_NOT_FOUND`` instead)."""
     if not permits(access, user_id, role, requirement.permissions, scope):
         raise Forbidden(requirement.message, code=requirement.code)
+
+
+class RequirementGuard:
+    """``ensure`` for one requirement, its answers remembered by role: for a caller whom only
+    their roles decide (no key scope, not in ``ADMIN_USER_IDS``), ``has_permission`` depends on
+    the stored role string and on the access control, both fixed for the answer. A guard asked
+    with another ``AccessControl`` (another app in the process) starts over."""
+
+    MAX_ROLES = 1024  # distinct role strings remembered; then forgotten at once
+
+    def __init__(self, requirement: Requirement) -> None:
+        self.requirement = requirement
+        self._access: AccessControl | None = None
+        self._granted: dict[str | None, bool] = {}
+
+    def ensure(
+        self, access: AccessControl, user_id: str, role: str | None, scope: Scope = None
+    ) -> None:
+        if scope is not None or user_id in access.admin_user_ids:
+            ensure(access, user_id, role, self.requirement, scope)
+            return
+        if access is not self._access:
+            self._access, self._granted = access, {}
+        granted = self._granted.get(role)
+        if granted is None:
+            granted = access.has_permission(None, role, self.requirement.permissions)
+            if len(self._granted) >= self.MAX_ROLES:
+                self._granted.clear()
+            self._granted[role] = granted
+        if not granted:
+            raise Forbidden(self.requirement.message, code=self.requirement.code)
