@@ -170,7 +170,7 @@ bench: uv wrk $(AUTH_SERVER_INSTALLED) ## Benchmark vs Better-Auth and the Pytho
 
 # The same handler in a bare FastAPI app and added to this one (no auth, CurrentUser, require_permission;
 # JWT and session token; 1 and 2 workers): docs/benchmarks/own-endpoint.md.
-BENCH_OWN_ARGS ?= --users 1000 --connections 64 --duration 6 --warmup 2 --repeat 3
+BENCH_OWN_ARGS ?= --users 1000 --connections 64 --duration 5 --warmup 2 --pause 1 --repeat 5
 .PHONY: bench-own
 bench-own: uv wrk $(AUTH_SERVER_INSTALLED) ## "Your own endpoint" only: a handler added to this app vs a bare FastAPI app (about 8 min): writes docs/benchmarks/own-endpoint.md
 	cd $(BACKEND) && $(UV) run --frozen --group bench python -m bench.run --own $(BENCH_OWN_ARGS)

@@ -24,6 +24,7 @@ def metric_sources(state: AppState) -> MetricSources:
         key_cache=state.key_cache,
         rate_limiter=state.rate_limiter,
         token_cache=verifier if isinstance(verifier, CachedTokenVerifier) else None,
+        principal_memo=state.principal_memo,
         listener=state.listener,
         pool=state.engine.pool,
     )

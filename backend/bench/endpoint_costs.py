@@ -89,7 +89,7 @@ ROWS = (
         "`user: CurrentUser, page: int = 1` (a query parameter)",
         "/api/v1/cost/query?page=2",
         "jwt",
-        "FastAPI validates the parameters",
+        "the query string parsed, the value validated",
     ),
     Row(
         "`user: CurrentUser` and a dependency with a parameter",

@@ -15,10 +15,12 @@ For each worker count (``--workers``, 1 and 2):
    restarted with ``BENCH_FAST_PATHS=off``): does the fast path still earn its place?
 
 The phases run in rounds (``--repeat`` of them, for each worker count), each round measuring every
-phase once, the bare app first and again last; a phase's median run over the rounds stands for
-it, and the shares are over the mean of the two bare phases. A machine whose speed drifts during
-the run (another tenant on the host, a busy neighbour) then slows every row alike instead of the
-few that ran at the wrong moment: one phase's consecutive runs differed by up to 40% here.
+phase once: the bare app first and again last, the others in an order shifted by one each round.
+A phase's median run over the rounds stands for it, and the shares are over the mean of the two
+bare phases. A machine whose speed drifts during the run (another tenant on the host) then slows
+every row alike instead of the few that ran at the wrong moment: one phase's consecutive runs
+differed by up to 40% here.
+
 Every share is this run's req/s over the bare app's req/s in the same run, same worker count;
 "share by CPU" is the bare app's server CPU per request over the row's (what the share would be
 with a core to itself: it hardly moves when other work shares the machine).
@@ -162,9 +164,11 @@ def run_own(
                 log(f"own endpoint: this app with --workers {workers} {settings or ''}")
                 stack.start_api(workers, app=OWN_APP, **settings)
                 refresh_jwts()
-                for own in OWN_PHASES:
-                    if own.fast_paths == fast_paths:
-                        measure(own_phase(stack, workers, own))
+                # Each round starts one phase later: no phase is always the first after a start.
+                served = [own for own in OWN_PHASES if own.fast_paths == fast_paths]
+                shift = (number - 1) % len(served)
+                for own in served[shift:] + served[:shift]:
+                    measure(own_phase(stack, workers, own))
             if stack.api is not None:
                 stack.api.stop()  # its workers would compete with the bare app's
                 stack.api = None

@@ -419,7 +419,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--repeat",
         type=int,
         default=3,
-        help="measured runs per endpoint, back to back; the median (by req/s) is reported (3)",
+        help="measured runs per endpoint, back to back (for your own endpoint: rounds, each "
+        "measuring every phase once); the median (by req/s) is reported (3)",
     )
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between runs (2)")
     parser.add_argument("--connections", type=int, default=100)

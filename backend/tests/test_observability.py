@@ -93,6 +93,9 @@ class TestMetrics:
         assert value(families, "bab_identity_cache_misses_total") == identity.misses
         assert identity.hits + identity.misses > 0
         assert value(families, "bab_token_cache_hits_total") == state.verifier.hits
+        memo = state.principal_memo
+        assert value(families, "bab_principal_cache_hits_total") == memo.hits
+        assert value(families, "bab_principal_cache_misses_total") == memo.misses
         assert value(families, "bab_rate_limit_refusals_total", scope="ip") == 1
         assert value(families, "bab_jwks_fetches_total") == state.key_cache.fetches
         assert value(families, "bab_jwks_key_set_state", state="empty") == 1

@@ -34,6 +34,7 @@ from fastapi.dependencies.utils import get_dependant
 from fastapi.requests import HTTPConnection
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPBearer, SecurityScopes
+from pydantic import BaseModel
 
 from app.main import create_app
 from app.routers import deps
@@ -124,6 +125,23 @@ def _build(log: Log, *, planned: bool) -> FastAPI:
     ) -> dict[str, Any]:
         return {"kind": kind, "a": a, "count": x_count, "session": session, "tags": tags}
 
+    class Filters(BaseModel):
+        limit: int = 10
+        tag: str | None = None
+
+    @app.get("/aliases")
+    async def with_aliases(
+        a: First,
+        page_size: Annotated[int, Query(alias="page-size")] = 5,
+        q: Annotated[str | None, Query(max_length=3)] = None,
+        when: Annotated[float, Query(gt=0)] = 1.5,
+    ) -> dict[str, Any]:
+        return {"a": a, "page_size": page_size, "q": q, "when": when}
+
+    @app.get("/model")
+    async def with_model(a: First, filters: Annotated[Filters, Query()]) -> dict[str, Any]:
+        return {"a": a, **filters.model_dump()}
+
     @app.get("/response")
     async def with_response(a: First, response: Response, tasks: BackgroundTasks) -> dict[str, Any]:
         response.headers["x-set"] = a
@@ -171,6 +189,11 @@ REQUESTS: list[tuple[str, dict[str, str]]] = [
     ("/headers/a?tags=x&tags=y", {"x-count": "3", "cookie": "session=abc"}),
     ("/headers/c?tags=x", {"x-count": "three"}),
     ("/headers/b", {}),
+    ("/aliases?page-size=7&q=abc&when=2", {}),
+    ("/aliases", {}),
+    ("/aliases?page_size=7&q=abcd&when=-1", {}),
+    ("/model?limit=3&tag=x", {}),
+    ("/model?limit=x", {}),
     ("/connection", {}),
     ("/security", {}),
     ("/security", {"authorization": "Bearer abc"}),
@@ -217,6 +240,11 @@ async def test_same_answers_and_calls_as_fastapis_solver() -> None:
         '{"kind":"a","a":"first","count":3,"session":"abc","tags":["x","y"]}'
     )
     assert by_path[("/headers/c?tags=x", True)][2] == 422
+    assert by_path[("/aliases?page-size=7&q=abc&when=2", False)][3] == (
+        '{"a":"first","page_size":7,"q":"abc","when":2.0}'
+    )
+    assert by_path[("/aliases?page_size=7&q=abcd&when=-1", False)][2] == 422
+    assert by_path[("/model?limit=3&tag=x", False)][3] == '{"a":"first","limit":3,"tag":"x"}'
 
 
 def _route(app: FastAPI, path: str) -> APIRoute:
@@ -243,6 +271,13 @@ def test_what_is_planned() -> None:
     assert params is not None
     assert len(params.steps) == 2
     assert params.rest is None  # its parameters are read by the plan
+    headers = plan_for(_route(app, "/headers/{kind}").dependant)
+    assert headers is not None
+    # path, query (a list: FastAPI's own reading), header, cookie
+    assert [kind.plain is None for kind in headers.parameters] == [False, True, False, False]
+    model = plan_for(_route(app, "/model").dependant)
+    assert model is not None
+    assert [kind.plain is None for kind in model.parameters] == [True]
     response = plan_for(_route(app, "/response").dependant)
     assert response is not None
     assert response.rest is not None

@@ -66,10 +66,12 @@ class PrincipalMemo:
         self.enabled = enabled and cache.enabled and max_entries > 0
         self._entries: OrderedDict[bytes, Remembered] = OrderedDict()
         self.hits = 0
+        self.misses = 0  # credentials not remembered, or no longer standing
 
     def recall(self, key: bytes, now: Callable[[], datetime]) -> Principal | None:
         remembered = self._entries.get(key)
         if remembered is None:
+            self.misses += 1
             return None
         cache = self._cache
         token = remembered.token
@@ -81,6 +83,7 @@ class PrincipalMemo:
             or (session_expires_at is not None and session_expires_at <= now())
         ):
             del self._entries[key]
+            self.misses += 1
             return None
         self.hits += 1
         return remembered.principal

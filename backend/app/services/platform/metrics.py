@@ -55,6 +55,7 @@ class MetricSources:
     key_cache: JwksCache
     rate_limiter: RateLimiter
     token_cache: HitCounting | None = None
+    principal_memo: HitCounting | None = None
     listener: InvalidationListener | None = None
     pool: Any = None  # SQLAlchemy's pool (QueuePool has size/checkedout/overflow)
     clock: Any = field(default=time.monotonic)
@@ -71,6 +72,8 @@ def samples(sources: MetricSources) -> Iterator[Sample]:
     """Every value, read now."""
     if sources.token_cache is not None:
         yield from _cache("token", "Verified-token", sources.token_cache)
+    if sources.principal_memo is not None:
+        yield from _cache("principal", "Remembered-caller", sources.principal_memo)
     identity = sources.identity_cache
     yield from _cache("identity", "Identity (user and session row)", identity)
     stats = identity.stats()
