@@ -263,7 +263,9 @@ same handler with one more thing declared. Measured {when} by `make bench-costs`
 (`backend/bench/endpoint_costs.py`): {requests:,} requests per round, {rounds} rounds
 interleaved, the lowest round kept; Python {platform.python_version()}, FastAPI
 {fastapi.__version__}, {_cpu_model()}. Credentials are real (a JWT from the bundled Better-Auth
-server, a seeded session) and cached, as after a caller's first request.
+server, a seeded session) and cached, as after a caller's first request. A negative "over the
+bare app" is no mistake: the bare app pays FastAPI's own routing and dependency walk on every
+request, which this app replaces with its route index and dependency plans.
 
 <!-- --8<-- [start:table] -->
 {table(costs)}
