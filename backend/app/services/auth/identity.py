@@ -25,7 +25,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -164,14 +164,6 @@ class IdentityService:
                 session_expires_at=session.expires_at if session is not None else None,
             )
         return principal
-
-    async def authenticate_jwt(
-        self, token: str, header: Mapping[str, Any] | None = None
-    ) -> Principal:
-        return await self._principal_of(await self._verifier.verify(token, header))
-
-    async def _principal_of(self, verified: VerifiedToken) -> Principal:
-        return (await self._principal_and_session(verified))[0]
 
     async def _principal_and_session(
         self, verified: VerifiedToken
