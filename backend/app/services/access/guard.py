@@ -27,6 +27,11 @@ def requirement_for(permissions: Permissions) -> Requirement:
     return Requirement(permissions, INSUFFICIENT_PERMISSION, f"requires the permission {wanted}")
 
 
+def refusal(requirement: Requirement) -> Forbidden:
+    """The 403 of a requirement the caller does not hold: Better-Auth's message and code."""
+    return Forbidden(requirement.message, code=requirement.code)
+
+
 def permits(
     access: AccessControl,
     user_id: str | None,
@@ -49,7 +54,7 @@ def ensure(
     An API key refused for its scope gets the same 403 as its owner would: the key is valid
     (the plugin's verify answers 401 ``KEY_NOT_FOUND`` instead)."""
     if not permits(access, user_id, role, requirement.permissions, scope):
-        raise Forbidden(requirement.message, code=requirement.code)
+        raise refusal(requirement)
 
 
 class RequirementGuard:
@@ -80,4 +85,4 @@ class RequirementGuard:
                 self._granted.clear()
             self._granted[role] = granted
         if not granted:
-            raise Forbidden(self.requirement.message, code=self.requirement.code)
+            raise refusal(self.requirement)

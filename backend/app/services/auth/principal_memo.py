@@ -121,8 +121,5 @@ class PrincipalMemo:
             entries.popitem(last=False)
         entries[key] = Remembered(principal, generation, token, session_expires_at)
 
-    def clear(self) -> None:
-        self._entries.clear()
-
     def __len__(self) -> int:
         return len(self._entries)

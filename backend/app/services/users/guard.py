@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.user import User
 from app.services.access import AccessControl, Requirement
-from app.services.access.guard import ensure
+from app.services.access.guard import ensure, refusal
 from app.services.audit.service import AuditContext
 from app.services.auth.identity import is_ban_active
 from app.services.users.query import has_role
 from app.services.users.roles import has_any_role
-from app.utils.errors import Conflict, Forbidden, NotFound
+from app.utils.errors import Conflict, NotFound
 
 
 async def load_user(db: AsyncSession, user_id: str, *, for_update: bool = False) -> User:
@@ -107,5 +107,5 @@ class AdminGuard:
         except NotFound:
             actor = None
         if actor is None or is_ban_active(actor, self._now()):
-            raise Forbidden(requirement.message, code=requirement.code)
+            raise refusal(requirement)
         ensure(self._access, actor.id, actor.role, requirement)
