@@ -152,7 +152,8 @@ test-compose: install ## The Compose stacks built and run for real: stack, resta
 openapi: install ## Regenerate specs/003-fastapi-better-auth/contracts/openapi.yaml from the app
 	cd $(BACKEND) && $(UV) run --frozen python -m scripts.export_openapi
 
-BENCH_ARGS ?= --profile
+# Extra options of `python -m bench.run` (the recipe passes --profile itself).
+BENCH_ARGS ?=
 .PHONY: wrk
 wrk: ## Check for wrk (the load generator of `make bench`); installs it with apt-get when root
 	@command -v wrk >/dev/null 2>&1 || { \

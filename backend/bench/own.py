@@ -111,6 +111,11 @@ OWN_PHASES = (
 OWN_KEYS = frozenset({*BARE_KEYS, *(own.name for own in OWN_PHASES)})
 
 
+def is_own_key(key: str) -> bool:
+    """Whether a phase's key (``name@users/wN``) is one of these phases."""
+    return key.partition("@")[0] in OWN_KEYS
+
+
 def bare_phase(stack: Stack, workers: int, *, after: bool = False) -> Phase:
     return Phase(
         f"{BARE_AFTER_KEY if after else BARE_OWN_KEY}@{stack.user_count}/w{workers}",

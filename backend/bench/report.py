@@ -171,6 +171,8 @@ def _short_label(m: Measurement) -> str:
         who = "Better-Auth"
     else:
         who = m.server.split(" (")[0]  # the peer's distribution and version
+        if m.workers > 1:  # the bare app of "your own endpoint" runs with each worker count
+            who += f" w{m.workers}"
     return f"{who}: {name}, {m.users // 1000}k users"
 
 
@@ -225,7 +227,8 @@ def write_chart(path: Path | BinaryIO, measurements: list[Measurement]) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=4, frameon=False)
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
+    # "tight" keeps the legend below the axes inside the picture.
+    fig.savefig(path, dpi=110, format="png", bbox_inches="tight")
     plt.close(fig)
 
 

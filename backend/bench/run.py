@@ -75,6 +75,7 @@ class Runner:
         self.peer: tuple[Peer, ApiServer] | None = None
         self.peer_workers = 1
         self.phases_done = 0
+        self.own_done = 0
 
     # --- progress
 
@@ -83,22 +84,37 @@ class Runner:
         count, with 1 worker metrics off, the peers and the bare endpoint, and the searches
         again at the large size."""
         args, workers = self.args, len(self.args.workers)
-        own_planned = (2 + len(own.OWN_PHASES)) * workers * max(1, args.repeat)
         if args.own:
-            return own_planned
-        planned = 2 + 5 * workers + 1 + len(PEERS) + 1 + own_planned
+            return self.own_planned()
+        planned = 2 + 5 * workers + 1 + len(PEERS) + 1 + self.own_planned()
         if not args.skip_large and args.large_users > args.users:
             planned += 1 + workers
         return planned
 
-    def phase_seconds(self) -> float:
+    def own_planned(self) -> int:
+        """The own-endpoint phases: every one in every round, for every worker count."""
+        rounds = max(1, self.args.repeat)
+        return (2 + len(own.OWN_PHASES)) * len(self.args.workers) * rounds
+
+    def phase_seconds(self, runs: int) -> float:
         args = self.args
-        return args.warmup + args.duration * max(1, args.repeat) + args.pause
+        return args.warmup + args.duration * runs + args.pause
+
+    def load_seconds_left(self, phase: Phase) -> float:
+        """Load still to come, this phase included. Own-endpoint phases are measured once per
+        round, the others ``--repeat`` times back to back."""
+        is_own = own.is_own_key(phase.key)
+        self.own_done += int(is_own)
+        planned = max(self.planned_phases(), self.phases_done)
+        left = planned - self.phases_done + 1
+        own_left = min(left, max(0, self.own_planned() - self.own_done + int(is_own)))
+        repeated = self.phase_seconds(max(1, self.args.repeat))
+        return (left - own_left) * repeated + own_left * self.phase_seconds(1)
 
     def announce(self, phase: Phase) -> None:
         self.phases_done += 1
+        left = self.load_seconds_left(phase)
         planned = max(self.planned_phases(), self.phases_done)
-        left = (planned - self.phases_done + 1) * self.phase_seconds()
         _log(
             f"phase {self.phases_done}/{planned}: {phase.label} "
             f"[{self.server_label(phase)}, {self.stack.user_count} users]"
