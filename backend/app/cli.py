@@ -10,14 +10,18 @@ plain ``user`` (or no role) becomes ``admin``, any other set of roles gets ``adm
 already holds any of them is left alone. Revoking removes every ``ADMIN_ROLES`` role and falls
 back to ``user`` when nothing is left. The API reads roles from the database on every request, so
 a change applies at once (JWTs minted before it still carry the old ``role`` claim until they
-expire).
+expire). With secondary storage (``SECONDARY_STORAGE_URL``), Better-Auth's admin plugin reads the
+role from the copy of the user kept with each stored session; every run refreshes those copies as
+Better-Auth's own ``setRole`` does, changed or not, so that running again after the storage was
+unreachable finishes the job.
 
 Every change is written to the audit log in the same transaction, like the API's admin actions:
 action ``user.role.set``, ``actorId`` ``cli`` (no signed-in user acts; the operator's account,
 ``user@host``, is in the detail), the role before and after. A command that changes nothing
 writes nothing.
 
-Exit status: 0 done (or nothing to do), 1 no such user or a database error, 2 bad usage/settings.
+Exit status: 0 done (or nothing to do), 1 no such user, a database error or the session storage
+unreachable, 2 bad usage/settings.
 """
 
 from __future__ import annotations
@@ -38,7 +42,11 @@ from app.config import Settings, SettingsError, load_settings
 from app.database import DatabaseUrlError, create_engine, create_sessionmaker
 from app.models.user import DEFAULT_ROLE, User
 from app.services.audit.service import AuditContext, AuditService
+from app.services.auth.secondary import SecondarySessions
 from app.services.users.roles import has_any_role, join_roles, parse_roles
+from app.services.users.sessions import StoredUserSessions
+from app.state_sessions import build_secondary_sessions, close_secondary_sessions
+from app.utils.errors import ServiceUnavailable
 
 #: ``actorId`` of the audit events the CLI writes: an operator at a shell, not a Better-Auth user.
 CLI_ACTOR = "cli"
@@ -92,10 +100,14 @@ def revoked_roles(stored: str | None, admin_roles: Sequence[str]) -> str | None:
 
 
 async def change_role(
-    engine: AsyncEngine, email: str, rule: Callable[[str | None], str | None], command: str
+    engine: AsyncEngine,
+    email: str,
+    rule: Callable[[str | None], str | None],
+    command: str,
+    secondary: SecondarySessions | None = None,
 ) -> RoleChange:
     """Apply ``rule`` to the role of the user with this e-mail address; the change and its
-    audit event are committed together."""
+    audit event are committed together, then the user's copies in ``secondary`` refreshed."""
     wanted = email.strip().lower()
     async with create_sessionmaker(engine)() as session:
         # Better-Auth stores addresses lower-cased; compare case-insensitively all the same.
@@ -122,22 +134,36 @@ async def change_role(
                 },
             )
             await session.commit()
+        if secondary is not None:
+            await StoredUserSessions(session, secondary).user_changed(user)
         return RoleChange(user.email, before, after)
 
 
-async def grant_admin(engine: AsyncEngine, settings: Settings, email: str) -> RoleChange:
-    return await change_role(
-        engine, email, lambda role: granted_roles(role, settings.admin_roles), "grant-admin"
-    )
+async def grant_admin(
+    engine: AsyncEngine,
+    settings: Settings,
+    email: str,
+    secondary: SecondarySessions | None = None,
+) -> RoleChange:
+    def rule(role: str | None) -> str | None:
+        return granted_roles(role, settings.admin_roles)
+
+    return await change_role(engine, email, rule, "grant-admin", secondary)
 
 
-async def revoke_admin(engine: AsyncEngine, settings: Settings, email: str) -> RoleChange:
-    return await change_role(
-        engine, email, lambda role: revoked_roles(role, settings.admin_roles), "revoke-admin"
-    )
+async def revoke_admin(
+    engine: AsyncEngine,
+    settings: Settings,
+    email: str,
+    secondary: SecondarySessions | None = None,
+) -> RoleChange:
+    def rule(role: str | None) -> str | None:
+        return revoked_roles(role, settings.admin_roles)
+
+    return await change_role(engine, email, rule, "revoke-admin", secondary)
 
 
-Command = Callable[[AsyncEngine, Settings, str], Awaitable[RoleChange]]
+Command = Callable[[AsyncEngine, Settings, str, SecondarySessions | None], Awaitable[RoleChange]]
 COMMANDS: dict[str, tuple[Command, str]] = {
     "grant-admin": (grant_admin, "make the user an admin"),
     "revoke-admin": (revoke_admin, "take the admin role(s) away from the user"),
@@ -166,9 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def run(command: str, email: str, settings: Settings) -> RoleChange:
     engine = create_engine(settings)
+    secondary = build_secondary_sessions(settings)
     try:
-        return await COMMANDS[command][0](engine, settings, email)
+        return await COMMANDS[command][0](engine, settings, email, secondary)
     finally:
+        await close_secondary_sessions(secondary)
         await engine.dispose()
 
 
@@ -191,6 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(
             f"{command}: database error ({first_line}); is DATABASE_URL right and migrated"
             " (`make migrate`)?\n"
+        )
+        return 1
+    except ServiceUnavailable:
+        sys.stderr.write(
+            f"{command}: the database is changed, but the session storage (SECONDARY_STORAGE_URL)"
+            " is unreachable: Better-Auth still reads the old role from its copies of the user;"
+            " run the command again once the storage is back\n"
         )
         return 1
     sys.stdout.write(describe(command, change) + "\n")

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, select
@@ -21,7 +22,9 @@ from app.config import Settings
 from app.database import create_sessionmaker
 from app.models import AuditEvent, User, generate_id
 from app.services.audit.service import AuditQuery, AuditService
+from app.state_sessions import build_secondary_sessions, close_secondary_sessions
 from tests.support.database import BACKEND_DIR
+from tests.support.stored_sessions import REDIS_URL, BetterAuthStorage, open_storage
 
 UserFactory = Callable[..., Awaitable[str]]
 
@@ -65,6 +68,18 @@ async def audit_of(engine: AsyncEngine, email: str) -> list[AuditEvent]:
 async def role_of(engine: AsyncEngine, email: str) -> str | None:
     async with create_sessionmaker(engine)() as session:
         return await session.scalar(select(User.role).where(User.email == email))
+
+
+async def id_of(engine: AsyncEngine, email: str) -> str:
+    async with create_sessionmaker(engine)() as session:
+        user_id = await session.scalar(select(User.id).where(User.email == email))
+    assert user_id is not None
+    return user_id
+
+
+async def copied_roles(storage: BetterAuthStorage, sessions: list[dict[str, Any]]) -> list[str]:
+    """The role in the copy of the user kept with each stored session."""
+    return [(await storage.get_json(s["token"]))["user"]["role"] for s in sessions]
 
 
 class TestRoleRules:
@@ -136,6 +151,80 @@ class TestCommands:
     async def test_unknown_user(self, engine: AsyncEngine, settings: Settings) -> None:
         with pytest.raises(cli.CliError, match="no user with e-mail"):
             await cli.grant_admin(engine, settings, "nobody-here@example.com")
+
+
+class TestSessionCopies:
+    """With secondary storage, Better-Auth's admin plugin takes the caller's role from the copy of
+    the user kept with each stored session: the commands refresh it, as ``setRole`` does."""
+
+    async def test_grant_and_revoke_refresh_every_copy(
+        self, engine: AsyncEngine, settings: Settings, make_user: UserFactory
+    ) -> None:
+        email = await make_user("user")
+        user_id = await id_of(engine, email)
+        async with open_storage("cli") as storage:
+            copy = {"id": user_id, "role": "user", "twoFactorEnabled": True}
+            sessions = [await storage.create_session(user_id, user=copy) for _ in range(2)]
+            secondary = build_secondary_sessions(
+                settings.model_copy(
+                    update={
+                        "secondary_storage_url": REDIS_URL,
+                        "secondary_storage_prefix": storage.prefix,
+                    }
+                )
+            )
+            try:
+                await cli.grant_admin(engine, settings, email, secondary)
+                assert await copied_roles(storage, sessions) == ["admin", "admin"]
+                record = await storage.get_json(sessions[0]["token"])
+                assert record["user"]["email"] == email
+                assert record["user"]["twoFactorEnabled"] is True  # columns we do not know stay
+
+                await cli.revoke_admin(engine, settings, email, secondary)
+                assert await copied_roles(storage, sessions) == ["user", "user"]
+            finally:
+                await close_secondary_sessions(secondary)
+
+    async def test_a_run_that_changes_nothing_still_refreshes(
+        self, engine: AsyncEngine, settings: Settings, make_user: UserFactory
+    ) -> None:
+        """Running again after the storage was down brings a stale copy in line."""
+        email = await make_user("user")
+        user_id = await id_of(engine, email)
+        async with open_storage("cli") as storage:
+            stale = await storage.create_session(user_id, user={"id": user_id, "role": "admin"})
+            secondary = build_secondary_sessions(
+                settings.model_copy(
+                    update={
+                        "secondary_storage_url": REDIS_URL,
+                        "secondary_storage_prefix": storage.prefix,
+                    }
+                )
+            )
+            try:
+                change = await cli.revoke_admin(engine, settings, email, secondary)
+            finally:
+                await close_secondary_sessions(secondary)
+            assert not change.changed
+            assert await copied_roles(storage, [stale]) == ["user"]
+
+    async def test_storage_unreachable(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        make_user: UserFactory,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        email = await make_user("user")
+        monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("SECONDARY_STORAGE_URL", "redis://127.0.0.1:1/0")  # nothing listens
+        monkeypatch.setenv("SECONDARY_STORAGE_TIMEOUT_SECONDS", "0.5")
+        assert await asyncio.to_thread(cli.main, ["grant-admin", email]) == 1
+        error = capsys.readouterr().err
+        assert "session storage (SECONDARY_STORAGE_URL) is unreachable" in error
+        assert "run the command again" in error
+        assert await role_of(engine, email) == "admin"  # the database is changed all the same
 
 
 class TestAudit:
