@@ -4,13 +4,17 @@
 #   scripts/test-matrix.sh                 the newest 1.6.x and 1.7.x (MATRIX_VERSIONS below)
 #   MATRIX_VERSIONS="1.6.34" scripts/...   only these versions
 #   scripts/test-matrix.sh --install-only  install the variants, run nothing
+#   scripts/test-matrix.sh --lock          resolve each variant afresh and write its lockfile
 #
 # The pinned version (auth-server/package.json) runs from auth-server/ itself, with its lockfile.
 # Any other version is installed into auth-server/.variants/<version>/ (git-ignored): our
 # auth-server sources copied beside a package.json naming that better-auth and the matching
-# @better-auth/api-key and @better-auth/redis-storage of its line (COMPANIONS), then
-# `npm install`. The suite runs with E2E_AUTH_SERVER_DIR pointing there (backend/devstack reads
-# it), so every test starts that server; tests of what an older line lacks skip with a reason.
+# @better-auth/api-key and @better-auth/redis-storage of its line (COMPANIONS), then `npm ci`
+# from its committed lockfile, auth-server/matrix-locks/<version>.package-lock.json, so that a
+# matrix run installs the same packages on every machine. A version without a lockfile (or whose
+# lockfile no longer matches, after auth-server/package.json changed) is refused: `--lock`
+# writes one. The suite runs with E2E_AUTH_SERVER_DIR pointing there (backend/devstack reads it),
+# so every test starts that server; tests of what an older line lacks skip with a reason.
 #
 # Each run writes its JUnit report to auth-server/.variants/results/<version>.xml and prints one
 # line: version, passed, failed, skipped, duration. docs/reference/better-auth-versions.md holds
@@ -20,6 +24,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 AUTH_SERVER="$ROOT/auth-server"
 VARIANTS="$AUTH_SERVER/.variants"
+LOCKS="$AUTH_SERVER/matrix-locks"
 RESULTS="$VARIANTS/results"
 MATRIX_VERSIONS="${MATRIX_VERSIONS:-1.6.34 1.7.29}"
 UV="${UV:-uv}"
@@ -67,9 +72,30 @@ for (const pin of pins) {
 const text = `${JSON.stringify(manifest, null, 2)}\n`;
 if (!fs.existsSync(target) || fs.readFileSync(target, "utf8") !== text) fs.writeFileSync(target, text);
 EOF
-    if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    local lock="$LOCKS/$version.package-lock.json"
+    if [ "$mode" = lock ]; then
+        printf 'test-matrix: resolving better-auth %s into %s\n' "$version" "${lock#"$ROOT"/}" >&2
+        rm -f "$dir/package-lock.json"
+        (cd "$dir" && npm install --package-lock-only --no-audit --no-fund >&2)
+        mkdir -p "$LOCKS"
+        cp "$dir/package-lock.json" "$lock"
+    fi
+    if [ ! -f "$lock" ]; then
+        printf 'test-matrix: no lockfile for better-auth %s (%s): run scripts/test-matrix.sh --lock\n' \
+            "$version" "${lock#"$ROOT"/}" >&2
+        return 1
+    fi
+    cmp -s "$lock" "$dir/package-lock.json" || cp "$lock" "$dir/package-lock.json"
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+        [ "$dir/package.json" -nt "$dir/node_modules/.package-lock.json" ] ||
+        [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
         printf 'test-matrix: installing better-auth %s into %s\n' "$version" "${dir#"$ROOT"/}" >&2
-        (cd "$dir" && npm install --no-audit --no-fund >&2)
+        # npm ci refuses a lockfile that does not match package.json: --lock makes a new one.
+        (cd "$dir" && npm ci --no-audit --no-fund >&2) || {
+            printf 'test-matrix: %s does not match the manifest: run scripts/test-matrix.sh --lock\n' \
+                "${lock#"$ROOT"/}" >&2
+            return 1
+        }
         touch "$dir/node_modules/.package-lock.json"
     fi
     echo "$dir"
@@ -88,8 +114,13 @@ print(total - failures - errors - skipped, failures + errors, skipped)
 EOF
 }
 
-install_only=0
-[ "${1:-}" = "--install-only" ] && install_only=1
+mode=run
+case "${1:-}" in
+    --install-only) mode=install ;;
+    --lock) mode=lock ;;
+    "") ;;
+    *) printf 'usage: %s [--install-only | --lock]\n' "$0" >&2; exit 2 ;;
+esac
 
 mkdir -p "$RESULTS"
 chromium="$("$ROOT/scripts/test-prerequisites.sh")"
@@ -97,7 +128,7 @@ declare -a lines=()
 status=0
 for version in $MATRIX_VERSIONS; do
     dir="$(install_variant "$version")"
-    [ "$install_only" = 1 ] && continue
+    [ "$mode" = run ] || continue
     report="$RESULTS/$version.xml"
     started=$(date +%s)
     set +e
