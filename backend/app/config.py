@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     """More origins (besides `BETTER_AUTH_URL`'s and `CORS_ORIGINS`) whose cookie-authenticated
     writes are accepted, in Better-Auth's `trustedOrigins` syntax (`https://*.example.com`,
     `myapp://`; one naming no host, such as `*`, is refused)."""
+    better_auth_line: Literal["1.7", "1.6"] = "1.7"
+    """The Better-Auth release line the auth server runs. `1.6`: the cookie origin check also
+    refuses what 1.6 refuses (custom schemes compared case-sensitively, `myapp://*` wildcards);
+    what only 1.6 trusts stays refused, so the answer is never wider than either line's."""
     docs_enabled: bool = True
     """Serve Swagger UI at `/docs`, ReDoc at `/redoc` and the schema at `/openapi.json`."""
     admin_console_enabled: bool = True

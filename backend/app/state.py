@@ -216,7 +216,8 @@ def build_key_source(
 def build_origin_policy(settings: Settings) -> OriginPolicy:
     """Better-Auth's trusted origins: its own (BETTER_AUTH_URL's), plus ours."""
     return OriginPolicy(
-        [url_origin(settings.better_auth_url), *settings.cors_origins, *settings.trusted_origins]
+        [url_origin(settings.better_auth_url), *settings.cors_origins, *settings.trusted_origins],
+        line=settings.better_auth_line,
     )
 
 

@@ -165,6 +165,30 @@ class TestCookieWrites:
         assert response.json()["code"] == "INVALID_ORIGIN"
 
 
+class TestOneSixLine:
+    """``BETTER_AUTH_LINE=1.6``: the app refuses a cookie write from an origin Better-Auth 1.6
+    refuses, though 1.7 would trust it (its answers: tests/unit/test_origin_matching.py)."""
+
+    @pytest.mark.parametrize(("line", "status"), [("1.7", 200), ("1.6", 403)])
+    async def test_a_custom_scheme_in_capitals(
+        self, app_factory: AppFactory, db_session: AsyncSession, line: str, status: int
+    ) -> None:
+        app = await app_factory(
+            trusted_origins=["myapp://"], better_auth_line=line, rate_limit_enabled=False
+        )
+        target = await banned_user(db_session)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            http.cookies.set(COOKIE, await admin_cookie(db_session))
+            response = await http.post(
+                f"/api/v1/users/{target.id}/unban", headers={"Origin": "MYAPP://Callback"}
+            )
+        assert response.status_code == status, response.text
+        if status == 403:
+            assert response.json()["code"] == "INVALID_ORIGIN"
+            assert await is_banned(db_session, target)
+
+
 class TestHostileOrigin:
     """Issue 22: an unauthenticated POST with a junk cookie and a long Origin made the old matcher
     backtrack: 2 s of event loop at 8,000 labels with two wildcards (the review's measurement),

@@ -200,10 +200,38 @@ def matches_origin_pattern(url: str, pattern: str) -> bool:
     return _matches_custom_scheme(url, pattern, has_wildcard=has_wildcard)
 
 
-class OriginPolicy:
-    """The trusted origins of a deployment, and the check for cookie-authenticated writes."""
+def matches_origin_pattern_1_6(url: str, pattern: str) -> bool:
+    """Better-Auth 1.6's ``matchesOriginPattern`` (1.6.34): wildcards matched against the whole
+    origin or the host, with no IPv4 rule; a custom scheme matched as a plain string prefix
+    (case-sensitive, no ``..`` resolution); http(s) exactly as 1.7."""
+    if url.startswith("/"):
+        return False
+    if "*" in pattern or "?" in pattern:
+        if "://" in pattern:
+            return wildcard(pattern).matches(url_origin_or_none(url) or url)
+        host = _host(url)
+        return host is not None and wildcard(pattern).matches(host)
+    if _protocol(url) in {"http:", "https:", None}:
+        return pattern == url_origin_or_none(url)
+    return url.startswith(pattern)
 
-    def __init__(self, patterns: Iterable[str]) -> None:
+
+#: The Better-Auth release lines whose origin check the API answers as (``BETTER_AUTH_LINE``).
+BETTER_AUTH_LINES: Final = ("1.7", "1.6")
+
+
+class OriginPolicy:
+    """The trusted origins of a deployment, and the check for cookie-authenticated writes.
+
+    ``line="1.6"``: an origin 1.6 refuses is refused (1.6 matches custom schemes case-sensitively
+    and refuses ``myapp://*``-style wildcards). What only 1.6 trusts stays refused: an address
+    range admitting a host name, ``myapp://callback`` admitting ``myapp://callback.attacker.tld``,
+    ``..`` escaping a path (fixed in 1.7). So the answer is never wider than either line's."""
+
+    def __init__(self, patterns: Iterable[str], *, line: str = "1.7") -> None:
+        if line not in BETTER_AUTH_LINES:
+            raise ValueError(f"unknown Better-Auth line {line!r}")
+        self.line = line
         # Order kept, duplicates dropped.
         self.patterns: tuple[str, ...] = tuple(dict.fromkeys(p for p in patterns if p))
         # Patterns that are an origin as new URL() spells it: an Origin header equal to one
@@ -216,7 +244,11 @@ class OriginPolicy:
             return True
         if len(url) > MAX_ORIGIN_LENGTH:
             return False
-        return any(matches_origin_pattern(url, pattern) for pattern in self.patterns)
+        if not any(matches_origin_pattern(url, pattern) for pattern in self.patterns):
+            return False
+        return self.line != "1.6" or any(
+            matches_origin_pattern_1_6(url, pattern) for pattern in self.patterns
+        )
 
     def check(self, method: str, headers: Mapping[str, str]) -> None:
         """Raise 403 unless a request of ``method`` with these headers may use the cookie."""

@@ -10,6 +10,10 @@ outside the repository.
 - ``schema-postgres.sql``, ``schema-sqlite.sql``: the DDL Better-Auth runs on an empty database.
 - ``origins.json``: its origin check's answer (trusted or not) for each pair of a corpus of
   trusted-origin patterns and ``Origin`` values.
+
+``tests/fixtures/better-auth-1.6/origins.json`` holds the same corpus answered by the newest 1.6
+release (written by ``npm run vectors`` in ``auth-server/.variants/<version>/``; the 1.6 run of
+``make test-matrix`` checks it is still that server's answer).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 VECTORS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "better-auth"
+#: The older line's answers where they are kept (only the origin corpus: see the docstring).
+LINE_VECTORS_DIRS = {"1.6": VECTORS_DIR.with_name("better-auth-1.6")}
 
 
 @cache
@@ -37,7 +43,9 @@ def load_rows(dialect: str) -> dict[str, dict[str, Any]]:
 
 
 @cache
-def load_origin_cases() -> list[tuple[str, str, bool]]:
-    """``(origin, pattern, trusted)``: Better-Auth's ``isTrustedOrigin`` with that one pattern."""
-    data = json.loads((VECTORS_DIR / "origins.json").read_text())
+def load_origin_cases(line: str | None = None) -> list[tuple[str, str, bool]]:
+    """``(origin, pattern, trusted)``: Better-Auth's ``isTrustedOrigin`` with that one pattern,
+    by the pinned version or, with ``line``, by that line's newest release."""
+    directory = VECTORS_DIR if line is None else LINE_VECTORS_DIRS[line]
+    data = json.loads((directory / "origins.json").read_text())
     return [(origin, pattern, trusted) for origin, pattern, trusted in data["cases"]]

@@ -18,7 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.utils.origins import MAX_ORIGIN_LENGTH, OriginPolicy, matches_origin_pattern
+from app.utils.origins import (
+    MAX_ORIGIN_LENGTH,
+    OriginPolicy,
+    matches_origin_pattern,
+    matches_origin_pattern_1_6,
+)
 from app.utils.wildcard import WildcardMatcher, wildcard
 from tests.support.vectors import load_origin_cases
 
@@ -50,6 +55,63 @@ class TestBetterAuthVectors:
         assert matches_origin_pattern("myapp://host/cb", "myapp://*")
         assert matches_origin_pattern("myapp://host/cb/next", "myapp://host/cb/*")
         assert not matches_origin_pattern("myapp://user@host/cb", "myapp://*")
+
+
+class TestTheOneSixLine:
+    """``BETTER_AUTH_LINE=1.6``: 1.6.34's own answers to the same corpus
+    (``tests/fixtures/better-auth-1.6/origins.json``), never wider than 1.7's."""
+
+    def test_the_matcher_is_one_six(self) -> None:
+        cases = load_origin_cases("1.6")
+        assert [(o, p) for o, p, _ in cases] == [(o, p) for o, p, _ in load_origin_cases()]
+        wrong = [
+            (origin, pattern, trusted)
+            for origin, pattern, trusted in cases
+            if matches_origin_pattern_1_6(origin, pattern) is not trusted
+        ]
+        assert wrong == []
+
+    def test_the_policy_refuses_what_either_line_refuses(self) -> None:
+        latest = {(o, p): trusted for o, p, trusted in load_origin_cases()}
+        differ = 0
+        for origin, pattern, trusted in load_origin_cases("1.6"):
+            differ += trusted is not latest[origin, pattern]
+            policy = OriginPolicy([pattern], line="1.6")
+            assert policy.is_trusted(origin) is (trusted and latest[origin, pattern]), (
+                origin,
+                pattern,
+            )
+        assert differ == 32  # the pairs docs/reference/better-auth-versions.md describes
+
+    @pytest.mark.parametrize(
+        ("origin", "pattern"),
+        [
+            ("MYAPP://Callback", "myapp://"),  # 1.6 compares custom schemes case-sensitively
+            ("myapp://host/cb", "myapp://*"),  # and matches custom-scheme wildcards on the URL
+        ],
+    )
+    def test_what_one_six_refuses(self, origin: str, pattern: str) -> None:
+        assert OriginPolicy([pattern]).is_trusted(origin)
+        assert not OriginPolicy([pattern], line="1.6").is_trusted(origin)
+
+    @pytest.mark.parametrize(
+        ("origin", "pattern"),
+        [
+            ("http://192.168.attacker.com", "http://192.168.*.*"),
+            ("myapp://callback.attacker.tld", "myapp://callback"),
+            ("myapp://host/cb/../evil", "myapp://host/cb"),
+        ],
+    )
+    def test_what_only_one_six_trusts_stays_refused(self, origin: str, pattern: str) -> None:
+        assert matches_origin_pattern_1_6(origin, pattern)
+        assert not OriginPolicy([pattern], line="1.6").is_trusted(origin)
+
+    def test_an_exact_origin_and_an_unknown_line(self) -> None:
+        policy = OriginPolicy(["https://app.example.com"], line="1.6")
+        assert policy.is_trusted("https://app.example.com")
+        assert not policy.is_trusted("https://evil.example.com")
+        with pytest.raises(ValueError, match="unknown Better-Auth line"):
+            OriginPolicy([], line="1.5")
 
 
 # --- the oracle: Better-Auth's transform(pattern, true), as a Python regular expression --------
