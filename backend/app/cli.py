@@ -33,6 +33,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -140,26 +141,16 @@ async def change_role(
 
 
 async def grant_admin(
-    engine: AsyncEngine,
-    settings: Settings,
-    email: str,
-    secondary: SecondarySessions | None = None,
+    engine: AsyncEngine, settings: Settings, email: str, secondary: SecondarySessions | None = None
 ) -> RoleChange:
-    def rule(role: str | None) -> str | None:
-        return granted_roles(role, settings.admin_roles)
-
+    rule = partial(granted_roles, admin_roles=settings.admin_roles)
     return await change_role(engine, email, rule, "grant-admin", secondary)
 
 
 async def revoke_admin(
-    engine: AsyncEngine,
-    settings: Settings,
-    email: str,
-    secondary: SecondarySessions | None = None,
+    engine: AsyncEngine, settings: Settings, email: str, secondary: SecondarySessions | None = None
 ) -> RoleChange:
-    def rule(role: str | None) -> str | None:
-        return revoked_roles(role, settings.admin_roles)
-
+    rule = partial(revoked_roles, admin_roles=settings.admin_roles)
     return await change_role(engine, email, rule, "revoke-admin", secondary)
 
 
@@ -223,9 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ServiceUnavailable:
         sys.stderr.write(
-            f"{command}: the database is changed, but the session storage (SECONDARY_STORAGE_URL)"
-            " is unreachable: Better-Auth still reads the old role from its copies of the user;"
-            " run the command again once the storage is back\n"
+            f"{command}: the role is saved in the database, but the session storage"
+            " (SECONDARY_STORAGE_URL) is unreachable: Better-Auth may still read the old role from"
+            " its copies of the user; run the command again once the storage is back\n"
         )
         return 1
     sys.stdout.write(describe(command, change) + "\n")

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from app.config import Settings
 from app.database import create_sessionmaker
 from app.models import AuditEvent, User, generate_id
 from app.services.audit.service import AuditQuery, AuditService
+from app.services.auth.secondary import SecondarySessions
 from app.state_sessions import build_secondary_sessions, close_secondary_sessions
 from tests.support.database import BACKEND_DIR
 from tests.support.stored_sessions import REDIS_URL, BetterAuthStorage, open_storage
@@ -75,6 +77,20 @@ async def id_of(engine: AsyncEngine, email: str) -> str:
         user_id = await session.scalar(select(User.id).where(User.email == email))
     assert user_id is not None
     return user_id
+
+
+@asynccontextmanager
+async def secondary_on(
+    storage: BetterAuthStorage, settings: Settings
+) -> AsyncIterator[SecondarySessions]:
+    """The API's client of the secondary storage, on ``storage``'s prefix of the real Redis."""
+    update = {"secondary_storage_url": REDIS_URL, "secondary_storage_prefix": storage.prefix}
+    secondary = build_secondary_sessions(settings.model_copy(update=update))
+    assert secondary is not None
+    try:
+        yield secondary
+    finally:
+        await close_secondary_sessions(secondary)
 
 
 async def copied_roles(storage: BetterAuthStorage, sessions: list[dict[str, Any]]) -> list[str]:
@@ -165,15 +181,7 @@ class TestSessionCopies:
         async with open_storage("cli") as storage:
             copy = {"id": user_id, "role": "user", "twoFactorEnabled": True}
             sessions = [await storage.create_session(user_id, user=copy) for _ in range(2)]
-            secondary = build_secondary_sessions(
-                settings.model_copy(
-                    update={
-                        "secondary_storage_url": REDIS_URL,
-                        "secondary_storage_prefix": storage.prefix,
-                    }
-                )
-            )
-            try:
+            async with secondary_on(storage, settings) as secondary:
                 await cli.grant_admin(engine, settings, email, secondary)
                 assert await copied_roles(storage, sessions) == ["admin", "admin"]
                 record = await storage.get_json(sessions[0]["token"])
@@ -182,8 +190,6 @@ class TestSessionCopies:
 
                 await cli.revoke_admin(engine, settings, email, secondary)
                 assert await copied_roles(storage, sessions) == ["user", "user"]
-            finally:
-                await close_secondary_sessions(secondary)
 
     async def test_a_run_that_changes_nothing_still_refreshes(
         self, engine: AsyncEngine, settings: Settings, make_user: UserFactory
@@ -193,18 +199,8 @@ class TestSessionCopies:
         user_id = await id_of(engine, email)
         async with open_storage("cli") as storage:
             stale = await storage.create_session(user_id, user={"id": user_id, "role": "admin"})
-            secondary = build_secondary_sessions(
-                settings.model_copy(
-                    update={
-                        "secondary_storage_url": REDIS_URL,
-                        "secondary_storage_prefix": storage.prefix,
-                    }
-                )
-            )
-            try:
+            async with secondary_on(storage, settings) as secondary:
                 change = await cli.revoke_admin(engine, settings, email, secondary)
-            finally:
-                await close_secondary_sessions(secondary)
             assert not change.changed
             assert await copied_roles(storage, [stale]) == ["user"]
 
@@ -222,7 +218,7 @@ class TestSessionCopies:
         monkeypatch.setenv("SECONDARY_STORAGE_TIMEOUT_SECONDS", "0.5")
         assert await asyncio.to_thread(cli.main, ["grant-admin", email]) == 1
         error = capsys.readouterr().err
-        assert "session storage (SECONDARY_STORAGE_URL) is unreachable" in error
+        assert "the session storage (SECONDARY_STORAGE_URL) is unreachable" in error
         assert "run the command again" in error
         assert await role_of(engine, email) == "admin"  # the database is changed all the same
 
