@@ -4,7 +4,9 @@
 #   scripts/test-matrix.sh                 the newest 1.6.x and 1.7.x (MATRIX_VERSIONS below)
 #   MATRIX_VERSIONS="1.6.34" scripts/...   only these versions
 #   scripts/test-matrix.sh --install-only  install the variants, run nothing
-#   scripts/test-matrix.sh --lock          resolve each variant afresh and write its lockfile
+#   scripts/test-matrix.sh --lock          write each variant's lockfile (npm install
+#                                          --package-lock-only: what is installed there, else
+#                                          resolved afresh)
 #
 # The pinned version (auth-server/package.json) runs from auth-server/ itself, with its lockfile.
 # Any other version is installed into auth-server/.variants/<version>/ (git-ignored): our

@@ -100,26 +100,27 @@ class Runner:
         args = self.args
         return args.warmup + args.duration * runs + args.pause
 
-    def load_seconds_left(self, phase: Phase) -> float:
-        """Load still to come, this phase included. Own-endpoint phases are measured once per
-        round, the others ``--repeat`` times back to back."""
-        is_own = own.is_own_key(phase.key)
-        self.own_done += int(is_own)
+    def load_seconds_left(self, *, current_is_own: bool) -> float:
+        """Load still to come, the phase just announced included. Own-endpoint phases are
+        measured once per round, the others ``--repeat`` times back to back."""
         planned = max(self.planned_phases(), self.phases_done)
         left = planned - self.phases_done + 1
-        own_left = min(left, max(0, self.own_planned() - self.own_done + int(is_own)))
+        own_left = min(left, max(0, self.own_planned() - self.own_done + int(current_is_own)))
         repeated = self.phase_seconds(max(1, self.args.repeat))
         return (left - own_left) * repeated + own_left * self.phase_seconds(1)
 
     def announce(self, phase: Phase) -> None:
+        is_own = own.is_own_key(phase.key)
         self.phases_done += 1
-        left = self.load_seconds_left(phase)
+        self.own_done += int(is_own)
+        left = self.load_seconds_left(current_is_own=is_own)
         planned = max(self.planned_phases(), self.phases_done)
+        runs = 1 if is_own else max(1, self.args.repeat)
         _log(
             f"phase {self.phases_done}/{planned}: {phase.label} "
             f"[{self.server_label(phase)}, {self.stack.user_count} users]"
             f": warm-up {self.args.warmup:g} s, then {self.args.duration:g} s x "
-            f"{max(1, self.args.repeat)} measured (about {left / 60:.0f} min of load left)"
+            f"{runs} measured (about {left / 60:.0f} min of load left)"
         )
 
     # --- checks before load: every credential must be accepted, or the numbers mean nothing
