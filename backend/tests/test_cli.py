@@ -57,8 +57,8 @@ async def make_user(engine: AsyncEngine) -> AsyncIterator[UserFactory]:
 
 
 async def audit_of(engine: AsyncEngine, email: str) -> list[AuditEvent]:
+    user_id = await id_of(engine, email)
     async with create_sessionmaker(engine)() as session:
-        user_id = await session.scalar(select(User.id).where(User.email == email))
         query = (
             select(AuditEvent)
             .where(AuditEvent.target_id == user_id)

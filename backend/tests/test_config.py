@@ -67,6 +67,7 @@ class TestValidation:
             ("DATABASE_URL", "mysql://root@localhost/db", "DATABASE_URL"),
             ("ENVIRONMENT", "moon", "ENVIRONMENT"),
             ("JWKS_SOURCE", "ldap", "JWKS_SOURCE"),
+            ("BETTER_AUTH_LINE", "1.5", "BETTER_AUTH_LINE"),
         ],
     )
     def test_bad_value_names_the_variable(
